@@ -1,0 +1,31 @@
+"""One ``<use_case>__dataset`` DAG per include/use_cases/*.yaml: ingest -> validate -> snapshot.
+
+Runs on the use case's cron schedule; the snapshot task emits the use case's dataset Asset, which schedules the
+``<use_case>__finetune`` DAG. A bad use-case file is an import error naming the file and the field.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from airflow.sdk import DAG
+
+from llmops.config import load_all
+from llmops.operators import IngestOperator, SnapshotOperator, ValidateOperator
+
+for cfg in load_all():
+    with DAG(
+        dag_id=f"{cfg.name}__dataset",
+        description=f"Dataset snapshot for {cfg.name}: {cfg.description}",
+        schedule=cfg.schedule,
+        start_date=datetime(2026, 1, 5, tzinfo=timezone.utc),
+        catchup=False,
+        max_active_runs=1,
+        tags=["llmops", "dataset", cfg.name, *cfg.tags],
+        default_args={"owner": cfg.owner, "retries": cfg.retries, "retry_delay": timedelta(minutes=1)},
+        doc_md=__doc__,
+    ) as dag:
+        ingest = IngestOperator(task_id="ingest", use_case=cfg.name)
+        validate = ValidateOperator(task_id="validate", use_case=cfg.name, ingested=ingest.output)
+        SnapshotOperator(task_id="snapshot", use_case=cfg.name, ingested=ingest.output, validation=validate.output)
+    globals()[dag.dag_id] = dag

@@ -1,0 +1,51 @@
+"""One ``<use_case>__finetune`` DAG per include/use_cases/*.yaml: finetune -> evaluate -> gate -> register.
+
+Scheduled on the use case's dataset Asset: it trains on the snapshot named by the triggering event. Triggered
+by hand, the Params form can pin a snapshot id (empty = the newest snapshot) and override the base model,
+epochs, learning rate and LoRA rank. A rejected gate skips `register` (its log says why); the DAG still succeeds.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from airflow.sdk import DAG, Param
+
+from llmops.config import load_all
+from llmops.operators import EvaluateOperator, FinetuneOperator, GateOperator, RegisterOperator
+from llmops.operators.common import dataset_asset
+
+
+def params_for(cfg) -> dict:
+    return {
+        "base_model": Param(cfg.base_model, type="string", title="Base model",
+                            description="Hugging Face model id or local path (loaded from safetensors only)."),
+        "snapshot_id": Param("", type="string", title="Snapshot id",
+                             description="Pin a dataset snapshot. Empty: the triggering asset event's, else newest."),
+        "epochs": Param(cfg.training.epochs, type="number", minimum=0.01, maximum=100, title="Epochs"),
+        "learning_rate": Param(cfg.training.learning_rate, type="number", exclusiveMinimum=0, maximum=1,
+                               title="Learning rate"),
+        "lora_rank": Param(cfg.training.lora.r, type="integer", minimum=1, maximum=512, title="LoRA rank (r)"),
+    }
+
+
+for cfg in load_all():
+    with DAG(
+        dag_id=f"{cfg.name}__finetune",
+        description=f"LoRA fine-tuning for {cfg.name}: {cfg.description}",
+        schedule=dataset_asset(cfg.name),
+        start_date=datetime(2026, 1, 5, tzinfo=timezone.utc),
+        catchup=False,
+        max_active_runs=1,
+        params=params_for(cfg),
+        tags=["llmops", "finetune", cfg.name, *cfg.tags],
+        default_args={"owner": cfg.owner, "retries": cfg.retries, "retry_delay": timedelta(minutes=1)},
+        doc_md=__doc__,
+    ) as dag:
+        trained = FinetuneOperator(task_id="finetune", use_case=cfg.name, queue=cfg.training.queue,
+                                   pool=cfg.training.pool)
+        evaluation = EvaluateOperator(task_id="evaluate", use_case=cfg.name, trained=trained.output)
+        decision = GateOperator(task_id="gate", use_case=cfg.name, evaluation=evaluation.output, trained=trained.output)
+        RegisterOperator(task_id="register", use_case=cfg.name, decision=decision.output, trained=trained.output,
+                         evaluation=evaluation.output)
+    globals()[dag.dag_id] = dag

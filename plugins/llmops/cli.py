@@ -1,0 +1,192 @@
+"""Command line: ``python -m llmops.cli <command>`` (``make demo`` uses it).
+
+  env                         print the embedded default's environment as export lines
+  make-base-model [--force]   make the tiny local base model the sample use case trains on
+  demo [--use-case NAME]      run the dataset DAG, then the finetune DAG, with `airflow dags test`; print a summary
+  summary [--use-case NAME]   print what the newest run produced
+  snapshots NAME [--show ID]  list a use case's dataset snapshots, or print one manifest
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from llmops import paths
+from llmops.embedded import embedded_env
+
+DEFAULT_USE_CASE = "stackoverflow_qa"
+
+
+def _apply_env() -> dict[str, str]:
+    env = embedded_env()
+    os.environ.update(env)
+    return env
+
+
+def cmd_env(_args) -> int:
+    for k, v in embedded_env().items():
+        print(f"export {k}={shlex.quote(v)}")
+    return 0
+
+
+def make_base_model(use_case: str, force: bool = False) -> Path:
+    from llmops.config import load_by_name
+    from llmops.data.ingest import ingest
+    from llmops.train.tiny_model import make_tiny_model
+
+    cfg = load_by_name(use_case)
+    out = paths.resolve(cfg.base_model)
+    if (out / "config.json").exists() and not force:
+        print(f"base model already at {out}")
+        return out
+    df = ingest(cfg.source)
+    # Questions and answers as separate, shuffled texts: the base model learns the language of the corpus but
+    # not which answer goes with which question; that is what fine-tuning has to teach it.
+    texts = df["prompt"].tolist() + df["response"].tolist()
+    random.Random(0).shuffle(texts)
+    make_tiny_model(out, texts)
+    print(f"made tiny base model at {out}")
+    return out
+
+
+def cmd_make_base_model(args) -> int:
+    _apply_env()
+    make_base_model(args.use_case, args.force)
+    return 0
+
+
+def _airflow(*argv: str, env: dict, log_file: Path | None = None) -> int:
+    """Run an airflow command; with ``log_file``, keep its full output there and echo only progress lines."""
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    print(f"$ airflow {' '.join(argv)}", flush=True)
+    if log_file is None:
+        return subprocess.run([airflow, *argv], env={**os.environ, **env}).returncode
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_file, "w") as log, subprocess.Popen([airflow, *argv], env={**os.environ, **env}, text=True,
+                                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as proc:
+        for line in proc.stdout:
+            log.write(line)
+            if any(m in line for m in PROGRESS_MARKERS):
+                print("  " + line.rstrip()[:240], flush=True)
+    return proc.returncode
+
+
+PROGRESS_MARKERS = ("[llmops.", "[DAG TEST] starting", "[DAG TEST] end", "DagRun Finished", "[error", "ERROR",
+                    "Traceback", "Exception:", "Error:")
+
+
+def cmd_demo(args) -> int:
+    env = _apply_env()
+    started = time.monotonic()
+    Path(env["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
+    logs = paths.llmops_home() / "logs" / "demo"
+    if _airflow("db", "migrate", env=env, log_file=logs / "db-migrate.log"):
+        print(f"airflow db migrate failed; see {logs / 'db-migrate.log'}", file=sys.stderr)
+        return 1
+    make_base_model(args.use_case)
+    for dag_id in (f"{args.use_case}__dataset", f"{args.use_case}__finetune"):
+        log_file = logs / f"{dag_id}.log"
+        if _airflow("dags", "test", dag_id, env=env, log_file=log_file):
+            tail = log_file.read_text().splitlines()[-40:]
+            print("\n".join(tail), file=sys.stderr)
+            print(f"\n{dag_id} failed; full output in {log_file}", file=sys.stderr)
+            return 1
+        print(f"  full output: {log_file}")
+    print_summary(args.use_case)
+    print(f"\ndemo pipeline took {time.monotonic() - started:.0f}s")
+    return 0
+
+
+def print_summary(use_case: str) -> None:
+    from llmops import registry
+    from llmops.config import load_by_name
+    from llmops.data.snapshot import list_snapshots
+    from llmops.runs import latest_summary
+
+    cfg = load_by_name(use_case)
+    s = latest_summary(use_case) or {}
+    snaps = list_snapshots(use_case)
+    print("\n" + "=" * 72)
+    print(f"use case {use_case}: what the pipeline produced")
+    print("=" * 72)
+    if snaps:
+        m = snaps[-1]
+        print(f"dataset snapshot  {m['snapshot_id']}  rows {m['rows']}  at {m['uri']}")
+        print(f"  validation      {m['validation']['successful']}/{m['validation']['evaluated']} expectations passed"
+              f" ({m['validation']['suite']})")
+    ft = s.get("finetune")
+    if ft:
+        print(f"fine-tuning       snapshot {ft['snapshot_id']} ({ft['snapshot_reason']})")
+        print(f"  training loss   mean {ft['train_loss']:.4f}, last logged {ft['final_logged_loss']:.4f}"
+              f" over {ft['steps']} steps, {ft['train_rows']} rows, {ft['seconds']:.1f}s on {ft['device']}")
+        print(f"  adapter         {ft['adapter_dir']}")
+    ev = s.get("evaluate")
+    if ev:
+        print("evaluation        " + "  ".join(f"{k:>12}" for k in ("eval_loss", "perplexity", "exact_match", "token_f1")))
+        for name in ("base", "tuned"):
+            print(f"  {name:<16}" + "  ".join(f"{ev[name][k]:>12.4f}" for k in ("eval_loss", "perplexity",
+                                                                                  "exact_match", "token_f1")))
+    gate = s.get("gate")
+    if gate:
+        print(f"gate              {'PASSED' if gate['passed'] else 'REJECTED'}")
+        for reason in gate["reasons"]:
+            print(f"  - {reason}")
+    reg = s.get("register")
+    if reg and reg.get("registered"):
+        print(f"registered model  {reg['name']} version {reg['version']} aliases {reg['aliases']}")
+    elif reg:
+        print("registered model  nothing registered (gate rejected)")
+    print(f"registry          {cfg.model_name}: champion = version {registry.alias_version(cfg.model_name, 'champion')},"
+          f" challenger = version {registry.alias_version(cfg.model_name, 'challenger')}")
+    print(f"MLflow store      {paths.tracking_uri()}")
+
+
+def cmd_summary(args) -> int:
+    _apply_env()
+    print_summary(args.use_case)
+    return 0
+
+
+def cmd_snapshots(args) -> int:
+    _apply_env()
+    from llmops.data.snapshot import list_snapshots, read_manifest
+
+    if args.show:
+        print(json.dumps(read_manifest(args.use_case, args.show), indent=2))
+        return 0
+    for m in list_snapshots(args.use_case):
+        print(f"{m['snapshot_id']}  {m['created_at']}  train={m['rows']['train']} eval={m['rows']['eval']}  {m['uri']}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m llmops.cli", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("env").set_defaults(func=cmd_env)
+    p = sub.add_parser("make-base-model")
+    p.add_argument("--use-case", default=DEFAULT_USE_CASE)
+    p.add_argument("--force", action="store_true")
+    p.set_defaults(func=cmd_make_base_model)
+    for name, func in (("demo", cmd_demo), ("summary", cmd_summary)):
+        p = sub.add_parser(name)
+        p.add_argument("--use-case", default=DEFAULT_USE_CASE)
+        p.set_defaults(func=func)
+    p = sub.add_parser("snapshots")
+    p.add_argument("use_case")
+    p.add_argument("--show", metavar="SNAPSHOT_ID")
+    p.set_defaults(func=cmd_snapshots)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Data half of the pipeline: ingest -> validate -> snapshot."""

@@ -1,0 +1,35 @@
+"""Helpers shared by the operators: config loading, assets, and turning data errors into no-retry failures."""
+
+from __future__ import annotations
+
+import contextlib
+
+from airflow.sdk import Asset
+from airflow.sdk.exceptions import AirflowFailException
+
+from llmops.config import UseCaseConfig, load_by_name
+from llmops.errors import ConfigError, DataError, SnapshotNotFound
+
+
+def dataset_asset(use_case: str) -> Asset:
+    return Asset(name=f"{use_case}__dataset", uri=f"llmops://datasets/{use_case}", group="llmops-datasets")
+
+
+def model_asset(use_case: str) -> Asset:
+    return Asset(name=f"{use_case}__model", uri=f"llmops://models/{use_case}", group="llmops-models")
+
+
+def load_config(use_case: str) -> UseCaseConfig:
+    try:
+        return load_by_name(use_case)
+    except ConfigError as e:
+        raise AirflowFailException(str(e)) from None
+
+
+@contextlib.contextmanager
+def fail_without_retry():
+    """Bad data or config will not get better on a retry: fail the task for good, with the message."""
+    try:
+        yield
+    except (DataError, ConfigError, SnapshotNotFound) as e:
+        raise AirflowFailException(f"{type(e).__name__}: {e}") from None

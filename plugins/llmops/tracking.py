@@ -1,0 +1,80 @@
+"""MLflow tracking: one MLflow run per DAG run, found again by tag so task retries reuse it."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from llmops import paths
+
+log = logging.getLogger(__name__)
+RUN_TAG = "llmops.dag_run_id"
+
+
+def client():
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    uri = paths.tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def experiment_id(c, name: str) -> str:
+    exp = c.get_experiment_by_name(name)
+    if exp is not None:
+        return exp.experiment_id
+    location = None
+    if paths.tracking_uri().startswith("sqlite:"):
+        location = (paths.llmops_home() / "mlartifacts" / name).as_uri()
+    try:
+        return c.create_experiment(name, artifact_location=location)
+    except Exception:  # created concurrently by another task
+        exp = c.get_experiment_by_name(name)
+        if exp is None:
+            raise
+        return exp.experiment_id
+
+
+def run_for_dag_run(use_case: str, dag_run_id: str, tags: dict | None = None) -> str:
+    """The MLflow run id for this DAG run: created on first use, reused by retries and later tasks."""
+    c = client()
+    exp = experiment_id(c, use_case)
+    found = c.search_runs([exp], filter_string=f"tags.`{RUN_TAG}` = '{dag_run_id}'", max_results=1)
+    if found:
+        return found[0].info.run_id
+    run = c.create_run(exp, run_name=dag_run_id, tags={RUN_TAG: dag_run_id, **(tags or {})})
+    log.info("MLflow run %s (experiment '%s') for DAG run %s", run.info.run_id, use_case, dag_run_id)
+    return run.info.run_id
+
+
+def log_params(run_id: str, params: dict) -> None:
+    from mlflow.entities import Param
+
+    c = client()
+    existing = c.get_run(run_id).data.params
+    new = [Param(str(k), str(v)[:6000]) for k, v in params.items() if str(k) not in existing]
+    if new:
+        c.log_batch(run_id, params=new)
+
+
+def log_metrics(run_id: str, metrics: dict, step: int = 0) -> None:
+    import math
+    import time
+
+    from mlflow.entities import Metric
+
+    now = int(time.time() * 1000)
+    items = [Metric(k, float(v), now, step) for k, v in metrics.items()
+             if isinstance(v, int | float) and not math.isnan(float(v))]
+    if items:
+        client().log_batch(run_id, metrics=items)
+
+
+def log_artifacts(run_id: str, local_dir: str | Path, artifact_path: str) -> None:
+    client().log_artifacts(run_id, str(local_dir), artifact_path)
+
+
+def end_run(run_id: str, status: str = "FINISHED") -> None:
+    client().set_terminated(run_id, status)

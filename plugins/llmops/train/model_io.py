@@ -1,0 +1,73 @@
+"""Load a base model and tokenizer by hub id or local path, and save/load LoRA adapters (safetensors only)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from llmops.errors import LLMOpsError
+
+log = logging.getLogger(__name__)
+ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
+
+
+def resolve_model_ref(ref: str) -> str:
+    """A local path (``${LLMOPS_HOME}`` expanded) when it exists, otherwise a Hugging Face hub id."""
+    from llmops import paths
+
+    local = paths.resolve(ref)
+    return str(local) if local.exists() else ref
+
+
+def load_base(ref: str, revision: str | None = None, *, trust_remote_code: bool = False, dtype=None):
+    """``AutoModelForCausalLM.from_pretrained`` + tokenizer, safetensors weights only."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    src = resolve_model_ref(ref)
+    tokenizer = AutoTokenizer.from_pretrained(src, revision=revision, trust_remote_code=trust_remote_code)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model = AutoModelForCausalLM.from_pretrained(
+        src, revision=revision, trust_remote_code=trust_remote_code, use_safetensors=True,
+        **({"dtype": dtype} if dtype is not None else {}),
+    )
+    log.info("loaded base model %s (revision %s): %d parameters", src, revision or "default",
+             sum(p.numel() for p in model.parameters()))
+    return model, tokenizer
+
+
+def save_adapter(model, out_dir: str | Path, metadata: dict) -> Path:
+    """Save only the LoRA weights (safetensors) plus our metadata, atomically, replacing any earlier try."""
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        model.save_pretrained(tmp, safe_serialization=True)
+        (tmp / "llmops_adapter.json").write_text(json.dumps(metadata, indent=2, sort_keys=True))
+        missing = [f for f in ADAPTER_FILES if not (tmp / f).exists()]
+        if missing:
+            raise LLMOpsError(f"adapter save produced no {missing} in {tmp}")
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        os.rename(tmp, out_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out_dir
+
+
+def load_adapter(base_model, adapter_dir: str | Path):
+    from peft import PeftModel
+
+    adapter_dir = Path(adapter_dir)
+    missing = [f for f in ADAPTER_FILES if not (adapter_dir / f).exists()]
+    if missing:
+        raise LLMOpsError(f"{adapter_dir}: not a complete adapter, missing {missing}")
+    return PeftModel.from_pretrained(base_model, str(adapter_dir), is_trainable=False)
+
+
+def adapter_metadata(adapter_dir: str | Path) -> dict:
+    return json.loads((Path(adapter_dir) / "llmops_adapter.json").read_text())
