@@ -6,7 +6,7 @@ Runs on the use case's cron schedule; the snapshot task emits the use case's dat
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import DAG
 
@@ -18,7 +18,7 @@ for cfg in load_all():
         dag_id=f"{cfg.name}__dataset",
         description=f"Dataset snapshot for {cfg.name}: {cfg.description}",
         schedule=cfg.schedule,
-        start_date=datetime(2026, 1, 5, tzinfo=timezone.utc),
+        start_date=datetime(2026, 1, 5, tzinfo=UTC),
         catchup=False,
         max_active_runs=1,
         tags=["llmops", "dataset", cfg.name, *cfg.tags],

@@ -7,7 +7,7 @@ epochs, learning rate and LoRA rank. A rejected gate skips `register` (its log s
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import DAG, Param
 
@@ -34,7 +34,7 @@ for cfg in load_all():
         dag_id=f"{cfg.name}__finetune",
         description=f"LoRA fine-tuning for {cfg.name}: {cfg.description}",
         schedule=dataset_asset(cfg.name),
-        start_date=datetime(2026, 1, 5, tzinfo=timezone.utc),
+        start_date=datetime(2026, 1, 5, tzinfo=UTC),
         catchup=False,
         max_active_runs=1,
         params=params_for(cfg),

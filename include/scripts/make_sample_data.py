@@ -11,7 +11,7 @@ import argparse
 import json
 import os
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 # (tag, task, answer) triples: the answer is what a good accepted answer says for that task.
 FACTS = [
@@ -68,7 +68,7 @@ CLOSERS = ["", "Hope this helps.", "See the official docs for details.", "This w
 def make_rows(n: int, seed: int = 42, start: datetime | None = None) -> list[dict]:
     """Return ``n`` unique question/answer rows spread over 26 weeks, oldest first."""
     rng = random.Random(seed)
-    start = start or datetime(2026, 1, 5, tzinfo=timezone.utc)
+    start = start or datetime(2026, 1, 5, tzinfo=UTC)
     span = timedelta(weeks=26).total_seconds()
     rows, seen = [], set()
     while len(rows) < n:

@@ -68,7 +68,7 @@ class EvaluationConfig(_Strict):
 class GateRule(_Strict):
     metric: str
     min: float | None = None
-    max: float | None = None
+    max: float | None = Field(None, validate_default=True)  # validated even when absent: a rule needs a bound
 
     @field_validator("max")
     @classmethod

@@ -100,7 +100,8 @@ def read_file(path: Path, source: SourceConfig) -> pd.DataFrame:
         raise DataError(f"{path}: missing column(s) {missing}; found {sorted(c for c in df.columns if c != 'source_line')}")
     out = df[list(mapping) + ["source_line"]].rename(columns=mapping)
     for col in ("prompt", "response"):
-        bad = out[col].map(lambda v: v is not None and not isinstance(v, str))
+        # nulls (None, or NaN/NA once pandas 3 infers a string column) are left to the expectation suite
+        bad = out[col].map(lambda v: not isinstance(v, str) and not _is_null(v))
         if bad.any():
             first = out.loc[bad.idxmax()]
             raise DataError(
@@ -114,6 +115,10 @@ def read_file(path: Path, source: SourceConfig) -> pd.DataFrame:
             raise DataError(f"{path}: column '{source.timestamp_column}' is not a timestamp: {e}") from None
     out.insert(len(out.columns) - 1, "source_file", str(path))
     return out
+
+
+def _is_null(v) -> bool:
+    return v is None or v is pd.NA or (isinstance(v, float) and v != v)
 
 
 def mapping_inv(mapping: dict[str, str]) -> dict[str, str]:

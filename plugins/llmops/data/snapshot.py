@@ -13,7 +13,7 @@ import logging
 import os
 import shutil
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -76,7 +76,7 @@ def write_snapshot(
         "snapshot_id": sid,
         "use_case": use_case,
         "uri": final.as_uri(),
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "source": source,
         "interval": interval,
         "rows": {"input": int(len(df)), "train": int(len(train)), "eval": int(len(eval_))},

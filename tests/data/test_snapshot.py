@@ -1,0 +1,160 @@
+"""Snapshots: content-addressed ids, idempotent atomic writes, a stable split, and which snapshot a run uses."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import pandas as pd
+import pytest
+
+from llmops.config import SplitConfig
+from llmops.data import snapshot
+from llmops.data.snapshot import (
+    choose_snapshot,
+    latest_snapshot_id,
+    list_snapshots,
+    load_split,
+    read_manifest,
+    split_of,
+    write_snapshot,
+)
+from llmops.errors import SnapshotNotFound
+
+UC = "qa_case"
+SPLIT = SplitConfig(eval_fraction=0.2, seed=0)
+SOURCE = {"path": "include/data/qa/*.jsonl", "files": ["a.jsonl"]}
+VALIDATION = {"suite": "qa_pairs", "success": True, "evaluated": 8, "successful": 8, "failed": []}
+
+
+def write(df: pd.DataFrame, split: SplitConfig = SPLIT) -> dict:
+    return write_snapshot(df, use_case=UC, split=split, source=SOURCE, validation=VALIDATION)
+
+
+def tree(root) -> dict[str, int]:
+    return {str(p.relative_to(root)): p.stat().st_mtime_ns for p in sorted(root.rglob("*"))}
+
+
+def set_created_at(sid: str, when: str) -> None:
+    path = snapshot.paths.snapshots_root(UC) / sid / "manifest.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "created_at": when}))
+
+
+def test_manifest_and_files(llmops_home, good_rows):
+    m = write(good_rows)
+    final = llmops_home / "snapshots" / UC / m["snapshot_id"]
+    assert sorted(p.name for p in final.iterdir()) == [
+        "eval.jsonl", "eval.parquet", "manifest.json", "train.jsonl", "train.parquet"]
+    expected_eval = sum(split_of(p, SPLIT) == "eval" for p in good_rows["prompt"])
+    assert 0 < expected_eval < 60
+    assert m["rows"] == {"input": 60, "train": 60 - expected_eval, "eval": expected_eval}
+    assert m["split"] == {"rule": snapshot.SPLIT_RULE, "eval_fraction": 0.2, "seed": 0}
+    assert m["validation"] == VALIDATION and m["source"] == SOURCE
+    assert m["code_version"] == "0.0.0+test"
+    assert m["use_case"] == UC and m["uri"] == final.as_uri()
+    assert read_manifest(UC, m["snapshot_id"]) == json.loads((final / "manifest.json").read_text()) == m
+    train, eval_ = load_split(UC, m["snapshot_id"], "train"), load_split(UC, m["snapshot_id"], "eval")
+    assert len(train) == m["rows"]["train"] and len(eval_) == m["rows"]["eval"]
+    assert set(train["prompt"]) | set(eval_["prompt"]) == set(good_rows["prompt"])
+    assert all(split_of(p, SPLIT) == "eval" for p in eval_["prompt"])
+    assert len(pd.read_json(final / "train.jsonl", lines=True)) == m["rows"]["train"]
+
+
+def test_same_content_any_order_gives_same_id_and_writes_nothing(llmops_home, good_rows):
+    first = write(good_rows)
+    root = llmops_home / "snapshots" / UC
+    before = tree(root)
+    shuffled = good_rows.sample(frac=1, random_state=7).reset_index(drop=True)
+    assert not shuffled["prompt"].equals(good_rows["prompt"])
+    again = write(shuffled)
+    assert again["snapshot_id"] == first["snapshot_id"]
+    assert again["created_at"] == first["created_at"]
+    assert tree(root) == before
+    assert os.listdir(root) == [first["snapshot_id"]]
+
+
+def test_different_content_or_split_gives_different_id(good_rows):
+    base = write(good_rows)["snapshot_id"]
+    changed = good_rows.copy()
+    changed.loc[0, "response"] = "A different answer."
+    assert write(changed)["snapshot_id"] != base
+    assert write(good_rows.iloc[1:])["snapshot_id"] != base
+    assert write(good_rows, SplitConfig(eval_fraction=0.2, seed=1))["snapshot_id"] != base
+    assert len(list_snapshots(UC)) == 4
+
+
+def test_source_columns_do_not_change_the_id(good_rows):
+    moved = good_rows.assign(source_file="/elsewhere/b.jsonl", source_line=good_rows["source_line"] + 100)
+    assert write(moved)["snapshot_id"] == write(good_rows)["snapshot_id"]
+
+
+def test_split_is_stable_when_new_rows_arrive(rows):
+    old = rows(60)
+    grown = pd.concat([old, rows(200, start=60)], ignore_index=True)
+    old_m, new_m = write(old), write(grown)
+    assert old_m["snapshot_id"] != new_m["snapshot_id"]
+    for part in ("train", "eval"):
+        before = set(load_split(UC, old_m["snapshot_id"], part)["prompt"])
+        after = set(load_split(UC, new_m["snapshot_id"], part)["prompt"])
+        assert before <= after, f"a prompt left {part}"
+    assert {split_of(p, SPLIT) for p in old["prompt"]} == {"train", "eval"}
+
+
+def test_split_fraction_is_roughly_respected(rows):
+    prompts = rows(2000)["prompt"]
+    share = sum(split_of(p, SplitConfig(eval_fraction=0.1)) == "eval" for p in prompts) / len(prompts)
+    assert 0.07 < share < 0.13
+
+
+def test_no_temp_directories_are_left_behind(llmops_home, rows):
+    write(rows(60))
+    write(rows(70))
+    names = os.listdir(llmops_home / "snapshots" / UC)
+    assert len(names) == 2
+    assert not [n for n in names if n.startswith(".")]
+
+
+def test_concurrent_writer_wins_and_temp_is_removed(llmops_home, good_rows, monkeypatch):
+    def racing_rename(src, dst):  # another process finished the same snapshot first: rename onto it fails
+        shutil.copytree(src, dst)
+        raise OSError(39, "Directory not empty")
+
+    monkeypatch.setattr(snapshot.os, "rename", racing_rename)
+    m = write(good_rows)
+    assert os.listdir(llmops_home / "snapshots" / UC) == [m["snapshot_id"]]
+    assert read_manifest(UC, m["snapshot_id"])["snapshot_id"] == m["snapshot_id"]
+
+
+def test_list_and_latest(rows):
+    with pytest.raises(SnapshotNotFound, match="has no snapshot yet"):
+        latest_snapshot_id(UC)
+    assert list_snapshots(UC) == []
+    a, b = write(rows(60))["snapshot_id"], write(rows(61))["snapshot_id"]
+    set_created_at(a, "2026-02-01T00:00:00+00:00")
+    set_created_at(b, "2026-01-01T00:00:00+00:00")
+    assert [m["snapshot_id"] for m in list_snapshots(UC)] == [b, a]
+    assert latest_snapshot_id(UC) == a
+
+
+def test_choose_snapshot_pinned_then_event_then_newest(rows):
+    old, new = write(rows(60))["snapshot_id"], write(rows(61))["snapshot_id"]
+    set_created_at(old, "2026-01-01T00:00:00+00:00")
+    set_created_at(new, "2026-02-01T00:00:00+00:00")
+
+    sid, why = choose_snapshot(UC, old, [{"snapshot_id": new}])
+    assert (sid, why) == (old, "pinned by the snapshot_id param")
+    sid, why = choose_snapshot(UC, None, [{"snapshot_id": new}, {"snapshot_id": old}, {"other": 1}])
+    assert sid == old and "triggering dataset asset event" in why
+    sid, why = choose_snapshot(UC, None, [{}])
+    assert sid == new and why.startswith("newest snapshot")
+
+
+def test_choose_snapshot_unknown_ids_raise(rows):
+    write(rows(60))
+    with pytest.raises(SnapshotNotFound, match="use case 'qa_case' has no snapshot 'deadbeef'"):
+        choose_snapshot(UC, "deadbeef", [])
+    with pytest.raises(SnapshotNotFound, match="no snapshot 'cafebabe'"):
+        choose_snapshot(UC, None, [{"snapshot_id": "cafebabe"}])
+    with pytest.raises(SnapshotNotFound, match="has no snapshot yet"):
+        choose_snapshot("other_case", None, [])

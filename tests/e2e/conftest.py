@@ -1,0 +1,79 @@
+"""A real Airflow (LocalExecutor + SQLite) and MLflow (SQLite) in a tmp folder, driven with `airflow dags test`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from llmops.embedded import embedded_env
+
+ROOT = Path(__file__).resolve().parents[2]
+AIRFLOW = str(Path(sys.executable).with_name("airflow"))
+
+
+def write_use_case(directory: Path, name: str, **overrides) -> Path:
+    """A use case like the bundled one, made small enough to train in seconds."""
+    cfg = yaml.safe_load((ROOT / "include" / "use_cases" / "stackoverflow_qa.yaml").read_text())
+    cfg.update(name=name, tags=["e2e"])
+    cfg["training"].update(epochs=1, batch_size=16, max_seq_len=96)
+    cfg["evaluation"].update(max_eval_rows=48, generation_samples=8, max_new_tokens=24, batch_size=16)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(cfg.get(key), dict):
+            cfg[key].update(value)
+        else:
+            cfg[key] = value
+    path = directory / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return path
+
+
+class Airflow:
+    def __init__(self, env: dict, home: Path):
+        self.env = env
+        self.home = home
+
+    def run(self, *argv: str, timeout: int = 600) -> subprocess.CompletedProcess:
+        return subprocess.run([AIRFLOW, *argv], env=self.env, capture_output=True, text=True, timeout=timeout)
+
+    def dags_test(self, dag_id: str, conf: str | None = None) -> subprocess.CompletedProcess:
+        return self.run("dags", "test", dag_id, *(["-c", conf] if conf else []))
+
+
+@pytest.fixture(scope="session")
+def airflow(tmp_path_factory, tiny_model_dir, sample_rows) -> Airflow:
+    base = tmp_path_factory.mktemp("e2e")
+    use_cases, data = base / "use_cases", base / "data"
+    use_cases.mkdir()
+    data.mkdir()
+    # 400 rows: enough to learn something, small enough for a few seconds of CPU training
+    sample_rows.head(400).rename(columns={"prompt": "question", "response": "answer"}).to_json(
+        data / "qa.jsonl", orient="records", lines=True, date_format="iso")
+    good_lines = (data / "qa.jsonl").read_text().splitlines()
+    broken = data / "broken"
+    broken.mkdir()
+    (broken / "qa.jsonl").write_text("\n".join(good_lines[:4] + ['{"question": "unterminated'] + good_lines[4:60]) + "\n")
+
+    common = {"base_model": str(tiny_model_dir), "source": {"path": str(data / "qa.jsonl")}}
+    write_use_case(use_cases, "e2e_qa", **common,
+                   gate={"rules": [{"metric": "eval_loss_improvement", "min": 0.01}], "promote_to_champion": True})
+    write_use_case(use_cases, "e2e_strict", **common,
+                   gate={"rules": [{"metric": "exact_match", "min": 1.01}], "promote_to_champion": True})
+    write_use_case(use_cases, "e2e_broken", base_model=str(tiny_model_dir), source={"path": str(broken / "qa.jsonl")})
+
+    env = embedded_env({"PATH": os.environ["PATH"]})
+    env.update({
+        "LLMOPS_HOME": str(base / "llmops-home"),
+        "LLMOPS_USE_CASES_DIR": str(use_cases),
+        "AIRFLOW_HOME": str(base / "airflow-home"),
+        "MLFLOW_TRACKING_URI": f"sqlite:///{base / 'llmops-home' / 'mlflow.db'}",
+        "HOME": os.environ.get("HOME", str(base)),
+    })
+    af = Airflow(env, base / "llmops-home")
+    migrated = af.run("db", "migrate")
+    assert migrated.returncode == 0, migrated.stdout[-3000:] + migrated.stderr[-3000:]
+    return af

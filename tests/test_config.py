@@ -1,0 +1,155 @@
+"""Use-case config: the bundled file loads; every bad file names the file and the dotted field."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from llmops import paths
+from llmops.config import GateRule, UseCaseConfig, load_all, load_by_name, load_use_case
+from llmops.errors import ConfigError
+
+BUNDLED = paths.PROJECT_ROOT / "include" / "use_cases" / "stackoverflow_qa.yaml"
+
+
+@pytest.fixture(scope="module")
+def raw() -> dict:
+    return yaml.safe_load(BUNDLED.read_text())
+
+
+def write_case(directory: Path, data: dict, stem: str | None = None) -> Path:
+    path = directory / f"{stem or data['name']}.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def with_change(raw: dict, dotted: str, value) -> dict:
+    data = copy.deepcopy(raw)
+    *parents, last = dotted.split(".")
+    node = data
+    for key in parents:
+        node = node[key]
+    node[last] = value
+    return data
+
+
+def test_bundled_use_case_loads():
+    cfg = load_use_case(BUNDLED)
+    assert isinstance(cfg, UseCaseConfig)
+    assert cfg.name == "stackoverflow_qa"
+    assert cfg.source.prompt_column == "question"
+    assert cfg.source.response_column == "answer"
+    assert cfg.source.timestamp_column == "created_at"
+    assert cfg.training.epochs == 1 and cfg.training.lora.r == 8
+    assert [(r.metric, r.min) for r in cfg.gate.rules] == [("eval_loss_improvement", 0.05), ("token_f1", 0.2)]
+    assert cfg.model_name == "stackoverflow_qa-lora"
+    assert paths.resolve(cfg.expectation_suite).is_file()
+    assert paths.resolve(cfg.prompt_template).is_file()
+
+
+def test_load_by_name_uses_the_use_cases_dir(tmp_path, monkeypatch, raw):
+    write_case(tmp_path, raw)
+    monkeypatch.setenv("LLMOPS_USE_CASES_DIR", str(tmp_path))
+    assert load_by_name("stackoverflow_qa").name == "stackoverflow_qa"
+    with pytest.raises(ConfigError, match=r"nope\.yaml: no such use case 'nope'"):
+        load_by_name("nope")
+
+
+@pytest.mark.parametrize(
+    ("dotted", "value", "field", "says"),
+    [
+        ("training.epochs", -1, "training.epochs", "greater than 0"),
+        ("training.lora.r", 0, "training.lora.r", "greater than 0"),
+        ("split.eval_fraction", 1.5, "split.eval_fraction", "less than 1"),
+        ("training.epoch", 3, "training.epoch", "Extra inputs are not permitted"),
+        ("source.format", "xml", "source.format", "'auto', 'jsonl', 'csv' or 'parquet'"),
+        ("retries", -2, "retries", "greater than or equal to 0"),
+    ],
+)
+def test_bad_field_names_file_and_dotted_field(tmp_path, raw, dotted, value, field, says):
+    path = write_case(tmp_path, with_change(raw, dotted, value))
+    with pytest.raises(ConfigError) as exc:
+        load_use_case(path)
+    msg = str(exc.value)
+    assert f"{path}: {field}: " in msg
+    assert says in msg
+
+
+def test_unknown_top_level_key_is_rejected(tmp_path, raw):
+    path = write_case(tmp_path, {**raw, "epochs": 3})
+    with pytest.raises(ConfigError, match=r"stackoverflow_qa\.yaml: epochs: Extra inputs are not permitted"):
+        load_use_case(path)
+
+
+def test_missing_required_field_is_named(tmp_path, raw):
+    data = copy.deepcopy(raw)
+    del data["base_model"]
+    path = write_case(tmp_path, data)
+    with pytest.raises(ConfigError, match=r"stackoverflow_qa\.yaml: base_model: Field required"):
+        load_use_case(path)
+
+
+def test_bad_name_is_rejected(tmp_path, raw):
+    path = write_case(tmp_path, {**raw, "name": "Bad-Name"})
+    with pytest.raises(ConfigError) as exc:
+        load_use_case(path)
+    assert f"{path}: name: " in str(exc.value)
+    assert "lower-case letters" in str(exc.value)
+
+
+def test_name_must_equal_file_stem(tmp_path, raw):
+    path = write_case(tmp_path, raw, stem="other_name")
+    with pytest.raises(ConfigError) as exc:
+        load_use_case(path)
+    assert f"{path}: name: must equal the file name 'other_name', got 'stackoverflow_qa'" == str(exc.value)
+
+
+def test_gate_rule_without_a_bound_is_rejected(tmp_path, raw):
+    with pytest.raises(ValueError, match="needs `min` or `max`"):
+        GateRule(metric="token_f1")
+    path = write_case(tmp_path, with_change(raw, "gate.rules", [{"metric": "token_f1"}]))
+    with pytest.raises(ConfigError, match=r"stackoverflow_qa\.yaml: gate\.rules\.0\.max: .*needs `min` or `max`"):
+        load_use_case(path)
+
+
+def test_invalid_yaml_names_file_and_line(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("name: broken\nsource:\n  path: [a, b\nbase_model: x\n")
+    with pytest.raises(ConfigError) as exc:
+        load_use_case(path)
+    msg = str(exc.value)
+    assert msg.startswith(f"{path}: line 4 is not valid YAML")
+
+
+def test_non_mapping_yaml_is_rejected(tmp_path):
+    path = tmp_path / "listy.yaml"
+    path.write_text("- just\n- a list\n")
+    with pytest.raises(ConfigError, match=r"listy\.yaml: expected a mapping at the top level, got list"):
+        load_use_case(path)
+
+
+def test_config_hash_is_stable_and_tracks_changes(tmp_path, raw):
+    first, again = load_use_case(BUNDLED), load_use_case(write_case(tmp_path, raw))
+    assert len(first.config_hash()) == 16
+    assert first.config_hash() == again.config_hash()
+    changed = load_use_case(write_case(tmp_path, with_change(raw, "training.learning_rate", 0.001)))
+    assert changed.config_hash() != first.config_hash()
+
+
+def test_load_all_is_sorted_by_name(tmp_path, monkeypatch, raw):
+    for name in ("zeta_case", "alpha_case", "mid_case"):
+        write_case(tmp_path, {**raw, "name": name})
+    (tmp_path / "notes.txt").write_text("not a use case")
+    assert [c.name for c in load_all(tmp_path)] == ["alpha_case", "mid_case", "zeta_case"]
+    monkeypatch.setenv("LLMOPS_USE_CASES_DIR", str(tmp_path))
+    assert [c.name for c in load_all()] == ["alpha_case", "mid_case", "zeta_case"]
+
+
+def test_load_all_fails_on_the_first_bad_file(tmp_path, raw):
+    write_case(tmp_path, {**raw, "name": "good_case"})
+    bad = write_case(tmp_path, with_change({**raw, "name": "bad_case"}, "training.batch_size", 0))
+    with pytest.raises(ConfigError, match=rf"{bad}: training\.batch_size: "):
+        load_all(tmp_path)
