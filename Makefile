@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint install airflow summary constraints clean
+.PHONY: demo test lint install airflow mlflow summary constraints clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,10 @@ test: lint
 # The web UI on http://localhost:8080 over the demo's Airflow home (the admin password is printed at start).
 airflow: $(STAMP)
 	eval "$$(PYTHONPATH=plugins $(PY) -m llmops.cli env)" && PATH=$(CURDIR)/$(VENV)/bin:$$PATH airflow standalone
+
+# The MLflow UI on http://localhost:5000 over the demo's tracking store and registry.
+mlflow: $(STAMP)
+	eval "$$(PYTHONPATH=plugins $(PY) -m llmops.cli env)" && $(VENV)/bin/mlflow ui --backend-store-uri "$$MLFLOW_TRACKING_URI" --port 5000
 
 constraints: $(STAMP)
 	(echo "# Everything else pinned, from a working environment (python -m pip freeze). Regenerate with: make constraints"; \
