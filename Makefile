@@ -11,14 +11,16 @@ STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint install airflow mlflow summary constraints clean
+.PHONY: demo test lint install airflow mlflow serve summary constraints clean browser
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 
-$(STAMP): requirements.txt constraints.txt | $(PY)
+$(STAMP): requirements.txt requirements-gcp.txt constraints.txt | $(PY)
 	$(PIP) install -q -r requirements.txt -c constraints.txt
+	$(PIP) install -q --no-deps apache-airflow-providers-google==22.8.0
+	$(PIP) install -q -r requirements-gcp.txt -c constraints.txt
 	touch $@
 
 $(DEV_STAMP): requirements-dev.txt $(STAMP)
@@ -36,12 +38,27 @@ summary: $(STAMP)
 lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff check .
 
-test: lint
+test: lint browser
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The web UI test (tests/integration/test_web_ui_browser.py) drives Debian's chromium. Installed here when missing
+# and we are root with apt-get (CI); otherwise says why that test will skip. Idempotent.
+browser:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing chromium for the web UI test (apt-get)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
+	  || echo "note: apt-get install chromium failed: the web UI browser test will skip"; \
+	else echo "note: /usr/bin/chromium is missing (not root with apt-get): the web UI browser test will skip"; fi
 
 # The web UI on http://localhost:8080 over the demo's Airflow home (the admin password is printed at start).
 airflow: $(STAMP)
-	eval "$$(PYTHONPATH=plugins $(PY) -m llmops.cli env)" && PATH=$(CURDIR)/$(VENV)/bin:$$PATH airflow standalone
+	eval "$$(PYTHONPATH=plugins $(PY) -m llmops.cli env)" && PATH=$(CURDIR)/$(VENV)/bin:$$PATH airflow db migrate >/dev/null \
+	  && PYTHONPATH=plugins $(PY) -m llmops.cli gpu-pool && PATH=$(CURDIR)/$(VENV)/bin:$$PATH airflow standalone
+
+# The REST API over the registered champion, on http://127.0.0.1:8000 (after make demo).
+serve: $(STAMP)
+	eval "$$(PYTHONPATH=plugins $(PY) -m llmops.cli env)" && $(PY) -m llmops.serving --use-case stackoverflow_qa --port 8000
 
 # The MLflow UI on http://localhost:5000 over the demo's tracking store and registry.
 mlflow: $(STAMP)

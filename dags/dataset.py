@@ -1,7 +1,9 @@
 """One ``<use_case>__dataset`` DAG per include/use_cases/*.yaml: ingest -> validate -> snapshot.
 
-Runs on the use case's cron schedule; the snapshot task emits the use case's dataset Asset, which schedules the
-``<use_case>__finetune`` DAG. A bad use-case file is an import error naming the file and the field.
+Runs on the use case's cron schedule as a partitioned DAG (``CronPartitionTimetable``): each run ingests one
+interval (its partition key), ``airflow backfill create`` makes one snapshot per past interval, and the snapshot
+task emits the use case's dataset Asset with that partition key, which schedules ``<use_case>__finetune``. A run
+without a key (``airflow dags test``) snapshots the whole source. A bad use-case file is an import error naming the file and the field.
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ from airflow.sdk import DAG
 
 from llmops.config import load_all
 from llmops.operators import IngestOperator, SnapshotOperator, ValidateOperator
+from llmops.operators.common import dataset_timetable
 
 for cfg in load_all():
     with DAG(
         dag_id=f"{cfg.name}__dataset",
         description=f"Dataset snapshot for {cfg.name}: {cfg.description}",
-        schedule=cfg.schedule,
+        schedule=dataset_timetable(cfg),
         start_date=datetime(2026, 1, 5, tzinfo=UTC),
         catchup=False,
         max_active_runs=1,

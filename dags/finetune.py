@@ -13,14 +13,14 @@ from airflow.sdk import DAG, Param
 
 from llmops.config import load_all
 from llmops.operators import EvaluateOperator, FinetuneOperator, GateOperator, RegisterOperator
-from llmops.operators.common import dataset_asset
+from llmops.operators.common import dataset_schedule
 
 
 def params_for(cfg) -> dict:
     return {
         "base_model": Param(cfg.base_model, type="string", title="Base model",
                             description="Hugging Face model id or local path (loaded from safetensors only)."),
-        "snapshot_id": Param("", type="string", title="Snapshot id",
+        "snapshot_id": Param(None, type=["null", "string"], title="Snapshot id",  # optional in the trigger form
                              description="Pin a dataset snapshot. Empty: the triggering asset event's, else newest."),
         "epochs": Param(cfg.training.epochs, type="number", minimum=0.01, maximum=100, title="Epochs"),
         "learning_rate": Param(cfg.training.learning_rate, type="number", exclusiveMinimum=0, maximum=1,
@@ -33,7 +33,7 @@ for cfg in load_all():
     with DAG(
         dag_id=f"{cfg.name}__finetune",
         description=f"LoRA fine-tuning for {cfg.name}: {cfg.description}",
-        schedule=dataset_asset(cfg.name),
+        schedule=dataset_schedule(cfg),
         start_date=datetime(2026, 1, 5, tzinfo=UTC),
         catchup=False,
         max_active_runs=1,
@@ -46,6 +46,18 @@ for cfg in load_all():
                                    pool=cfg.training.pool)
         evaluation = EvaluateOperator(task_id="evaluate", use_case=cfg.name, trained=trained.output)
         decision = GateOperator(task_id="gate", use_case=cfg.name, evaluation=evaluation.output, trained=trained.output)
-        RegisterOperator(task_id="register", use_case=cfg.name, decision=decision.output, trained=trained.output,
-                         evaluation=evaluation.output)
+        approval = None
+        if cfg.gate.require_approval:  # a person approves in the UI before `champion` moves; Reject skips register
+            from llmops.operators.approval import PromotionApprovalOperator  # HITL: imported only when used
+
+            approval = PromotionApprovalOperator(
+                task_id="approve", use_case=cfg.name, decision=decision.output, trained=trained.output,
+                response_timeout=timedelta(hours=cfg.gate.approval_timeout_hours)
+                if cfg.gate.approval_timeout_hours else None)
+        register = RegisterOperator(task_id="register", use_case=cfg.name, decision=decision.output,
+                                    trained=trained.output, evaluation=evaluation.output,
+                                    approval=approval.output if approval else None,
+                                    trigger_rule="none_failed" if approval else "all_success")
+        if approval:
+            decision >> approval >> register
     globals()[dag.dag_id] = dag

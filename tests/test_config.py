@@ -44,7 +44,9 @@ def test_bundled_use_case_loads():
     assert cfg.source.response_column == "answer"
     assert cfg.source.timestamp_column == "created_at"
     assert cfg.training.epochs == 1 and cfg.training.lora.r == 8
-    assert [(r.metric, r.min) for r in cfg.gate.rules] == [("eval_loss_improvement", 0.05), ("token_f1", 0.2)]
+    assert [(r.metric, r.min, r.max, r.vs) for r in cfg.gate.rules] == [
+        ("eval_loss_improvement", 0.05, None, None), ("token_f1", 0.2, None, None), ("unsafe_rate", None, 0.0, None),
+        ("eval_loss", None, None, "champion")]
     assert cfg.model_name == "stackoverflow_qa-lora"
     assert paths.resolve(cfg.expectation_suite).is_file()
     assert paths.resolve(cfg.prompt_template).is_file()

@@ -36,12 +36,21 @@ def test_every_use_case_has_a_dataset_and_a_finetune_dag(dagbag):
         assert f"{name}__finetune" in dagbag.dags
 
 
+CHAINS = {
+    "__dataset": ["ingest", "validate", "snapshot"],
+    "__rollback": ["rollback"],
+    "__finetune": ["finetune", "evaluate", "gate", "register"],
+    "__batch_predict": ["batch_predict"],
+    "__monitoring": ["check_serving"],
+    "__compare_prompts": ["compare_prompts"],
+}
+
+
 def test_tasks_have_retries_tags_and_the_expected_chain(dagbag):
     for dag_id, dag in dagbag.dags.items():
         assert "llmops" in dag.tags, dag_id
         assert all(t.retries >= 1 for t in dag.tasks), dag_id
-        expected = ["ingest", "validate", "snapshot"] if dag_id.endswith("__dataset") else \
-            ["finetune", "evaluate", "gate", "register"]
+        expected = next(chain for suffix, chain in CHAINS.items() if dag_id.endswith(suffix))
         assert sorted(dag.task_ids) == sorted(expected), dag_id
         for upstream, downstream in zip(expected, expected[1:], strict=False):
             assert upstream in dag.get_task(downstream).upstream_task_ids, (dag_id, upstream, downstream)
@@ -52,7 +61,7 @@ def test_finetune_params_have_types_for_the_trigger_form(dagbag):
         params = dagbag.dags[f"{name}__finetune"].params
         schema = {k: params.get_param(k).schema for k in params}
         assert schema["base_model"]["type"] == "string"
-        assert schema["snapshot_id"]["type"] == "string"
+        assert schema["snapshot_id"]["type"] == ["null", "string"]  # optional: the UI trigger form accepts it empty
         assert schema["epochs"]["type"] == "number"
         assert schema["learning_rate"]["type"] == "number"
         assert schema["lora_rank"]["type"] == "integer"

@@ -1,10 +1,12 @@
 """Command line: ``python -m llmops.cli <command>`` (``make demo`` uses it).
 
   env                         print the embedded default's environment as export lines
+  gpu-pool                    create or update the Airflow pool `gpu` (one slot per visible GPU)
   make-base-model [--force]   make the tiny local base model the sample use case trains on
   demo [--use-case NAME]      run the dataset DAG, then the finetune DAG, with `airflow dags test`; print a summary
   summary [--use-case NAME]   print what the newest run produced
   snapshots NAME [--show ID]  list a use case's dataset snapshots, or print one manifest
+  rollback [--use-case NAME] [--to-version N]   move `champion` back (default: to the `previous` alias)
 """
 
 from __future__ import annotations
@@ -83,6 +85,18 @@ PROGRESS_MARKERS = ("[llmops.", "[DAG TEST] starting", "[DAG TEST] end", "DagRun
                     "Traceback", "Exception:", "Error:")
 
 
+def ensure_gpu_pool(env: dict, log_file: Path | None = None) -> int:
+    """The `gpu` pool finetune tasks use by default: one slot per visible GPU (one on a machine without)."""
+    from llmops.train.launcher import visible_gpus
+
+    slots = max(1, visible_gpus())
+    return _airflow("pools", "set", "gpu", str(slots), "finetune tasks: one slot per GPU", env=env, log_file=log_file)
+
+
+def cmd_gpu_pool(_args) -> int:
+    return ensure_gpu_pool(_apply_env())
+
+
 def cmd_demo(args) -> int:
     env = _apply_env()
     started = time.monotonic()
@@ -91,6 +105,7 @@ def cmd_demo(args) -> int:
     if _airflow("db", "migrate", env=env, log_file=logs / "db-migrate.log"):
         print(f"airflow db migrate failed; see {logs / 'db-migrate.log'}", file=sys.stderr)
         return 1
+    ensure_gpu_pool(env, logs / "pools.log")
     make_base_model(args.use_case)
     for dag_id in (f"{args.use_case}__dataset", f"{args.use_case}__finetune"):
         log_file = logs / f"{dag_id}.log"
@@ -130,20 +145,23 @@ def print_summary(use_case: str) -> None:
         print(f"  adapter         {ft['adapter_dir']}")
     ev = s.get("evaluate")
     if ev:
-        print("evaluation        " + "  ".join(f"{k:>12}" for k in ("eval_loss", "perplexity", "exact_match", "token_f1")))
-        for name in ("base", "tuned"):
-            print(f"  {name:<16}" + "  ".join(f"{ev[name][k]:>12.4f}" for k in ("eval_loss", "perplexity",
-                                                                                  "exact_match", "token_f1")))
+        cols = ("eval_loss", "perplexity", "exact_match", "token_f1", "rouge_l", "unsafe_rate", "recitation_rate")
+        print("evaluation        " + " ".join(f"{k[:11]:>11}" for k in cols) + f"   rows {ev.get('rows')}")
+        for name, m in (ev.get("metrics") or {k: v for k, v in ev.items() if isinstance(v, dict)}).items():
+            label = f"{name} v{ev['champion_version']}" if name == "champion" else name
+            print(f"  {label:<16}" + " ".join(f"{m.get(k, float('nan')):>11.4f}" for k in cols))
     gate = s.get("gate")
     if gate:
         print(f"gate              {'PASSED' if gate['passed'] else 'REJECTED'}")
         for reason in gate["reasons"]:
             print(f"  - {reason}")
+        if gate.get("report"):
+            print(f"  report          {gate['report']}")
     reg = s.get("register")
     if reg and reg.get("registered"):
         print(f"registered model  {reg['name']} version {reg['version']} aliases {reg['aliases']}")
     elif reg:
-        print("registered model  nothing registered (gate rejected)")
+        print(f"registered model  nothing registered: {'; '.join(reg.get('reasons') or [])[:200]}")
     print(f"registry          {cfg.model_name}: champion = version {registry.alias_version(cfg.model_name, 'champion')},"
           f" challenger = version {registry.alias_version(cfg.model_name, 'challenger')}")
     print(f"MLflow store      {paths.tracking_uri()}")
@@ -155,6 +173,22 @@ def cmd_summary(args) -> int:
     return 0
 
 
+def cmd_rollback(args) -> int:
+    _apply_env()
+    from llmops import registry
+    from llmops.config import load_by_name
+
+    name = load_by_name(args.use_case).model_name
+    try:
+        r = registry.rollback(name, args.to_version, reason=args.reason or "python -m llmops.cli rollback")
+    except registry.RegistryError as e:
+        print(f"rollback failed: {e}", file=sys.stderr)
+        return 1
+    print(f"{name}: champion = version {r['version']}" + (f" (was {r['from_version']}, now `previous`)"
+                                                          if r["moved"] else " (unchanged)"))
+    return 0
+
+
 def cmd_snapshots(args) -> int:
     _apply_env()
     from llmops.data.snapshot import list_snapshots, read_manifest
@@ -162,8 +196,15 @@ def cmd_snapshots(args) -> int:
     if args.show:
         print(json.dumps(read_manifest(args.use_case, args.show), indent=2))
         return 0
-    for m in list_snapshots(args.use_case):
-        print(f"{m['snapshot_id']}  {m['created_at']}  train={m['rows']['train']} eval={m['rows']['eval']}  {m['uri']}")
+    found = list_snapshots(args.use_case)
+    if not found:
+        print(f"no snapshots for {args.use_case} (run the {args.use_case}__dataset DAG)")
+    print(f"{'snapshot':16}  {'created (UTC)':25}  {'partition':19}  {'train':>7} {'eval':>6}  valid  parents")
+    for m in found:
+        part = m.get("partition_key") or ("union" if m["source"].get("kind") == "union" else "-")
+        ok = "yes" if m["validation"].get("success") else "no"
+        print(f"{m['snapshot_id']:16}  {m['created_at']:25}  {part:19}  {m['rows']['train']:>7} {m['rows']['eval']:>6}"
+              f"  {ok:5}  {','.join(m.get('parents') or []) or '-'}")
     return 0
 
 
@@ -172,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("env").set_defaults(func=cmd_env)
+    sub.add_parser("gpu-pool", help="create/update the `gpu` pool (one slot per GPU)").set_defaults(func=cmd_gpu_pool)
     p = sub.add_parser("make-base-model")
     p.add_argument("--use-case", default=DEFAULT_USE_CASE)
     p.add_argument("--force", action="store_true")
@@ -180,6 +222,11 @@ def main(argv: list[str] | None = None) -> int:
         p = sub.add_parser(name)
         p.add_argument("--use-case", default=DEFAULT_USE_CASE)
         p.set_defaults(func=func)
+    p = sub.add_parser("rollback", help="move `champion` back to `previous` or a chosen version")
+    p.add_argument("--use-case", default=DEFAULT_USE_CASE)
+    p.add_argument("--to-version", help="the version to make champion (default: the `previous` alias)")
+    p.add_argument("--reason", default="")
+    p.set_defaults(func=cmd_rollback)
     p = sub.add_parser("snapshots")
     p.add_argument("use_case")
     p.add_argument("--show", metavar="SNAPSHOT_ID")

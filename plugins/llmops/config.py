@@ -26,12 +26,48 @@ class _Strict(BaseModel):
 
 
 class SourceConfig(_Strict):
-    kind: Literal["files"] = "files"
-    path: str = Field(description="File path or glob, relative to the project root; ${LLMOPS_HOME} is expanded")
+    """Where the rows come from. ``files``: local paths/globs (.jsonl, .csv, .parquet, each optionally .gz);
+    ``gcs``: ``gs://bucket/prefix*`` objects through a Google Cloud connection; ``bigquery``: a query whose
+    ``@start``/``@end`` TIMESTAMP parameters are the run's partition interval."""
+
+    kind: Literal["files", "gcs", "bigquery"] = "files"
+    path: str | None = Field(None, description="files: path or glob (project-relative, ${LLMOPS_HOME} expanded); "
+                                               "gcs: gs://bucket/prefix with * globs")
+    query: str | None = Field(None, validate_default=True, description="bigquery: standard SQL using @start and @end")
     format: Literal["auto", "jsonl", "csv", "parquet"] = "auto"
     prompt_column: str = "prompt"
     response_column: str = "response"
     timestamp_column: str | None = None
+    key_column: str | None = Field(None, description="Stable row id for the split hash (default: the prompt)")
+    gcp_conn_id: str = Field("google_cloud_default", description="Airflow connection for gcs/bigquery")
+    allowed_roots: list[str] = Field(
+        default_factory=lambda: [".", "${LLMOPS_HOME}"],
+        description="files: local folders a path may resolve into (project-relative; ${LLMOPS_HOME} expanded); "
+                    "folders in the LLMOPS_DATA_ROOTS environment variable (os.pathsep-separated) are added")
+
+    @field_validator("query")
+    @classmethod
+    def _needs_location(cls, v, info):
+        kind, path = info.data.get("kind"), info.data.get("path")
+        if kind == "bigquery" and not v:
+            raise ValueError("a bigquery source needs `query`")
+        if kind in ("files", "gcs") and not path:
+            raise ValueError(f"a {kind} source needs `path`")
+        if kind == "gcs" and not str(path).startswith("gs://"):
+            raise ValueError("a gcs source's `path` must start with gs://")
+        return v
+
+
+class PrepareConfig(_Strict):
+    """Normalization, length limits and exact de-duplication, applied after ingest and before validation."""
+
+    strip_html: bool = Field(False, description="Turn HTML bodies (e.g. Stack Overflow) into plain text")
+    normalize_whitespace: bool = True
+    min_prompt_chars: int = Field(1, ge=0)
+    max_prompt_chars: int | None = Field(None, gt=0, description="Longer prompts are dropped (counted)")
+    min_response_chars: int = Field(1, ge=0)
+    max_response_chars: int | None = Field(None, gt=0, description="Longer responses are dropped (counted)")
+    deduplicate: bool = Field(True, description="Drop exact duplicate prompt/response pairs")
 
 
 class SplitConfig(_Strict):
@@ -39,11 +75,28 @@ class SplitConfig(_Strict):
     seed: int = 0
 
 
+class SnapshotConfig(_Strict):
+    """Which snapshot(s) the finetune DAG trains on when a dataset event triggers it."""
+
+    train_on: Literal["interval", "last_n"] = Field(
+        "interval", description="interval: the triggering partition's snapshot; last_n: the union of the newest N")
+    last_n: int = Field(4, gt=0)
+
+
 class LoraConfig(_Strict):
     r: int = Field(8, gt=0)
     alpha: int = Field(16, gt=0)
     dropout: float = Field(0.05, ge=0, lt=1)
     target_modules: str | list[str] = "all-linear"
+
+
+class TrainingBudget(_Strict):
+    """Checked before training starts; a run over budget fails at once with the estimate."""
+
+    max_gpu_hours: float | None = Field(None, gt=0, description="GPU-hours estimated from FLOPs (all GPUs summed)")
+    max_tokens: int | None = Field(None, gt=0, description="Tokens processed: (prompt + response) x epochs")
+    assumed_mfu: float = Field(0.35, gt=0, le=1, description="Model FLOPs utilisation assumed by the estimate")
+    peak_tflops: float = Field(989.0, gt=0, description="Per-GPU dense peak (H100 bf16: 989)")
 
 
 class TrainingConfig(_Strict):
@@ -54,8 +107,51 @@ class TrainingConfig(_Strict):
     max_train_rows: int | None = Field(None, gt=0)
     seed: int = 0
     lora: LoraConfig = LoraConfig()
-    queue: str = Field("default", description="Celery queue of the finetune task (e.g. 'gpu')")
-    pool: str = Field("default_pool", description="Airflow pool of the finetune task")
+    max_steps: int | None = Field(None, gt=0, description="Stop after this many optimizer steps (overrides epochs)")
+    gradient_accumulation_steps: int = Field(1, gt=0)
+    gradient_checkpointing: bool = False
+    batching: Literal["auto", "packed", "padded"] = Field(
+        "auto", description="packed: padding-free (examples concatenated, attention kept per example); padded: "
+        "length-grouped batches padded to the longest; auto: packed with flash attention when the model passes "
+        "the isolation check, else padded")
+    precision: Literal["auto", "bf16", "fp16", "fp32"] = Field("auto", description="auto: bf16 on a GPU that has "
+                                                               "it, fp16 on an older GPU, fp32 on CPU")
+    attention: Literal["auto", "sdpa", "flash_attention_2", "eager"] = Field(
+        "auto", description="auto: flash_attention_2 on a GPU when flash-attn is installed, else sdpa")
+    quantization: Literal["none", "4bit"] = Field("none", description="4bit: QLoRA (bitsandbytes NF4), GPU only")
+    checkpoint_every_steps: int = Field(50, ge=0, description="0: no checkpoints (a retry starts over)")
+    keep_checkpoints: int = Field(2, gt=0, description="Only the newest K checkpoints are kept")
+    logging_steps: int = Field(10, gt=0)
+    budget: TrainingBudget = TrainingBudget()
+    queue: str = Field("gpu", description="Celery queue of the finetune task; LocalExecutor ignores it")
+    pool: str = Field("gpu", description="Airflow pool of the finetune task (one slot per GPU; must exist)")
+
+
+class SafetyConfig(_Strict):
+    """The post-processing safety filter: an output it would block counts towards ``unsafe_rate``."""
+
+    blocked_words: list[str] = Field(default_factory=list, description="Whole words, case-insensitive")
+    blocked_patterns: list[str] = Field(default_factory=list, description="Python regexes, case-insensitive")
+    classifier: str | None = Field(None, description="Dotted path 'pkg.module:func' (or 'pkg.module.func') to a "
+                                   "callable(text) -> bool or score; a score >= classifier_threshold blocks")
+    classifier_threshold: float = 0.5
+
+    @field_validator("blocked_patterns")
+    @classmethod
+    def _compiles(cls, v):
+        for i, pattern in enumerate(v):
+            try:
+                re.compile(pattern)
+            except re.error as e:
+                raise ValueError(f"pattern {i} {pattern!r} is not a valid regex: {e}") from None
+        return v
+
+
+class RecitationConfig(_Strict):
+    """The citation check: an output that copies an n-word span of the training data verbatim recites it."""
+
+    enabled: bool = True
+    ngram_words: int = Field(8, ge=3, description="Length of the verbatim span, in normalised words")
 
 
 class EvaluationConfig(_Strict):
@@ -63,18 +159,33 @@ class EvaluationConfig(_Strict):
     generation_samples: int = Field(16, ge=0)
     max_new_tokens: int = Field(48, gt=0)
     batch_size: int = Field(16, gt=0)
+    golden_snapshot_id: str | None = Field(
+        None, description="A pinned snapshot of this use case whose eval split every version is also scored on")
+    compare_champion: bool = Field(True, description="Re-evaluate the current `champion` in the same run")
+    bootstrap_samples: int = Field(1000, ge=100)
+    confidence: float = Field(0.95, gt=0.5, lt=1)
+    safety: SafetyConfig = SafetyConfig()
+    recitation: RecitationConfig = RecitationConfig()
 
 
 class GateRule(_Strict):
+    """Absolute (``min``/``max`` on a metric) or relative (``vs`` champion/base, improvement >= ``margin``)."""
+
     metric: str
+    vs: Literal["champion", "base"] | None = Field(
+        None, description="Relative rule: compare with the champion (the base model when there is none) or base")
+    margin: float = Field(0.0, description="Relative rule: the improvement (in the metric's units, in its better "
+                          "direction) must be at least this; negative = non-inferiority")
+    ci: bool = Field(False, description="Relative rule: the bootstrap CI's lower bound must clear the margin too")
+    higher_is_better: bool | None = Field(None, description="Direction; default from the metric's name")
     min: float | None = None
     max: float | None = Field(None, validate_default=True)  # validated even when absent: a rule needs a bound
 
     @field_validator("max")
     @classmethod
     def _one_bound(cls, v, info):
-        if v is None and info.data.get("min") is None:
-            raise ValueError("a gate rule needs `min` or `max`")
+        if v is None and info.data.get("min") is None and info.data.get("vs") is None:
+            raise ValueError("a gate rule needs `min` or `max` (or `vs` for a relative rule)")
         return v
 
 
@@ -83,6 +194,34 @@ class GateConfig(_Strict):
     promote_to_champion: bool = Field(
         True, description="Move `champion` to a version that passes the gate (it always moves when there is none)"
     )
+    require_approval: bool = Field(
+        False, description="A person approves in the Airflow UI (human-in-the-loop task) before `champion` moves")
+    approval_timeout_hours: float | None = Field(
+        None, gt=0, description="Without an answer by then the approval times out and nothing moves")
+
+
+class MonitoringConfig(_Strict):
+    """Thresholds of the daily monitoring DAG; crossing one fails its check task (Airflow alerting fires)."""
+
+    schedule: str | None = "@daily"
+    max_p95_latency_ms: float | None = Field(5000, gt=0)
+    max_block_rate: float | None = Field(0.05, ge=0, le=1)
+    max_recitation_rate: float | None = Field(0.9, ge=0, le=1)
+    max_length_psi: float | None = Field(0.25, gt=0, description="Population stability index of prompt lengths "
+                                         "(requests vs training snapshot)")
+    min_vocabulary_overlap: float | None = Field(0.5, ge=0, le=1, description="Share of request words seen in the "
+                                                 "training prompts")
+
+
+class ServingConfig(_Strict):
+    canary_fraction: float = Field(0.0, ge=0, le=1, description="Share of requests served by `challenger`")
+    max_prompt_chars: int = Field(4000, gt=0, description="Longer prompts get 413 before the model runs")
+    max_new_tokens: int = Field(64, gt=0)
+    reload_interval_s: float = Field(10.0, gt=0, description="How often the API checks whether an alias moved")
+    batch_input: str | None = Field(None, description="Files (glob) the batch prediction DAG runs the champion on")
+    batch_prompt_column: str = "prompt"
+    batch_size: int = Field(32, gt=0)
+    monitoring: MonitoringConfig = MonitoringConfig()
 
 
 class UseCaseConfig(_Strict):
@@ -92,14 +231,19 @@ class UseCaseConfig(_Strict):
     tags: list[str] = Field(default_factory=list)
     schedule: str | None = Field("@weekly", description="Cron or preset for the dataset DAG; null = manual only")
     source: SourceConfig
+    prepare: PrepareConfig = PrepareConfig()
+    snapshots: SnapshotConfig = SnapshotConfig()
     expectation_suite: str = Field(description="great-expectations suite JSON, relative to the project root")
     prompt_template: str = Field(description="Prompt template file with {prompt}, relative to the project root")
     split: SplitConfig = SplitConfig()
     base_model: str = Field(description="Hugging Face model id or local path")
     base_model_revision: str | None = None
+    trust_remote_code: bool = Field(False, description="Run the model repository's own Python code; only for "
+                                    "models you trust")
     training: TrainingConfig = TrainingConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
     gate: GateConfig = GateConfig()
+    serving: ServingConfig = ServingConfig()
     registered_model_name: str | None = None
     retries: int = Field(1, ge=0)
 

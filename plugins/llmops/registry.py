@@ -1,24 +1,32 @@
 """MLflow model registry: adapter-only versions with lineage tags, and the aliases that say which is live.
 
 Aliases: ``challenger`` on every registration; ``champion`` when there is none yet or the gate promotes;
-the champion it replaces keeps the alias ``previous``. Registration is idempotent per MLflow run (= DAG run).
+the champion it replaces keeps the alias ``previous``. Registration is idempotent per MLflow run (= DAG run):
+a retried task finds its version, and two racing registrations converge on the lowest version of the run.
+:func:`rollback` moves ``champion`` back (to ``previous`` or a chosen version).
 """
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
+from llmops.errors import LLMOpsError
 from llmops.tracking import client
 
 log = logging.getLogger(__name__)
 CHALLENGER, CHAMPION, PREVIOUS = "challenger", "champion", "previous"
 
 
+class RegistryError(LLMOpsError):
+    """A model, version or alias the request names does not exist."""
+
+
 def alias_version(name: str, alias: str) -> str | None:
     from mlflow.exceptions import MlflowException
 
     try:
-        return client().get_model_version_by_alias(name, alias).version
+        return str(client().get_model_version_by_alias(name, alias).version)
     except MlflowException:
         return None
 
@@ -35,19 +43,37 @@ def _ensure_model(c, name: str, description: str) -> None:
             c.get_registered_model(name)  # created concurrently
 
 
+def versions_of_run(name: str, run_id: str) -> list[str]:
+    found = client().search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
+    return sorted((str(v.version) for v in found), key=int)
+
+
+def _one_version_for_run(c, name: str, run_id: str) -> str:
+    """Keep the lowest version of this run; delete any extra one a concurrent registration made."""
+    from mlflow.exceptions import MlflowException
+
+    found = versions_of_run(name, run_id)
+    for extra in found[1:]:
+        try:
+            c.delete_model_version(name, extra)
+            log.warning("deleted duplicate version %s of %s for MLflow run %s (kept %s)", extra, name, run_id, found[0])
+        except MlflowException:
+            pass  # the other registration deleted it first
+    return found[0]
+
+
 def register_adapter(name: str, *, run_id: str, artifact_path: str, tags: dict, promote: bool,
                      description: str = "") -> dict:
     """Create (or find) the model version for this run, set aliases, and return what happened."""
     c = client()
     _ensure_model(c, name, description)
-    existing = c.search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
-    if existing:
-        version = existing[0].version
+    if versions_of_run(name, run_id):
+        version = _one_version_for_run(c, name, run_id)
         log.info("model %s already has version %s for MLflow run %s; not registering again", name, version, run_id)
     else:
-        mv = c.create_model_version(name, source=f"runs:/{run_id}/{artifact_path}", run_id=run_id,
-                                    tags={k: str(v) for k, v in tags.items()}, description=description)
-        version = mv.version
+        c.create_model_version(name, source=f"runs:/{run_id}/{artifact_path}", run_id=run_id,
+                               tags={k: str(v) for k, v in tags.items()}, description=description)
+        version = _one_version_for_run(c, name, run_id)
         log.info("registered %s version %s", name, version)
     c.set_registered_model_alias(name, CHALLENGER, version)
     champion = alias_version(name, CHAMPION)
@@ -61,4 +87,59 @@ def register_adapter(name: str, *, run_id: str, artifact_path: str, tags: dict, 
         aliases.append(CHAMPION)
         log.info("alias %s -> %s version %s (previous: %s)", CHAMPION, name, version, champion)
     moved_from = champion if CHAMPION in aliases and champion != version else None
-    return {"name": name, "version": str(version), "aliases": aliases, "previous_champion": moved_from}
+    return {"name": name, "version": str(version), "aliases": aliases, "previous_champion": moved_from,
+            "alias": CHAMPION if CHAMPION in aliases else CHALLENGER}
+
+
+def version_info(name: str, version: str) -> dict:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        mv = client().get_model_version(name, str(version))
+    except MlflowException:
+        raise RegistryError(f"model '{name}' has no version {version}") from None
+    return {"name": name, "version": str(mv.version), "run_id": mv.run_id, "source": mv.source, "tags": dict(mv.tags)}
+
+
+def champion_info(name: str) -> dict | None:
+    version = alias_version(name, CHAMPION)
+    return version_info(name, version) if version else None
+
+
+def download_adapter(info: dict, dst: str | Path) -> Path:
+    """Download a version's adapter files (its ``runs:/<run>/adapter`` source) into ``dst``."""
+    import mlflow.artifacts
+
+    client()  # sets the tracking/registry URIs
+    dst = Path(dst)
+    dst.mkdir(parents=True, exist_ok=True)
+    return Path(mlflow.artifacts.download_artifacts(artifact_uri=info["source"], dst_path=str(dst)))
+
+
+def set_version_tags(name: str, version: str, tags: dict) -> None:
+    c = client()
+    for k, v in tags.items():
+        c.set_model_version_tag(name, str(version), k, str(v))
+
+
+def rollback(name: str, to_version: str | None = None, *, reason: str = "") -> dict:
+    """Move ``champion`` to ``to_version`` (default: the ``previous`` alias); the champion it replaces becomes
+    ``previous``, so a rollback can itself be undone. Moving to the current champion changes nothing."""
+    from datetime import UTC, datetime
+
+    c = client()
+    current = alias_version(name, CHAMPION)
+    target = str(to_version) if to_version else alias_version(name, PREVIOUS)
+    if target is None:
+        raise RegistryError(f"model '{name}': no version given and no `{PREVIOUS}` alias to roll back to")
+    version_info(name, target)  # raises when it does not exist
+    if target == current:
+        log.info("%s version %s is already the champion; nothing to do", name, target)
+        return {"name": name, "version": target, "from_version": current, "moved": False, "alias": CHAMPION}
+    c.set_registered_model_alias(name, CHAMPION, target)
+    if current is not None:
+        c.set_registered_model_alias(name, PREVIOUS, current)
+    set_version_tags(name, target, {"llmops.rollback": f"{datetime.now(UTC).isoformat(timespec='seconds')} from "
+                                                       f"version {current}{': ' + reason if reason else ''}"})
+    log.info("rolled back %s: %s version %s -> %s (previous = %s)", name, CHAMPION, current, target, current)
+    return {"name": name, "version": target, "from_version": current, "moved": True, "alias": CHAMPION}

@@ -14,6 +14,7 @@ def llmops_home(tmp_path, monkeypatch) -> Path:
     """Snapshots go under this test's tmp folder; the manifest's code version does not shell out to git."""
     home = tmp_path / "home"
     monkeypatch.setenv("LLMOPS_HOME", str(home))
+    monkeypatch.setenv("LLMOPS_DATA_ROOTS", str(tmp_path))  # test files live here, outside the project
     monkeypatch.setattr("llmops.data.snapshot.code_version", lambda: "0.0.0+test")
     return home
 
@@ -52,3 +53,6 @@ def write_jsonl(tmp_path):
         return path
 
     return _write
+
+
+from tests.data.emulators import bq_emulator, gcs_emulator  # noqa: E402,F401  (session fixtures: GCS, BigQuery)

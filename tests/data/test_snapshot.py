@@ -158,3 +158,27 @@ def test_choose_snapshot_unknown_ids_raise(rows):
         choose_snapshot(UC, None, [{"snapshot_id": "cafebabe"}])
     with pytest.raises(SnapshotNotFound, match="has no snapshot yet"):
         choose_snapshot("other_case", None, [])
+
+
+def test_last_n_mode_trains_on_a_union_snapshot_of_the_newest_n(rows):
+    from llmops.config import SnapshotConfig
+
+    ids = []
+    for week in range(3):
+        interval = {"start": f"2026-01-{5 + 7 * week:02d}T00:00:00+00:00", "end": "x"}
+        m = write_snapshot(rows(60, start=100 * week), use_case=UC, split=SPLIT, source=SOURCE,
+                           validation=VALIDATION, interval=interval, partition_key=interval["start"][:19])
+        ids.append(m["snapshot_id"])
+    assert read_manifest(UC, ids[1])["parents"] == [ids[0]]  # lineage: the previous snapshot
+    settings = SnapshotConfig(train_on="last_n", last_n=2)
+    sid, why = choose_snapshot(UC, None, [{"snapshot_id": ids[2]}], settings=settings, split=SPLIT)
+    union = read_manifest(UC, sid)
+    assert union["parents"] == ids[1:] and union["source"] == {"kind": "union", "snapshots": ids[1:]}
+    assert union["rows"]["input"] == 120 and "union of the last 2" in why
+    # rows keep their split in the union, because the split is a hash of each row's key
+    for i in ids[1:]:
+        assert set(load_split(UC, i, "eval")["prompt"]) <= set(load_split(UC, sid, "eval")["prompt"])
+    # anchored on an older event, the window ends there; a pin always wins
+    assert read_manifest(UC, choose_snapshot(UC, None, [{"snapshot_id": ids[1]}], settings=settings,
+                                             split=SPLIT)[0])["parents"] == ids[:2]
+    assert choose_snapshot(UC, ids[0], [], settings=settings, split=SPLIT)[0] == ids[0]

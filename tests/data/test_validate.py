@@ -103,3 +103,26 @@ def test_missing_suite_names_the_file(tmp_path, good_rows):
     path = tmp_path / "absent.json"
     with pytest.raises(ConfigError, match=rf"{path}: not a valid great-expectations suite"):
         validate(good_rows, path)
+
+
+def test_mostly_passes_with_a_recorded_warning_and_a_report(tmp_path, good_rows):
+    suite = tmp_path / "suite.json"
+    suite.write_text(json.dumps({"name": "mostly", "expectations": [
+        {"type": "expect_column_value_lengths_to_be_between",
+         "kwargs": {"column": "response", "min_value": 28, "mostly": 0.5}}]}))
+    summary = validate(good_rows, suite, report_dir=tmp_path / "report")
+    assert summary["success"] is True and summary["failed"] == []
+    [warning] = summary["warnings"]
+    assert warning["unexpected_count"] > 0 and warning["examples"][0]["where"].startswith("/data/qa.jsonl:")
+    html = (tmp_path / "report" / "index.html").read_text()
+    assert "Validation PASSED" in html and "warning" in html
+    assert summary["report"].endswith("/report/index.html")
+
+
+def test_failure_message_links_the_html_report(tmp_path, good_rows):
+    bad = good_rows.copy()
+    bad.loc[3, "prompt"] = None
+    with pytest.raises(ValidationFailed) as exc:
+        validate(bad, SUITE, report_dir=tmp_path / "report")
+    assert "report: file://" in str(exc.value)
+    assert "/data/qa.jsonl:4" in (tmp_path / "report" / "index.html").read_text()

@@ -69,6 +69,7 @@ def airflow(tmp_path_factory, tiny_model_dir, sample_rows) -> Airflow:
     env.update({
         "LLMOPS_HOME": str(base / "llmops-home"),
         "LLMOPS_USE_CASES_DIR": str(use_cases),
+        "LLMOPS_DATA_ROOTS": str(base),  # the test data lives in this tmp folder, outside the project
         "AIRFLOW_HOME": str(base / "airflow-home"),
         "MLFLOW_TRACKING_URI": f"sqlite:///{base / 'llmops-home' / 'mlflow.db'}",
         "HOME": os.environ.get("HOME", str(base)),

@@ -51,7 +51,7 @@ def test_pipeline_registers_a_model_version_with_lineage(airflow):
     assert client.get_model_version_by_alias("e2e_qa-lora", "challenger").version == v.version
     run = client.get_run(v.run_id)
     assert run.data.params["training.lora"].startswith("{") and "'r': 4" in run.data.params["training.lora"]
-    assert run.data.metrics["tuned_eval_loss"] < run.data.metrics["base_eval_loss"]
+    assert run.data.metrics["challenger_eval_loss"] < run.data.metrics["base_eval_loss"]
     assert len(client.get_metric_history(v.run_id, "train_loss")) >= 1
     artifacts = {f.path for f in client.list_artifacts(v.run_id, "adapter")}
     assert "adapter/adapter_model.safetensors" in artifacts

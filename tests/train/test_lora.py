@@ -31,6 +31,8 @@ def test_adapter_is_safetensors_only_with_metadata(trained):
     assert not any(f.endswith((".bin", ".pt", ".pth")) for f in files)
     assert json.loads((Path(trained["adapter_dir"]) / "llmops_adapter.json").read_text()) == {"snapshot_id": "s1"}
     assert trained["steps"] == 20 and trained["train_rows"] == 320
+    assert trained["batching"] == "padded"  # auto packs only with flash attention (GPU); SDPA on CPU
+    assert trained["tokens_seen"] > trained["completion_tokens"] > 0
 
 
 def test_every_lora_parameter_changed_and_base_weights_did_not(trained, tiny_model_dir):

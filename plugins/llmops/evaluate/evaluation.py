@@ -1,7 +1,9 @@
-"""Evaluate a base model and its LoRA adapter on the same eval rows.
+"""Evaluate every candidate (base model, current champion, new challenger) on the same rows, in one run.
 
 Loss is the mean cross-entropy over completion tokens (prompt masked, exactly as in training); perplexity is its
-exponential. Generation is batched greedy decoding with left padding, scored by exact match and token F1.
+exponential. Generation is batched greedy decoding with left padding and the KV cache, scored by exact match,
+token F1, ROUGE-L, answer length, latency, the safety filter and the recitation (citation) check. Every metric
+keeps its per-example scores, in row order, so the gate can compute paired bootstrap intervals.
 """
 
 from __future__ import annotations
@@ -10,15 +12,20 @@ import logging
 import math
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import pandas as pd
 
 from llmops.config import EvaluationConfig
-from llmops.evaluate.metrics import exact_match, token_f1
+from llmops.errors import LLMOpsError
+from llmops.evaluate.metrics import answer_words, exact_match, rouge_l, token_f1
+from llmops.evaluate.recitation import RecitationIndex
+from llmops.evaluate.safety import SafetyFilter
 from llmops.prompts import PromptTemplate
 from llmops.train import model_io, sft_data
 
 log = logging.getLogger(__name__)
+TEXT_METRICS = {"exact_match": exact_match, "token_f1": token_f1, "rouge_l": rouge_l}
 
 
 def completion_loss(model, tokenizer, template: PromptTemplate, rows: pd.DataFrame, *, max_len: int,
@@ -42,18 +49,21 @@ def completion_loss(model, tokenizer, template: PromptTemplate, rows: pd.DataFra
             per_example.extend((sums / counts.clamp(min=1)).tolist())
             total += float(sums.sum())
             count += int(counts.sum())
-    loss = total / max(count, 1)
+    loss = total / count if count else math.nan
     return {"loss": loss, "perplexity": math.exp(min(loss, 50)), "tokens": count, "per_example": per_example}
 
 
 def generate(model, tokenizer, template: PromptTemplate, prompts: Sequence[str], *, max_new_tokens: int,
-             max_len: int, batch_size: int) -> list[str]:
-    """Batched greedy generation (left padding, KV cache); returns only the new text."""
+             max_len: int, batch_size: int, timings: list[float] | None = None) -> list[str]:
+    """Batched greedy generation (left padding, KV cache); returns only the new text.
+
+    With ``timings``, appends each example's latency in ms (its batch's wall time / batch size)."""
     import torch
 
     outputs = []
     model.eval()
     for i in range(0, len(prompts), batch_size):
+        started = time.perf_counter()
         encoded = [{"input_ids": sft_data.prompt_ids(tokenizer, template, p, max_len)} for p in prompts[i:i + batch_size]]
         batch = sft_data.collate(encoded, tokenizer.pad_token_id, left=True)
         with torch.no_grad():
@@ -64,41 +74,109 @@ def generate(model, tokenizer, template: PromptTemplate, prompts: Sequence[str],
             )
         new = out[:, batch["input_ids"].shape[1]:]
         outputs.extend(t.strip() for t in tokenizer.batch_decode(new, skip_special_tokens=True))
+        if timings is not None:
+            timings.extend([1000 * (time.perf_counter() - started) / len(encoded)] * len(encoded))
     return outputs
 
 
-def score_model(model, tokenizer, template: PromptTemplate, rows: pd.DataFrame, cfg: EvaluationConfig,
-                max_len: int) -> dict:
-    started = time.monotonic()
-    loss = completion_loss(model, tokenizer, template, rows, max_len=max_len, batch_size=cfg.batch_size)
-    sample = rows.head(cfg.generation_samples)
-    preds = generate(model, tokenizer, template, sample["prompt"].tolist(), max_new_tokens=cfg.max_new_tokens,
-                     max_len=max_len, batch_size=cfg.batch_size) if len(sample) else []
-    refs = sample["response"].tolist()
-    n = max(len(preds), 1)
-    return {
-        "eval_loss": loss["loss"],
-        "perplexity": loss["perplexity"],
-        "exact_match": sum(map(exact_match, preds, refs)) / n if preds else float("nan"),
-        "token_f1": sum(map(token_f1, preds, refs)) / n if preds else float("nan"),
-        "eval_tokens": loss["tokens"],
-        "seconds": round(time.monotonic() - started, 2),
-        "samples": [{"prompt": p, "reference": r, "prediction": o} for p, r, o in zip(sample["prompt"], refs, preds,
-                                                                                       strict=True)],
-    }
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else math.nan
 
 
-def evaluate_adapter(eval_rows: pd.DataFrame, *, base_model: str, revision: str | None, adapter_dir: str,
-                     template: PromptTemplate, cfg: EvaluationConfig, max_len: int) -> dict:
-    """Score the base model and base+adapter on the same rows; return {"base": ..., "tuned": ...}."""
-    rows = eval_rows.head(cfg.max_eval_rows).reset_index(drop=True)
+class Scorer:
+    """Scores one model on fixed row sets; the same sets and checks for every candidate."""
+
+    def __init__(self, sets: dict[str, pd.DataFrame], template: PromptTemplate, cfg: EvaluationConfig,
+                 max_len: int, train_texts: Sequence[str] = ()):
+        self.sets, self.template, self.cfg, self.max_len = sets, template, cfg, max_len
+        self.safety = SafetyFilter(cfg.safety)
+        self.recitation = RecitationIndex(train_texts, cfg.recitation.ngram_words) if cfg.recitation.enabled else None
+
+    def score(self, model, tokenizer) -> dict:
+        started = time.monotonic()
+        metrics, per_example, samples = {}, {}, []
+        for prefix, rows in self.sets.items():
+            m, pe, s = self._score_set(model, tokenizer, rows)
+            metrics.update({prefix + k: v for k, v in m.items()})
+            per_example.update({prefix + k: v for k, v in pe.items()})
+            samples.extend({**x, "set": prefix.rstrip("_") or "eval"} for x in s)
+        metrics["seconds"] = round(time.monotonic() - started, 2)
+        return {"metrics": metrics, "per_example": per_example, "samples": samples}
+
+    def _score_set(self, model, tokenizer, rows: pd.DataFrame):
+        cfg = self.cfg
+        loss = completion_loss(model, tokenizer, self.template, rows, max_len=self.max_len, batch_size=cfg.batch_size)
+        sample = rows.head(cfg.generation_samples)
+        timings: list[float] = []
+        preds = generate(model, tokenizer, self.template, sample["prompt"].tolist(), max_new_tokens=cfg.max_new_tokens,
+                         max_len=self.max_len, batch_size=cfg.batch_size, timings=timings) if len(sample) else []
+        refs = sample["response"].tolist()
+        pe = {"eval_loss": loss["per_example"]}
+        pe.update({name: [fn(p, r) for p, r in zip(preds, refs, strict=True)] for name, fn in TEXT_METRICS.items()})
+        pe["answer_words"] = [answer_words(p) for p in preds]
+        pe["latency_ms"] = timings
+        pe["unsafe_rate"] = self.safety.blocked(preds)
+        if self.recitation is not None:
+            pe["recitation_rate"] = self.recitation.scores(preds)
+        metrics = {"eval_loss": loss["loss"], "perplexity": loss["perplexity"], "eval_tokens": loss["tokens"],
+                   "eval_rows": len(rows), "generated": len(preds)}
+        metrics.update({k: _mean(v) for k, v in pe.items() if k != "eval_loss"})
+        samples = [{"prompt": p, "reference": r, "prediction": o, "blocked": self.safety.why_blocked(o),
+                    "recites": bool(self.recitation and self.recitation.recites(o))}
+                   for p, r, o in zip(sample["prompt"], refs, preds, strict=True)]
+        return metrics, pe, samples
+
+
+def _peft(base, adapter_dir: str | Path, name: str, model=None):
+    from peft import PeftModel
+
+    missing = [f for f in model_io.ADAPTER_FILES if not (Path(adapter_dir) / f).exists()]
+    if missing:
+        raise LLMOpsError(f"{adapter_dir}: not a complete adapter, missing {missing}")
+    if model is None:
+        return PeftModel.from_pretrained(base, str(adapter_dir), adapter_name=name, is_trainable=False)
+    model.load_adapter(str(adapter_dir), adapter_name=name, is_trainable=False)
+    return model
+
+
+def evaluate_candidates(eval_rows: pd.DataFrame, *, base_model: str, revision: str | None, adapter_dir: str,
+                        template: PromptTemplate, cfg: EvaluationConfig, max_len: int,
+                        train_texts: Sequence[str] = (), golden_rows: pd.DataFrame | None = None,
+                        champion: dict | None = None) -> dict:
+    """Score base, challenger (``adapter_dir``) and, when given, the champion on the same rows.
+
+    ``champion`` is ``{"version", "adapter_dir", "base_model", "revision"}``; on the same base model it shares
+    the base weights with the challenger (two peft adapters), otherwise it is loaded on its own base model.
+    Returns ``{"candidates": {name: {"metrics", "per_example", "samples"}}, "champion_version", "rows"}``."""
+    sets = {"": eval_rows.head(cfg.max_eval_rows).reset_index(drop=True)}
+    if golden_rows is not None:
+        sets["golden_"] = golden_rows.head(cfg.max_eval_rows).reset_index(drop=True)
+    scorer = Scorer(sets, template, cfg, max_len, train_texts)
     base, tokenizer = model_io.load_base(base_model, revision)
-    tuned = model_io.load_adapter(base, adapter_dir)
-    results = {}
-    with tuned.disable_adapter():
-        results["base"] = score_model(tuned, tokenizer, template, rows, cfg, max_len)
-    results["tuned"] = score_model(tuned, tokenizer, template, rows, cfg, max_len)
-    for name, r in results.items():
-        log.info("%-5s eval_loss %.4f  perplexity %.2f  exact_match %.3f  token_f1 %.3f  (%d rows, %.1fs)", name,
-                 r["eval_loss"], r["perplexity"], r["exact_match"], r["token_f1"], len(rows), r["seconds"])
-    return results
+    model = _peft(base, adapter_dir, "challenger")
+    shared = champion is not None and (champion["base_model"], champion.get("revision") or None) == (
+        base_model, revision or None)
+    if shared:
+        _peft(None, champion["adapter_dir"], "champion", model)
+    candidates = {}
+    with model.disable_adapter():
+        candidates["base"] = scorer.score(model, tokenizer)
+    model.set_adapter("challenger")
+    candidates["challenger"] = scorer.score(model, tokenizer)
+    if champion is not None:
+        if shared:
+            model.set_adapter("champion")
+            candidates["champion"] = scorer.score(model, tokenizer)
+        else:
+            log.info("champion version %s is on base model %s: loading it separately", champion["version"],
+                     champion["base_model"])
+            c_base, c_tok = model_io.load_base(champion["base_model"], champion.get("revision") or None)
+            candidates["champion"] = scorer.score(_peft(c_base, champion["adapter_dir"], "champion"), c_tok)
+    for name, c in candidates.items():
+        m = c["metrics"]
+        log.info("%-10s eval_loss %.4f  perplexity %.2f  exact_match %.3f  token_f1 %.3f  rouge_l %.3f  unsafe %.3f  "
+                 "recitation %.3f  latency %.1f ms  (%d rows, %d generated, %.1fs)", name, m["eval_loss"],
+                 m["perplexity"], m["exact_match"], m["token_f1"], m["rouge_l"], m["unsafe_rate"],
+                 m.get("recitation_rate", math.nan), m["latency_ms"], m["eval_rows"], m["generated"], m["seconds"])
+    return {"candidates": candidates, "champion_version": champion["version"] if champion else None,
+            "rows": {k.rstrip("_") or "eval": len(v) for k, v in sets.items()}}

@@ -2,10 +2,10 @@
 
 from llmops.operators.data import IngestOperator, SnapshotOperator, ValidateOperator
 from llmops.operators.evaluation import EvaluateOperator, GateOperator
-from llmops.operators.register import RegisterOperator
+from llmops.operators.register import RegisterOperator, RollbackOperator
 from llmops.operators.training import FinetuneOperator
 
 __all__ = [
     "EvaluateOperator", "FinetuneOperator", "GateOperator", "IngestOperator", "RegisterOperator",
-    "SnapshotOperator", "ValidateOperator",
+    "RollbackOperator", "SnapshotOperator", "ValidateOperator",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 
-from airflow.sdk import Asset
+from airflow.sdk import Asset, CronPartitionTimetable, PartitionedAssetTimetable
 from airflow.sdk.exceptions import AirflowFailException
 
 from llmops.config import UseCaseConfig, load_by_name
@@ -13,6 +13,24 @@ from llmops.errors import ConfigError, DataError, SnapshotNotFound
 
 def dataset_asset(use_case: str) -> Asset:
     return Asset(name=f"{use_case}__dataset", uri=f"llmops://datasets/{use_case}", group="llmops-datasets")
+
+
+def dataset_schedule(cfg: UseCaseConfig):
+    """The finetune DAG's schedule: each partition of the dataset Asset (one run per new snapshot, with the same
+    partition key) when the dataset DAG is partitioned, else each event of the plain Asset."""
+    if cfg.schedule:
+        return PartitionedAssetTimetable(assets=dataset_asset(cfg.name))
+    return dataset_asset(cfg.name)
+
+
+def dataset_timetable(cfg: UseCaseConfig):
+    """The dataset DAG's schedule: one partition per cron interval; the run at a tick ingests the interval that
+    just ended (``run_offset=-1``). None: manual runs only."""
+    from llmops.data.partitions import cron_of
+
+    if not cfg.schedule:
+        return None
+    return CronPartitionTimetable(cron_of(cfg.schedule), timezone="UTC", run_offset=-1)
 
 
 def model_asset(use_case: str) -> Asset:

@@ -1,4 +1,8 @@
-"""ingest -> validate -> snapshot: the dataset DAG's operators. Rows travel by reference (a staged Parquet file)."""
+"""ingest -> validate -> snapshot: the dataset DAG's operators. Rows travel by reference (a staged Parquet file).
+
+A partitioned run (``dag_run.partition_key``, or ``{"partition_key": ...}`` in its conf) ingests only the rows
+of its interval; a run without a key reads the whole source. A partition with no rows skips the rest of the run.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +11,23 @@ import os
 from collections.abc import Sequence
 
 from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowSkipException
 
 from llmops.operators.common import dataset_asset, fail_without_retry, load_config
 
 log = logging.getLogger(__name__)
 
 
+def run_partition(context) -> str | None:
+    dag_run = context.get("dag_run")
+    key = getattr(dag_run, "partition_key", None)
+    if not key:
+        key = ((getattr(dag_run, "conf", None) or {}).get("partition_key")) or None
+    return key
+
+
 class IngestOperator(BaseOperator):
-    """Read the use case's source into prompt/response rows, stage them as Parquet, push the staged file's URI."""
+    """Read the run's partition of the source, prepare it (normalize, limit, de-duplicate), stage it as Parquet."""
 
     template_fields: Sequence[str] = ("use_case",)
     ui_color = "#e8f4fd"
@@ -25,19 +38,31 @@ class IngestOperator(BaseOperator):
 
     def execute(self, context):
         from llmops import paths
-        from llmops.data.ingest import ingest
+        from llmops.data.ingest import read_source
+        from llmops.data.partitions import interval_dict, partition_interval
+        from llmops.data.prepare import prepare
 
         cfg = load_config(self.use_case)
+        key = run_partition(context)
+        run_dir = paths.run_dir(self.use_case, context["run_id"])
         with fail_without_retry():
-            df = ingest(cfg.source)
-        staged = paths.run_dir(self.use_case, context["run_id"]) / "ingested.parquet"
+            interval = partition_interval(cfg.schedule or "@weekly", key) if key else None
+            log.info("partition %s: interval %s", key or "(none: the whole source)", interval_dict(interval))
+            df, lineage = read_source(cfg.source, interval, work_dir=run_dir / "download")
+            steps = [{"step": "ingest", "rows_in": int(len(df)), "rows_out": int(len(df))}]
+            if len(df):
+                df, prep_steps = prepare(df, cfg.prepare)
+                steps += prep_steps
+        if not len(df):
+            raise AirflowSkipException(f"no rows for partition {key} {interval_dict(interval)}: nothing to snapshot")
+        staged = run_dir / "ingested.parquet"
         staged.parent.mkdir(parents=True, exist_ok=True)
         tmp = staged.with_name(f".{staged.name}.tmp")
         df.to_parquet(tmp, index=False)
         os.replace(tmp, staged)
-        files = sorted(df["source_file"].unique().tolist())
-        log.info("staged %d rows from %d file(s) at %s", len(df), len(files), staged)
-        return {"uri": str(staged), "rows": len(df), "files": files}
+        log.info("staged %d rows at %s; steps %s", len(df), staged, steps)
+        return {"uri": str(staged), "rows": len(df), "source": lineage, "steps": steps,
+                "partition_key": key, "interval": interval_dict(interval)}
 
 
 class ValidateOperator(BaseOperator):
@@ -59,8 +84,11 @@ class ValidateOperator(BaseOperator):
 
         cfg = load_config(self.use_case)
         df = pd.read_parquet(self.ingested["uri"])
+        report_dir = paths.run_dir(self.use_case, context["run_id"]) / "validation"
         with fail_without_retry():
-            return validate(df, paths.resolve(cfg.expectation_suite))
+            summary = validate(df, paths.resolve(cfg.expectation_suite), report_dir=report_dir)
+        log.info("validation report: %s", summary["report"])
+        return summary
 
 
 class SnapshotOperator(BaseOperator):
@@ -77,6 +105,10 @@ class SnapshotOperator(BaseOperator):
         self.validation = validation
 
     def execute(self, context):
+        from pathlib import Path
+        from urllib.parse import urlparse
+        from urllib.request import url2pathname
+
         import pandas as pd
 
         from llmops.data.snapshot import write_snapshot
@@ -84,14 +116,16 @@ class SnapshotOperator(BaseOperator):
 
         cfg = load_config(self.use_case)
         df = pd.read_parquet(self.ingested["uri"])
-        interval = None
-        if context.get("data_interval_start") and context.get("data_interval_end"):
-            interval = {"start": str(context["data_interval_start"]), "end": str(context["data_interval_end"])}
-        source = {"kind": cfg.source.kind, "path": cfg.source.path, "files": self.ingested["files"]}
-        manifest = write_snapshot(df, use_case=self.use_case, split=cfg.split, source=source,
-                                  validation=self.validation, interval=interval)
+        interval = self.ingested.get("interval")
+        report = self.validation.get("report")
+        manifest = write_snapshot(
+            df, use_case=self.use_case, split=cfg.split, source=self.ingested["source"],
+            validation={k: v for k, v in self.validation.items() if k != "report"}, interval=interval,
+            steps=self.ingested.get("steps"), partition_key=self.ingested.get("partition_key"),
+            report_dir=Path(url2pathname(urlparse(report).path)).parent if report else None,
+        )
         extra = {"snapshot_id": manifest["snapshot_id"], "uri": manifest["uri"], "rows": manifest["rows"],
-                 "interval": interval}
+                 "interval": interval, "partition_key": self.ingested.get("partition_key")}
         context["outlet_events"][dataset_asset(self.use_case)].extra = extra
         record_step(self.use_case, context["run_id"], "snapshot", extra)
         log.info("snapshot %s: %s", manifest["snapshot_id"], manifest["rows"])

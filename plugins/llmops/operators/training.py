@@ -6,6 +6,7 @@ import logging
 from collections.abc import Sequence
 
 from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowFailException
 
 from llmops.operators.common import fail_without_retry, load_config
 
@@ -39,7 +40,8 @@ class FinetuneOperator(BaseOperator):
         from llmops.data.snapshot import choose_snapshot, load_split
         from llmops.prompts import load_template
         from llmops.runs import record_step
-        from llmops.train.lora import finetune
+        from llmops.train import launcher
+        from llmops.train.budget import BudgetExceeded
         from llmops.version import code_version
 
         cfg = load_config(self.use_case)
@@ -62,13 +64,29 @@ class FinetuneOperator(BaseOperator):
         tracking.log_params(mlflow_run, {**lineage, **{f"training.{k}": v for k, v in
                                                        training.model_dump(mode="json").items()}})
         train_rows = load_split(self.use_case, snapshot_id, "train")
-        result = finetune(
-            train_rows, base_model=base_model, revision=cfg.base_model_revision, template=template,
-            training=training, out_dir=paths.run_dir(self.use_case, run_id),
-            metadata={**lineage, "prompt_template_text": template.text, "training": training.model_dump(mode="json")},
-            on_log=lambda step, m: tracking.log_metrics(mlflow_run, {f"train_{k}": v for k, v in m.items()}, step),
-        )
-        tracking.log_metrics(mlflow_run, {"train_loss_mean": result["train_loss"], "train_seconds": result["seconds"]})
+        try_number = getattr(context.get("ti"), "try_number", 1)
+        if try_number and try_number > 1:
+            log.info("try %d: resuming from the newest complete checkpoint of this DAG run, if any", try_number)
+        try:
+            with fail_without_retry():
+                result = launcher.train(
+                    train_rows, base_model=base_model, revision=cfg.base_model_revision, template=template,
+                    training=training, out_dir=paths.run_dir(self.use_case, run_id), mlflow_run_id=mlflow_run,
+                    trust_remote_code=cfg.trust_remote_code,
+                    metadata={**lineage, "prompt_template_text": template.text,
+                              "training": training.model_dump(mode="json")},
+                    on_log=lambda step, m: tracking.log_metrics(mlflow_run, {f"train_{k}": v for k, v in m.items()},
+                                                                step),
+                )
+        except BudgetExceeded as e:
+            raise AirflowFailException(f"BudgetExceeded: {e}") from None
+        tracking.log_metrics(mlflow_run, {
+            "train_loss_mean": result["train_loss"], "train_seconds": result["seconds"],
+            "gpu_hours": result["gpu_hours"], "train_tokens_per_s_mean": result["tokens_per_s"],
+            "estimated_gpu_hours": result["estimate"]["gpu_hours"]})
+        tracking.log_params(mlflow_run, {"train.precision": result["precision"], "train.attention": result["attention"],
+                                         "train.batching": result["batching"], "train.world_size": result["world_size"],
+                                         "base_model_commit": result.get("base_model_commit") or ""})
         out = {**result, "snapshot_id": snapshot_id, "snapshot_reason": why, "mlflow_run_id": mlflow_run,
                "base_model": base_model}
         record_step(self.use_case, run_id, "finetune", out)

@@ -23,17 +23,30 @@ def resolve_model_ref(ref: str) -> str:
     return str(local) if local.exists() else ref
 
 
-def load_base(ref: str, revision: str | None = None, *, trust_remote_code: bool = False, dtype=None):
-    """``AutoModelForCausalLM.from_pretrained`` + tokenizer, safetensors weights only."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+def load_tokenizer(ref: str, revision: str | None = None, *, trust_remote_code: bool = False):
+    """The model's tokenizer, with ``pad = eos`` when it defines no padding token."""
+    from transformers import AutoTokenizer
 
-    src = resolve_model_ref(ref)
-    tokenizer = AutoTokenizer.from_pretrained(src, revision=revision, trust_remote_code=trust_remote_code)
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model_ref(ref), revision=revision,
+                                              trust_remote_code=trust_remote_code)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_base(ref: str, revision: str | None = None, *, trust_remote_code: bool = False, dtype=None,
+              **model_kwargs):
+    """``AutoModelForCausalLM.from_pretrained`` + tokenizer, safetensors weights only.
+
+    ``model_kwargs`` go to ``from_pretrained`` (``attn_implementation``, ``quantization_config``, ``device_map``).
+    """
+    from transformers import AutoModelForCausalLM
+
+    src = resolve_model_ref(ref)
+    tokenizer = load_tokenizer(ref, revision, trust_remote_code=trust_remote_code)
     model = AutoModelForCausalLM.from_pretrained(
         src, revision=revision, trust_remote_code=trust_remote_code, use_safetensors=True,
-        **({"dtype": dtype} if dtype is not None else {}),
+        **({"dtype": dtype} if dtype is not None else {}), **model_kwargs,
     )
     log.info("loaded base model %s (revision %s): %d parameters", src, revision or "default",
              sum(p.numel() for p in model.parameters()))

@@ -1,4 +1,10 @@
-"""Supervised examples: prompt template + response, with the prompt tokens masked out of the loss."""
+"""Supervised examples: prompt template + response, with the prompt tokens masked out of the loss.
+
+When the tokenizer has a chat template, the rendered prompt template is the user turn and the response the
+assistant turn, formatted by the chat template (its generation prompt ends the prompt part); otherwise the
+prompt part is ``bos + render(prompt)`` and the response is followed by ``eos``. Training and evaluation both go
+through :func:`encode` and :func:`prompt_ids`, so they always see the same format.
+"""
 
 from __future__ import annotations
 
@@ -9,15 +15,38 @@ from llmops.prompts import PromptTemplate
 IGNORE = -100
 
 
+def uses_chat_template(tokenizer) -> bool:
+    return bool(getattr(tokenizer, "chat_template", None))
+
+
+def _chat(template: PromptTemplate, prompt: str, response: str | None = None) -> list[dict]:
+    turns = [{"role": "user", "content": template.render(prompt).strip()}]
+    return turns + ([{"role": "assistant", "content": response}] if response is not None else [])
+
+
+def _prompt_part(tokenizer, template: PromptTemplate, prompt: str) -> list[int]:
+    if uses_chat_template(tokenizer):
+        text = tokenizer.apply_chat_template(_chat(template, prompt), tokenize=False, add_generation_prompt=True)
+        return tokenizer(text, add_special_tokens=False)["input_ids"]
+    ids = tokenizer(template.render(prompt), add_special_tokens=False)["input_ids"]
+    return [tokenizer.bos_token_id, *ids] if tokenizer.bos_token_id is not None else ids
+
+
+def _response_part(tokenizer, template: PromptTemplate, prompt: str, response: str) -> list[int]:
+    if uses_chat_template(tokenizer):
+        head = tokenizer.apply_chat_template(_chat(template, prompt), tokenize=False, add_generation_prompt=True)
+        full = tokenizer.apply_chat_template(_chat(template, prompt, response), tokenize=False)
+        if full.startswith(head):  # the assistant turn as the template writes it, end-of-turn marker included
+            return tokenizer(full[len(head):], add_special_tokens=False)["input_ids"]
+    return tokenizer(response, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+
+
 def encode(tokenizer, template: PromptTemplate, prompt: str, response: str, max_len: int) -> dict:
-    """Token ids of ``render(prompt) + response + eos``; labels are -100 on the prompt part."""
-    prompt_ids = tokenizer(template.render(prompt), add_special_tokens=False)["input_ids"]
-    response_ids = tokenizer(response, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
-    if tokenizer.bos_token_id is not None:
-        prompt_ids = [tokenizer.bos_token_id, *prompt_ids]
-    prompt_ids = prompt_ids[: max_len - 1]  # keep at least one response token
-    ids = (prompt_ids + response_ids)[:max_len]
-    labels = ([IGNORE] * len(prompt_ids) + response_ids)[:max_len]
+    """Token ids of prompt part + response part; labels are -100 on the prompt part."""
+    prompt_part = _prompt_part(tokenizer, template, prompt)[: max_len - 1]  # keep at least one response token
+    response_ids = _response_part(tokenizer, template, prompt, response)
+    ids = (prompt_part + response_ids)[:max_len]
+    labels = ([IGNORE] * len(prompt_part) + response_ids)[:max_len]
     return {"input_ids": ids, "labels": labels}
 
 
@@ -28,10 +57,7 @@ def encode_rows(tokenizer, template: PromptTemplate, prompts: Sequence[str], res
 
 def prompt_ids(tokenizer, template: PromptTemplate, prompt: str, max_len: int) -> list[int]:
     """The generation input for one prompt: exactly the prefix :func:`encode` trains on."""
-    ids = tokenizer(template.render(prompt), add_special_tokens=False)["input_ids"]
-    if tokenizer.bos_token_id is not None:
-        ids = [tokenizer.bos_token_id, *ids]
-    return ids[-max_len:]
+    return _prompt_part(tokenizer, template, prompt)[-max_len:]
 
 
 def collate(examples: list[dict], pad_id: int, *, left: bool = False) -> dict:

@@ -1,0 +1,113 @@
+"""Load test of the serving API with locust (headless) at 1, 8 and 32 concurrent users, loopback only.
+
+Needs a registered champion (run `make demo` first). Starts `python -m llmops.serving` on a free 127.0.0.1 port,
+runs locust from its own virtual environment (.llmops/bench-venv; locust's pins differ from Airflow's) for a
+bounded time per level, and appends throughput and p50/p95/p99 latency to docs/benchmarks.md.
+
+    .venv/bin/python bench/load_test.py [--seconds 20] [--users 1 8 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV = ROOT / ".llmops" / "bench-venv"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cpu_name() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return f"{line.split(':', 1)[1].strip()} ({os.cpu_count()} cores)"
+    return f"{platform.processor()} ({os.cpu_count()} cores)"
+
+
+def locust_bin() -> Path:
+    exe = VENV / "bin" / "locust"
+    if not exe.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+        subprocess.run([str(VENV / "bin" / "pip"), "install", "-q", "locust==2.47.0"], check=True)
+    return exe
+
+
+def wait_healthy(url: str, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(1)
+    raise TimeoutError(f"{url} did not become healthy in {timeout}s")
+
+
+def run_level(exe: Path, url: str, users: int, seconds: int, out: Path) -> dict:
+    prefix = out / f"u{users}"
+    subprocess.run([str(exe), "-f", str(ROOT / "bench" / "locustfile.py"), "--headless", "-u", str(users),
+                    "-r", str(users), "-t", f"{seconds}s", "--host", url, "--csv", str(prefix), "--only-summary",
+                    "--stop-timeout", "10"], check=False, cwd=ROOT, timeout=seconds + 120,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with open(f"{prefix}_stats.csv") as f:
+        row = next(r for r in csv.DictReader(f) if r["Name"] == "Aggregated")
+    return {"users": users, "requests": int(row["Request Count"]), "failures": int(row["Failure Count"]),
+            "rps": float(row["Requests/s"]), "p50_ms": float(row["50%"]), "p95_ms": float(row["95%"]),
+            "p99_ms": float(row["99%"])}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=20)
+    parser.add_argument("--users", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--use-case", default="stackoverflow_qa")
+    args = parser.parse_args()
+    exe = locust_bin()
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    out = ROOT / ".llmops" / "bench" / "load"
+    out.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "plugins")}
+    server = subprocess.Popen([sys.executable, "-m", "llmops.serving", "--use-case", args.use_case, "--port",
+                               str(port)], env=env, cwd=ROOT, stdout=open(out / "server.log", "w"),
+                              stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_healthy(url)
+        results = [run_level(exe, url, u, args.seconds, out) for u in args.users]
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+    for r in results:
+        print(json.dumps({"bench": "serving_load", **r}))
+    lines = [f"\n## Serving API load test ({datetime.now(UTC):%Y-%m-%d})\n",
+             f"Machine: {cpu_name()}, CPU only; the demo's tiny model; max_new_tokens 16; locust "
+             f"{args.seconds}s per level on loopback. Reproduce: `.venv/bin/python bench/load_test.py` after "
+             "`make demo`.\n",
+             "| users | requests | failures | req/s | p50 ms | p95 ms | p99 ms |", "|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['users']} | {r['requests']} | {r['failures']} | {r['rps']:.1f} | {r['p50_ms']:.0f} | "
+              f"{r['p95_ms']:.0f} | {r['p99_ms']:.0f} |" for r in results]
+    doc = ROOT / "docs" / "benchmarks.md"
+    doc.parent.mkdir(exist_ok=True)
+    with open(doc, "a") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()

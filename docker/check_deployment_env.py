@@ -1,0 +1,83 @@
+"""Refuse to start a deployment with placeholder secrets; write the API login from the environment.
+
+Run by docker/entrypoint.sh in every Airflow container before Airflow's own entrypoint. Outside the dev profile
+(``LLMOPS_DEPLOYMENT_PROFILE=dev``) an empty or malformed Fernet key, a missing API/JWT secret, or an empty or
+default admin password stops the container with a message naming the variable to set in ``.env``.
+
+``python check_deployment_env.py`` exits 1 listing every problem; with ``--write-passwords FILE`` it also writes
+the simple auth manager's passwords file (``{"<user>": "<password>"}``) atomically.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+import sys
+from pathlib import Path
+
+DEV_PROFILE = "dev"
+DEFAULT_PASSWORDS = {"", "admin", "airflow", "password", "changeme", "change-me"}
+SECRETS = {
+    "AIRFLOW__API_AUTH__JWT_SECRET": "AIRFLOW_JWT_SECRET",
+    "AIRFLOW__API__SECRET_KEY": "AIRFLOW_API_SECRET_KEY",
+}
+
+
+def _fernet_ok(key: str) -> bool:
+    try:
+        return len(base64.urlsafe_b64decode(key.encode())) == 32
+    except (binascii.Error, ValueError):
+        return False
+
+
+def problems(env: dict[str, str]) -> list[str]:
+    """Everything wrong with this environment for a non-dev deployment (empty list: fine, or the dev profile)."""
+    profile = env.get("LLMOPS_DEPLOYMENT_PROFILE", "production").strip().lower()
+    if profile == DEV_PROFILE:
+        return []
+    found = []
+    fernet = env.get("AIRFLOW__CORE__FERNET_KEY", "").strip()
+    if not fernet:
+        found.append("AIRFLOW__CORE__FERNET_KEY is empty: set AIRFLOW_FERNET_KEY in .env (python -c \"from "
+                     "cryptography.fernet import Fernet; print(Fernet.generate_key().decode())\")")
+    elif not all(_fernet_ok(k.strip()) for k in fernet.split(",")):
+        found.append("AIRFLOW__CORE__FERNET_KEY is not a valid Fernet key (32 url-safe base64-encoded bytes)")
+    password = env.get("AIRFLOW_ADMIN_PASSWORD", "")
+    if password.strip().lower() in DEFAULT_PASSWORDS:
+        found.append("AIRFLOW_ADMIN_PASSWORD is empty or a default password: set a strong one in .env")
+    elif len(password) < 12:
+        found.append("AIRFLOW_ADMIN_PASSWORD is shorter than 12 characters")
+    for variable, dotenv_name in SECRETS.items():
+        if len(env.get(variable, "").strip()) < 16:
+            found.append(f"{variable} is empty or shorter than 16 characters: set {dotenv_name} in .env")
+    return [f"{msg} (profile '{profile}'; LLMOPS_DEPLOYMENT_PROFILE=dev allows this on a laptop)" for msg in found]
+
+
+def write_passwords(path: Path, env: dict[str, str]) -> None:
+    user = env.get("AIRFLOW_ADMIN_USERNAME", "admin")
+    password = env.get("AIRFLOW_ADMIN_PASSWORD") or "admin"  # only reachable in the dev profile
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps({user: password}))
+    tmp.chmod(0o600)
+    os.replace(tmp, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    env = dict(os.environ)
+    found = problems(env)
+    if found:
+        print("refusing to start: " + "; ".join(found), file=sys.stderr)
+        for msg in found:
+            print(f"  - {msg}", file=sys.stderr)
+        return 1
+    if argv[:1] == ["--write-passwords"] and len(argv) == 2:
+        write_passwords(Path(argv[1]), env)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

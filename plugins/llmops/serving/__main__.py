@@ -1,0 +1,32 @@
+"""``python -m llmops.serving --use-case NAME [--port 8000] [--canary 0.1]``: serve the champion over HTTP."""
+
+from __future__ import annotations
+
+import argparse
+
+from llmops.config import load_by_name
+from llmops.embedded import embedded_env
+
+
+def main(argv: list[str] | None = None) -> None:
+    import os
+
+    import uvicorn
+
+    from llmops.serving.app import Settings, create_app
+
+    parser = argparse.ArgumentParser(prog="python -m llmops.serving", description=__doc__)
+    parser.add_argument("--use-case", default="stackoverflow_qa")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--canary", type=float, help="share of traffic for `challenger` (default: the config's)")
+    args = parser.parse_args(argv)
+    os.environ.update({k: v for k, v in embedded_env().items() if k not in os.environ})
+    cfg = load_by_name(args.use_case)
+    overrides = {"canary_fraction": args.canary} if args.canary is not None else {}
+    app = create_app(cfg, Settings.for_use_case(cfg, **overrides))
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+
+
+if __name__ == "__main__":
+    main()

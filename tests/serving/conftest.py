@@ -1,0 +1,61 @@
+"""A registered tiny adapter (two versions) in a real MLflow SQLite registry, and a snapshot to cite from."""
+
+from __future__ import annotations
+
+import pytest
+
+from llmops.config import TrainingConfig, UseCaseConfig, load_use_case
+from llmops.paths import PROJECT_ROOT
+
+USE_CASE = "stackoverflow_qa"
+
+
+@pytest.fixture(scope="module")
+def serving_home(tmp_path_factory):
+    return tmp_path_factory.mktemp("serving-home")
+
+
+@pytest.fixture
+def cfg(serving_home, monkeypatch, tiny_model_dir) -> UseCaseConfig:
+    monkeypatch.setenv("LLMOPS_HOME", str(serving_home))
+    base = load_use_case(PROJECT_ROOT / "include" / "use_cases" / f"{USE_CASE}.yaml")
+    safety = base.evaluation.safety.model_copy(update={"blocked_patterns": [r"\bDROP TABLE\b", r"rm -rf /"]})
+    return base.model_copy(update={"base_model": str(tiny_model_dir), "evaluation": base.evaluation.model_copy(
+        update={"safety": safety})})
+
+
+def train_and_register(cfg: UseCaseConfig, rows, run_name: str, promote: bool, seed: int) -> str:
+    """Train a few LoRA steps, log the adapter to an MLflow run and register it; return the version."""
+    from llmops import paths, registry, tracking
+    from llmops.prompts import load_template
+    from llmops.train.lora import finetune
+
+    template = load_template(cfg.prompt_template)
+    training = TrainingConfig(epochs=1, learning_rate=5e-3, batch_size=16, max_seq_len=96, max_train_rows=96,
+                              seed=seed, checkpoint_every_steps=0, queue="default", pool="default_pool")
+    run = tracking.run_for_dag_run(cfg.name, run_name)
+    result = finetune(rows, base_model=cfg.base_model, revision=None, template=template, training=training,
+                      out_dir=paths.run_dir(cfg.name, run_name),
+                      metadata={"snapshot_id": rows.attrs.get("snapshot_id", ""), "base_model": cfg.base_model,
+                                "prompt_template": cfg.prompt_template, "prompt_template_hash": template.hash,
+                                "prompt_template_text": template.text})
+    tracking.log_artifacts(run, result["adapter_dir"], "adapter")
+    return registry.register_adapter(cfg.model_name, run_id=run, artifact_path="adapter", tags={"t": run_name},
+                                     promote=promote)["version"]
+
+
+@pytest.fixture
+def registered(cfg, sample_rows, serving_home):
+    """Version 1 = champion, trained on a snapshot written in the same LLMOPS_HOME (made once per module)."""
+    from llmops import registry
+    from llmops.data.snapshot import list_snapshots, load_split, write_snapshot
+
+    if not list_snapshots(cfg.name):
+        write_snapshot(sample_rows.head(300), use_case=cfg.name, split=cfg.split, source={"kind": "test"},
+                       validation={"success": True})
+    sid = list_snapshots(cfg.name)[-1]["snapshot_id"]
+    rows = load_split(cfg.name, sid, "train")
+    rows.attrs["snapshot_id"] = sid
+    if registry.alias_version(cfg.model_name, "champion") is None:
+        train_and_register(cfg, rows, "run-v1", promote=True, seed=0)
+    return {"snapshot_id": sid, "rows": rows}

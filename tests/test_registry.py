@@ -1,0 +1,198 @@
+"""Registry and promotion on a real MLflow SQLite store: gate -> register -> aliases, reruns, rollback, approval."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import yaml
+from airflow.sdk.exceptions import AirflowSkipException
+
+from llmops import registry, tracking
+from llmops.config import GateConfig, GateRule
+from llmops.evaluate.gate import decide
+
+ROOT = Path(__file__).resolve().parents[1]
+NAME = "reg_qa-lora"
+GATE = GateConfig(rules=[GateRule(metric="token_f1", min=0.1), GateRule(metric="token_f1", vs="champion", ci=True)])
+
+
+@pytest.fixture(scope="module")
+def empty_store(tmp_path_factory) -> Path:
+    """A migrated, empty MLflow SQLite store made once; each test starts from a copy (migrating takes seconds)."""
+    import os
+
+    db = tmp_path_factory.mktemp("mlflow") / "mlflow.db"
+    old = os.environ.get("MLFLOW_TRACKING_URI")
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{db}"
+    try:
+        tracking.client().search_experiments()
+    finally:
+        os.environ.pop("MLFLOW_TRACKING_URI") if old is None else os.environ.update(MLFLOW_TRACKING_URI=old)
+    return db
+
+
+@pytest.fixture(autouse=True)
+def use_case(tmp_path, monkeypatch, empty_store):
+    import shutil
+
+    from llmops import paths
+
+    paths.llmops_home().mkdir(parents=True, exist_ok=True)
+    shutil.copy(empty_store, paths.llmops_home() / "mlflow.db")
+    cfg = yaml.safe_load((ROOT / "include" / "use_cases" / "stackoverflow_qa.yaml").read_text())
+    cfg.update(name="reg_qa")
+    (tmp_path / "use_cases").mkdir()
+    (tmp_path / "use_cases" / "reg_qa.yaml").write_text(yaml.safe_dump(cfg))
+    monkeypatch.setenv("LLMOPS_USE_CASES_DIR", str(tmp_path / "use_cases"))
+
+
+def trained_run(tmp_path, dag_run_id: str) -> dict:
+    """An MLflow run for a DAG run plus adapter files, as the finetune task leaves them."""
+    adapter = tmp_path / dag_run_id / "adapter"
+    adapter.mkdir(parents=True)
+    (adapter / "adapter_config.json").write_text("{}")
+    (adapter / "adapter_model.safetensors").write_bytes(b"weights of " + dag_run_id.encode())
+    meta = {"snapshot_id": "s1", "dag_run_id": dag_run_id, "base_model": "tiny", "base_model_revision": "",
+            "prompt_template_hash": "abc", "config_hash": "def", "code_version": "0.1"}
+    (adapter / "llmops_adapter.json").write_text(json.dumps(meta))
+    run = tracking.run_for_dag_run("reg_qa", dag_run_id)
+    return {"mlflow_run_id": run, "adapter_dir": str(adapter), "dag_run_id": dag_run_id}
+
+
+def gate_on(challenger_f1, champion_f1=None):
+    """Metrics and the gate's decision for a challenger (and champion) with these per-example token F1s."""
+    base = np.random.default_rng(0).uniform(0, 0.1, len(challenger_f1))
+    scores = {"base": base, "challenger": np.asarray(challenger_f1)}
+    if champion_f1 is not None:
+        scores["champion"] = np.asarray(champion_f1)
+    metrics = {k: {"token_f1": float(np.mean(v)), "eval_loss": 1.0} for k, v in scores.items()}
+    decision = decide(metrics, GATE, {k: {"token_f1": list(map(float, v))} for k, v in scores.items()})
+    return {"metrics": metrics, "champion_version": "1" if champion_f1 is not None else None}, decision
+
+
+def register(trained, evaluation, decision, approval=None):
+    from llmops.operators import RegisterOperator
+    from llmops.operators.common import model_asset
+
+    events = defaultdict(lambda: SimpleNamespace(extra=None))
+    op = RegisterOperator(task_id="register", use_case="reg_qa", decision=decision, trained=trained,
+                          evaluation=evaluation, approval=approval)
+    result = op.execute({"run_id": trained["dag_run_id"], "outlet_events": events})
+    return result, events[model_asset("reg_qa")].extra
+
+
+def aliases() -> dict:
+    return {a: registry.alias_version(NAME, a) for a in ("champion", "challenger", "previous")}
+
+
+def versions() -> list[str]:
+    return sorted(str(v.version) for v in tracking.client().search_model_versions(f"name = '{NAME}'"))
+
+
+@pytest.fixture
+def first(tmp_path):
+    trained = trained_run(tmp_path, "manual__1")
+    result, extra = register(trained, *gate_on(np.full(32, 0.5)))
+    assert result["version"] == "1" and extra == {"name": NAME, "version": "1", "alias": "champion",
+                                                  "aliases": ["challenger", "champion"]}
+    return trained
+
+
+def test_first_version_becomes_champion_and_a_rerun_registers_nothing_new(first):
+    tags = tracking.client().get_model_version(NAME, "1").tags
+    assert tags["snapshot_id"] == "s1" and tags["dag_run_id"] == "manual__1" and tags["metric.token_f1"] == "0.5"
+    assert register(first, *gate_on(np.full(32, 0.5)))[0]["version"] == "1"  # task retried
+    assert versions() == ["1"] and aliases() == {"champion": "1", "challenger": "1", "previous": None}
+
+
+def test_a_racing_duplicate_version_of_one_run_is_removed(first):
+    c = tracking.client()
+    c.create_model_version(NAME, source=f"runs:/{first['mlflow_run_id']}/adapter", run_id=first["mlflow_run_id"])
+    assert versions() == ["1", "2"]
+    assert register(first, *gate_on(np.full(32, 0.5)))[0]["version"] == "1"
+    assert versions() == ["1"]
+
+
+def test_champion_better_than_challenger_does_not_move_the_alias(first, tmp_path):
+    rng = np.random.default_rng(1)
+    champion = rng.uniform(0.4, 0.6, 32)
+    evaluation, decision = gate_on(champion - 0.1, champion)
+    assert decision["passed"] is False and decision["reference"] == "champion"
+    with pytest.raises(AirflowSkipException, match="champion unchanged: .*token_f1 vs champion"):
+        register(trained_run(tmp_path, "manual__2"), evaluation, decision)
+    assert versions() == ["1"] and aliases()["champion"] == "1"
+
+
+def test_challenger_better_beyond_the_ci_margin_moves_champion_and_sets_previous(first, tmp_path):
+    rng = np.random.default_rng(2)
+    champion = rng.uniform(0.3, 0.5, 32)
+    evaluation, decision = gate_on(champion + 0.2 + rng.normal(0, 0.02, 32), champion)
+    assert decision["passed"] is True and decision["rules"][1]["ci_low"] > 0
+    result, extra = register(trained_run(tmp_path, "manual__2"), evaluation, decision)
+    assert result["version"] == "2" and result["previous_champion"] == "1"
+    assert aliases() == {"champion": "2", "challenger": "2", "previous": "1"}
+    assert extra["alias"] == "champion" and extra["version"] == "2"
+
+
+def test_nan_metric_is_rejected_and_nothing_is_registered(first, tmp_path):
+    evaluation, decision = gate_on(np.full(32, np.nan), np.full(32, 0.5))
+    assert decision["passed"] is False and "NaN" in decision["reasons"][0]
+    with pytest.raises(AirflowSkipException):
+        register(trained_run(tmp_path, "manual__2"), evaluation, decision)
+    assert versions() == ["1"] and aliases()["champion"] == "1"
+
+
+def test_approval_rejected_moves_nothing(first, tmp_path):
+    evaluation, decision = gate_on(np.full(32, 0.9), np.full(32, 0.5))
+    assert decision["passed"] is True
+    reject = {"chosen_options": ["Reject"], "params_input": {}, "responded_by_user": {"id": "ann", "name": "ann"}}
+    with pytest.raises(AirflowSkipException, match="approval: \\['Reject'\\]"):
+        register(trained_run(tmp_path, "manual__2"), evaluation, decision, approval=reject)
+    assert versions() == ["1"] and aliases() == {"champion": "1", "challenger": "1", "previous": None}
+    approve = {**reject, "chosen_options": ["Approve"]}
+    result, _ = register(trained_run(tmp_path, "manual__3"), evaluation, decision, approval=approve)
+    assert result["aliases"] == ["challenger", "champion"]
+
+
+def test_rollback_moves_champion_back_and_can_be_undone(first, tmp_path):
+    from llmops.cli import main
+
+    rng = np.random.default_rng(3)
+    champion = rng.uniform(0.3, 0.5, 32)
+    register(trained_run(tmp_path, "manual__2"), *gate_on(champion + 0.3, champion))
+    assert aliases()["champion"] == "2"
+
+    back = registry.rollback(NAME, reason="bad answers in production")
+    assert back == {"name": NAME, "version": "1", "from_version": "2", "moved": True, "alias": "champion"}
+    assert aliases() == {"champion": "1", "challenger": "2", "previous": "2"}
+    assert "bad answers in production" in tracking.client().get_model_version(NAME, "1").tags["llmops.rollback"]
+    assert registry.rollback(NAME, "1")["moved"] is False
+    assert main(["rollback", "--use-case", "reg_qa", "--to-version", "2"]) == 0
+    assert aliases()["champion"] == "2" and aliases()["previous"] == "1"
+    with pytest.raises(registry.RegistryError, match="has no version 7"):
+        registry.rollback(NAME, "7")
+    assert aliases()["champion"] == "2"
+
+
+def test_rollback_operator_emits_the_model_asset_event(first, tmp_path):
+    from llmops.operators import RollbackOperator
+    from llmops.operators.common import model_asset
+
+    register(trained_run(tmp_path, "manual__2"), *gate_on(np.full(32, 0.9), np.full(32, 0.5)))
+    events = defaultdict(lambda: SimpleNamespace(extra=None))
+    RollbackOperator(task_id="rollback", use_case="reg_qa", version="").execute(
+        {"run_id": "manual__r", "outlet_events": events})
+    assert events[model_asset("reg_qa")].extra == {"name": NAME, "version": "1", "alias": "champion", "rollback": True}
+    assert aliases()["champion"] == "1"
+
+
+def test_champion_adapter_downloads_from_the_registry(first, tmp_path):
+    info = registry.champion_info(NAME)
+    assert info["version"] == "1" and info["source"] == f"runs:/{first['mlflow_run_id']}/adapter"
+    local = registry.download_adapter(info, tmp_path / "dl")
+    assert (local / "adapter_model.safetensors").read_bytes() == b"weights of manual__1"
