@@ -124,3 +124,11 @@ def test_docker_compose_config_accepts_the_file(tmp_path):
     proc = subprocess.run([*cli, "--project-directory", str(ROOT), "--env-file", str(env_file), "-f", str(COMPOSE),
                            "config", "--quiet"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_the_serving_api_is_part_of_the_deployment():
+    compose = yaml.safe_load((ROOT / "docker-compose.yaml").read_text())
+    api = compose["services"]["llmops-api"]
+    assert api["entrypoint"][-2:] == ["-m", "llmops.serving"] and "8000:8000" in api["ports"]
+    assert api["environment"]["MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
+    assert "/healthz" in " ".join(api["healthcheck"]["test"])
