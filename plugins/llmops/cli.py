@@ -146,7 +146,9 @@ def print_summary(use_case: str) -> None:
     ev = s.get("evaluate")
     if ev:
         cols = ("eval_loss", "perplexity", "exact_match", "token_f1", "rouge_l", "unsafe_rate", "recitation_rate")
-        print("evaluation        " + " ".join(f"{k[:11]:>11}" for k in cols) + f"   rows {ev.get('rows')}")
+        rows = ", ".join(f"{k} {v}" for k, v in (ev.get("rows") or {}).items())
+        print(f"evaluation        on the same rows ({rows}) for every candidate")
+        print(" " * 18 + " ".join(f"{k.replace('_rate', '')[:11]:>11}" for k in cols))
         for name, m in (ev.get("metrics") or {k: v for k, v in ev.items() if isinstance(v, dict)}).items():
             label = f"{name} v{ev['champion_version']}" if name == "champion" else name
             print(f"  {label:<16}" + " ".join(f"{m.get(k, float('nan')):>11.4f}" for k in cols))

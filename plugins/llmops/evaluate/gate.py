@@ -78,7 +78,9 @@ def _relative(rule: GateRule, candidates: dict, per_example: dict, reference: st
         ci = paired_bootstrap(a, b, **boot) if hib else paired_bootstrap(b, a, **boot)
         out.update(ci_low=ci["low"], ci_high=ci["high"], ci_n=ci["n"])
         ok = ok and not math.isnan(ci["low"]) and ci["low"] >= rule.margin
-        text += f" [{100 * boot['confidence']:.0f}% CI {ci['low']:+.4g} .. {ci['high']:+.4g}, n={ci['n']}]"
+        # the interval is of the per-example mean difference: say so, with that mean as its centre
+        text += (f" [per-example mean {ci['mean']:+.4g}, {100 * boot['confidence']:.0f}% CI {ci['low']:+.4g} .. "
+                 f"{ci['high']:+.4g}, n={ci['n']}]")
     return {**out, "improvement": improvement, "passed": ok,
             "reason": f"{text} {'meets' if ok else 'fails'} {need.removeprefix('needs ')}"}
 
