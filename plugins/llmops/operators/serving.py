@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
@@ -11,6 +14,19 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from llmops.operators.common import fail_without_retry, load_config
 
 log = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def champion_model(cfg, purpose: str):
+    """The registered `champion` loaded for this task (skips the task when there is none yet)."""
+    from llmops import registry
+    from llmops.serving.model_store import load_version
+
+    version = registry.alias_version(cfg.model_name, "champion")
+    if version is None:
+        raise AirflowSkipException(f"{cfg.model_name} has no champion yet; nothing to {purpose}")
+    with tempfile.TemporaryDirectory() as cache, fail_without_retry():
+        yield load_version(cfg, "champion", version, Path(cache)), version
 
 
 class BatchPredictOperator(BaseOperator):
@@ -24,19 +40,10 @@ class BatchPredictOperator(BaseOperator):
         self.max_rows = max_rows
 
     def execute(self, context):
-        from llmops import registry
         from llmops.serving.batch import predict_batch
-        from llmops.serving.model_store import load_version
 
         cfg = load_config(self.use_case)
-        version = registry.alias_version(cfg.model_name, "champion")
-        if version is None:
-            raise AirflowSkipException(f"{cfg.model_name} has no champion yet; nothing to predict with")
-        import tempfile
-        from pathlib import Path
-
-        with tempfile.TemporaryDirectory() as cache, fail_without_retry():
-            model = load_version(cfg, "champion", version, Path(cache))
+        with champion_model(cfg, "predict with") as (model, version):
             return predict_batch(cfg, model, version, max_rows=self.max_rows)
 
 
@@ -86,21 +93,13 @@ class ComparePromptsOperator(BaseOperator):
         self.templates = templates
 
     def execute(self, context):
-        import tempfile
-        from pathlib import Path
-
-        from llmops import paths, registry
+        from llmops import paths
         from llmops.data.snapshot import latest_snapshot_id, load_split
         from llmops.evaluate.prompt_compare import compare_templates, to_markdown
-        from llmops.serving.model_store import load_version
 
         cfg = load_config(self.use_case)
-        version = registry.alias_version(cfg.model_name, "champion")
-        if version is None:
-            raise AirflowSkipException(f"{cfg.model_name} has no champion yet")
         templates = list(self.templates) if isinstance(self.templates, list | tuple) else [self.templates]
-        with tempfile.TemporaryDirectory() as cache, fail_without_retry():
-            model = load_version(cfg, "champion", version, Path(cache))
+        with champion_model(cfg, "compare prompts for") as (model, version):
             rows = load_split(self.use_case, latest_snapshot_id(self.use_case), "eval").head(
                 cfg.evaluation.max_eval_rows)
             table = compare_templates(model.model, model.tokenizer, templates, rows,
