@@ -51,17 +51,18 @@ def run_pipeline(src: Path, out: Path) -> dict:
     os.environ["LLMOPS_HOME"] = str(out / "home")
     os.environ["LLMOPS_DATA_ROOTS"] = str(src.parent)
     from llmops.config import PrepareConfig, SourceConfig, SplitConfig
-    from llmops.data.ingest import read_source
-    from llmops.data.prepare import prepare
-    from llmops.data.snapshot import write_snapshot
-    from llmops.data.validate import validate
+    from llmops.data.snapshot import write_snapshot_file
+    from llmops.data.stage import stage
+    from llmops.data.validate import validate_file
 
+    # the dataset DAG's three tasks in a row: stage (ingest + prepare), validate, snapshot
     source = SourceConfig(path=str(src), prompt_column="question", response_column="answer",
                           timestamp_column="created_at")
-    df, lineage = read_source(source)
-    df, steps = prepare(df, PrepareConfig(strip_html=True))
-    summary = validate(df, ROOT / "include" / "expectations" / "qa_pairs.json")
-    m = write_snapshot(df, use_case="bench", split=SplitConfig(), source=lineage, validation=summary, steps=steps)
+    staged = out / "ingested.parquet"
+    result = stage(source, PrepareConfig(strip_html=True), staged)
+    summary = validate_file(staged, ROOT / "include" / "expectations" / "qa_pairs.json")
+    m = write_snapshot_file(staged, use_case="bench", split=SplitConfig(), source=result["source"],
+                            validation=summary, steps=result["steps"])
     return {"rows": m["rows"]["input"]}
 
 

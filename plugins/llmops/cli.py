@@ -234,7 +234,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--show", metavar="SNAPSHOT_ID")
     p.set_defaults(func=cmd_snapshots)
     args = parser.parse_args(argv)
-    return args.func(args)
+    from llmops.errors import LLMOpsError
+
+    try:
+        return args.func(args)
+    except LLMOpsError as e:  # a clear message, not a traceback
+        print(f"error: {e}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

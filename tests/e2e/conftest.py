@@ -58,8 +58,16 @@ def airflow(tmp_path_factory, tiny_model_dir, sample_rows) -> Airflow:
     broken.mkdir()
     (broken / "qa.jsonl").write_text("\n".join(good_lines[:4] + ['{"question": "unterminated'] + good_lines[4:60]) + "\n")
 
+    batch = data / "batch"
+    batch.mkdir()
+    sample_rows.iloc[400:416][["prompt"]].rename(columns={"prompt": "question"}).to_json(
+        batch / "questions.jsonl", orient="records", lines=True)
+
     common = {"base_model": str(tiny_model_dir), "source": {"path": str(data / "qa.jsonl")}}
-    write_use_case(use_cases, "e2e_qa", **common,
+    # monitoring: no latency limit worth the name (no timing in tests), and not a single withheld response
+    serving = {"batch_input": str(batch / "*.jsonl"), "batch_prompt_column": "question", "batch_size": 8,
+               "max_new_tokens": 16, "monitoring": {"max_p95_latency_ms": 3_600_000, "max_block_rate": 0.0}}
+    write_use_case(use_cases, "e2e_qa", **common, serving=serving,
                    gate={"rules": [{"metric": "eval_loss_improvement", "min": 0.01}], "promote_to_champion": True})
     write_use_case(use_cases, "e2e_strict", **common,
                    gate={"rules": [{"metric": "exact_match", "min": 1.01}], "promote_to_champion": True})

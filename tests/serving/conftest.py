@@ -59,3 +59,9 @@ def registered(cfg, sample_rows, serving_home):
     if registry.alias_version(cfg.model_name, "champion") is None:
         train_and_register(cfg, rows, "run-v1", promote=True, seed=0)
     return {"snapshot_id": sid, "rows": rows}
+
+
+@pytest.fixture
+def train_and_register_fn():
+    """:func:`train_and_register`, for test modules run without the project root on sys.path."""
+    return train_and_register

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import re
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -21,6 +22,7 @@ import pandas as pd
 
 from llmops import paths
 from llmops.config import SourceConfig
+from llmops.data.batches import batch_rows
 from llmops.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -40,86 +42,162 @@ def detect_format(path: Path | str, declared: str = "auto") -> str:
     return fmt
 
 
-def _raw_bytes(path: Path) -> bytes:
-    data = path.read_bytes()
+def _open(path: Path):
+    """A binary file handle; ``.gz`` files are decompressed as they are read."""
     if str(path).lower().endswith(".gz"):
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError) as e:
-            raise DataError(f"{path}: not a readable gzip file: {e}") from None
-    return data
+        return gzip.open(path, "rb")
+    return open(path, "rb")
 
 
-def _read_jsonl_lines(path: Path, data: bytes) -> pd.DataFrame:
-    """Line by line: slower, but names the first bad line exactly."""
-    records, lines = [], []
-    for lineno, raw in enumerate(data.split(b"\n"), start=1):
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as e:
-            raise DataError(f"{path}:{lineno}: not UTF-8 ({e.reason} at byte {e.start})") from None
-        if not text.strip():
-            continue
-        try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise DataError(f"{path}:{lineno}: not valid JSON ({e.msg} at column {e.colno})") from None
-        if not isinstance(obj, dict):
-            raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
-        records.append(obj)
-        lines.append(lineno)
+def _gz_error(path: Path, e: Exception) -> DataError:
+    return DataError(f"{path}: not a readable gzip file: {e}")
+
+
+_BLANK_LINE = re.compile(rb"\n[ \t\r\f\v]*\n")
+
+
+def _has_blank_lines(path: Path) -> bool:
+    """Whether any line is blank; pyarrow's reader skips those silently and its row numbers would drift."""
+    carry = b"\n"  # from the previous chunk's last newline on (at the start: as if a line had just ended)
+    try:
+        with _open(path) as f:
+            while chunk := f.read(16 << 20):
+                data = carry + chunk
+                if _BLANK_LINE.search(data):
+                    return True
+                carry = data[data.rfind(b"\n"):]
+    except (EOFError, gzip.BadGzipFile) as e:
+        raise _gz_error(path, e) from None
+    return False
+
+
+def _iter_jsonl_lines(path: Path, skip_rows: int = 0) -> Iterator[pd.DataFrame]:
+    """Line by line: slower, but names the first bad line exactly. Skips the first ``skip_rows`` records."""
+    records, lines, seen = [], [], 0
+    try:
+        with _open(path) as f:
+            for lineno, raw in enumerate(f, start=1):
+                try:
+                    text = raw.decode("utf-8")
+                except UnicodeDecodeError as e:
+                    raise DataError(f"{path}:{lineno}: not UTF-8 ({e.reason} at byte {e.start})") from None
+                if not text.strip():
+                    continue
+                try:
+                    obj = json.loads(text)
+                except json.JSONDecodeError as e:
+                    raise DataError(f"{path}:{lineno}: not valid JSON ({e.msg} at column {e.colno})") from None
+                if not isinstance(obj, dict):
+                    raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
+                seen += 1
+                if seen <= skip_rows:
+                    continue
+                records.append(obj)
+                lines.append(lineno)
+                if len(records) >= batch_rows():
+                    yield _frame(records, lines)
+                    records, lines = [], []
+    except (OSError, EOFError, gzip.BadGzipFile) as e:
+        raise _gz_error(path, e) from None
+    if records:
+        yield _frame(records, lines)
+
+
+def _frame(records: list[dict], lines: list[int]) -> pd.DataFrame:
     df = pd.DataFrame.from_records(records)
     df["source_line"] = lines
     return df
 
 
-def _read_jsonl(path: Path) -> pd.DataFrame:
-    """Fast path with pyarrow's reader when every line is an object; any doubt falls back to the exact reader."""
+def _arrow_batches(path: Path) -> Iterator[pd.DataFrame]:
+    """pyarrow's streaming JSON reader, regrouped into frames of about ``batch_rows()`` rows."""
     import pyarrow as pa
     import pyarrow.json as pj
 
-    data = _raw_bytes(path)
-    try:
-        data.decode("utf-8")  # pyarrow would accept some invalid bytes; the exact reader names the line
-    except UnicodeDecodeError:
-        return _read_jsonl_lines(path, data)
-    n_lines = data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1)
-    try:
-        table = pj.read_json(pa.BufferReader(data), parse_options=pj.ParseOptions(newlines_in_values=False))
-    except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError):
-        return _read_jsonl_lines(path, data)
-    if table.num_rows != n_lines:  # blank lines: line numbers would drift, so count them exactly
-        return _read_jsonl_lines(path, data)
+    stream = pa.input_stream(str(path), compression="gzip" if str(path).lower().endswith(".gz") else None)
+    reader = pj.open_json(stream, read_options=pj.ReadOptions(block_size=32 << 20),
+                          parse_options=pj.ParseOptions(newlines_in_values=False))
+    size, line = batch_rows(), 1
+    pending = None
+    for batch in reader:
+        for col in batch.columns:  # pyarrow passes some invalid bytes through; the exact reader names the line
+            if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+                col.validate(full=True)
+        table = pa.Table.from_batches([batch]) if pending is None else pa.concat_tables(
+            [pending, pa.Table.from_batches([batch])])
+        while table.num_rows >= size:
+            yield _numbered(table.slice(0, size), line)
+            line += size
+            table = table.slice(size)
+        pending = table
+    if pending is not None and pending.num_rows:
+        yield _numbered(pending, line)
+
+
+def _numbered(table, first_line: int) -> pd.DataFrame:
     df = table.to_pandas()
-    df["source_line"] = range(1, len(df) + 1)
+    df["source_line"] = range(first_line, first_line + len(df))
     return df
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
+def _iter_jsonl(path: Path) -> Iterator[pd.DataFrame]:
+    """Fast path with pyarrow's streaming reader; on any error (or blank lines, which would shift the line
+    numbers) the exact reader takes over from the first row not yet returned, and names the bad line."""
+    import pyarrow as pa
+
+    if _has_blank_lines(path):
+        yield from _iter_jsonl_lines(path)
+        return
+    done = 0
     try:
-        df = pd.read_csv(io.BytesIO(_raw_bytes(path)), dtype=str, keep_default_na=False, encoding="utf-8")
+        for df in _arrow_batches(path):
+            done += len(df)
+            yield df
+    except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError, EOFError, gzip.BadGzipFile, OSError) as e:
+        log.info("%s: fast JSON reader stopped (%s); reading line by line from row %d", path, e, done + 1)
+        yield from _iter_jsonl_lines(path, skip_rows=done)
+
+
+def _iter_csv(path: Path) -> Iterator[pd.DataFrame]:
+    line = 2  # line 1 is the header
+    try:
+        with _open(path) as f:
+            for df in pd.read_csv(f, dtype=str, keep_default_na=False, encoding="utf-8", chunksize=batch_rows()):
+                df["source_line"] = range(line, line + len(df))
+                line += len(df)
+                yield df
     except UnicodeDecodeError as e:
         raise DataError(f"{path}: not UTF-8 ({e.reason} at byte {e.start})") from None
     except pd.errors.ParserError as e:
         raise DataError(f"{path}: malformed CSV: {e}") from None
     except pd.errors.EmptyDataError:
-        return pd.DataFrame()
-    df["source_line"] = range(2, len(df) + 2)  # line 1 is the header
-    return df
+        return
+    except (EOFError, gzip.BadGzipFile) as e:
+        raise _gz_error(path, e) from None
 
 
-def _read_parquet(path: Path) -> pd.DataFrame:
+def _iter_parquet(path: Path) -> Iterator[pd.DataFrame]:
+    import pyarrow.parquet as pq
+
     try:
-        df = pd.read_parquet(io.BytesIO(_raw_bytes(path)))
+        if str(path).lower().endswith(".gz"):
+            with _open(path) as f:
+                pf = pq.ParquetFile(io.BytesIO(f.read()))
+        else:
+            pf = pq.ParquetFile(path)
+        line = 1  # row number within the file
+        for batch in pf.iter_batches(batch_size=batch_rows()):
+            df = batch.to_pandas()
+            df["source_line"] = range(line, line + len(df))
+            line += len(df)
+            yield df
     except DataError:
         raise
     except Exception as e:  # pyarrow raises several types for a broken file
         raise DataError(f"{path}: not a readable Parquet file: {e}") from None
-    df["source_line"] = range(1, len(df) + 1)  # row number within the file
-    return df
 
 
-READERS = {"jsonl": _read_jsonl, "csv": _read_csv, "parquet": _read_parquet}
+READERS = {"jsonl": _iter_jsonl, "csv": _iter_csv, "parquet": _iter_parquet}
 
 
 def check_local_path(pattern: str, allowed_roots: list[str]) -> Path:
@@ -156,8 +234,6 @@ def map_columns(df: pd.DataFrame, source: SourceConfig, where: str) -> pd.DataFr
         mapping[source.timestamp_column] = "timestamp"
     if source.key_column:
         mapping[source.key_column] = "key"
-    if df.empty:
-        raise DataError(f"{where}: file has no rows")
     missing = [c for c in mapping if c not in df.columns]
     if missing:
         raise DataError(f"{where}: missing column(s) {missing}; found {sorted(c for c in df.columns if c != 'source_line')}")
@@ -176,23 +252,44 @@ def map_columns(df: pd.DataFrame, source: SourceConfig, where: str) -> pd.DataFr
     if "key" in out:
         out["key"] = out["key"].astype(str)
     if "timestamp" in out:
-        try:
-            out["timestamp"] = pd.to_datetime(out["timestamp"], utc=True)
-        except (ValueError, TypeError) as e:
-            raise DataError(f"{where}: column '{source.timestamp_column}' is not a timestamp: {e}") from None
+        out["timestamp"] = _timestamps(out["timestamp"], f"{where}: column '{source.timestamp_column}'")
     out.insert(len(out.columns) - 1, "source_file", where)
     return out
 
 
-def read_file(path: Path, source: SourceConfig, name: str | None = None) -> pd.DataFrame:
-    """Read one file and map its columns to prompt/response/timestamp; ``name`` is how errors refer to it."""
+def _timestamps(values: pd.Series, what: str) -> pd.Series:
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
+        return pd.to_datetime(values, utc=True)
     try:
-        df = READERS[detect_format(name or path, source.format)](path)
+        return pd.to_datetime(values, utc=True, format="ISO8601")
+    except (ValueError, TypeError):
+        try:
+            return pd.to_datetime(values, utc=True, format="mixed")
+        except (ValueError, TypeError) as e:
+            raise DataError(f"{what} is not a timestamp: {e}") from None
+
+
+def iter_file(path: Path, source: SourceConfig, name: str | None = None) -> Iterator[pd.DataFrame]:
+    """One file's rows in batches, columns mapped to prompt/response/timestamp; ``name`` is how errors refer to
+    it. A file without rows is an error."""
+    where = name or str(path)
+    rows = 0
+    try:
+        for df in READERS[detect_format(where, source.format)](path):
+            if len(df):
+                rows += len(df)
+                yield map_columns(df, source, where)
     except DataError as e:
         if name and name != str(path):  # a downloaded object: name it by its gs:// URL, not the local copy
             raise DataError(str(e).replace(str(path), name, 1)) from None
         raise
-    return map_columns(df, source, name or str(path))
+    if not rows:
+        raise DataError(f"{where}: file has no rows")
+
+
+def read_file(path: Path, source: SourceConfig, name: str | None = None) -> pd.DataFrame:
+    """Every row of one file (see :func:`iter_file`)."""
+    return pd.concat(list(iter_file(path, source, name)), ignore_index=True)
 
 
 def _is_null(v) -> bool:
@@ -220,29 +317,44 @@ def ingest(source: SourceConfig, interval: tuple[datetime, datetime] | None = No
     return read_source(source, interval)[0]
 
 
-def read_source(source: SourceConfig, interval: tuple[datetime, datetime] | None = None,
-                work_dir: Path | None = None) -> tuple[pd.DataFrame, dict]:
-    """Read every row the source names within ``interval``; returns the rows and the lineage of the read.
-
-    Rows keep their file and line for error messages and lineage."""
+def iter_source(source: SourceConfig, interval: tuple[datetime, datetime] | None = None,
+                work_dir: Path | None = None) -> tuple[Iterator[pd.DataFrame], dict]:
+    """Every row the source names within ``interval``, in batches of at most ``batch_rows()``, and the lineage
+    of the read. Rows keep their file and line for error messages and lineage. Local paths and URI schemes
+    are checked (and GCS objects downloaded) before the first batch is read."""
     if source.kind == "bigquery":
         from llmops.data.sources.bigquery import read_query
 
-        df, lineage = read_query(source, interval)
-        df = map_columns(df, source, "bigquery") if len(df) else df
-        return df, lineage
+        pages, lineage = read_query(source, interval, page_rows=batch_rows())
+        return (map_columns(df, source, "bigquery") for df in pages), lineage
     if source.kind == "gcs":
         from llmops.data.sources.gcs import download
 
         pairs = download(source, work_dir or paths.llmops_home() / "tmp")
     else:
         pairs = [(p, str(p)) for p in list_files(source)]
-    frames = []
-    for local, name in pairs:
-        df = in_interval(read_file(local, source, name), interval, source)
-        log.info("read %d rows from %s", len(df), name)
-        frames.append(df)
-    out = pd.concat(frames, ignore_index=True)
-    log.info("ingested %d rows from %d file(s)", len(out), len(frames))
-    lineage = {"kind": source.kind, "path": source.path, "files": [name for _, name in pairs]}
-    return out, lineage
+
+    def batches() -> Iterator[pd.DataFrame]:
+        total = 0
+        for local, name in pairs:
+            rows = 0
+            for df in iter_file(local, source, name):
+                df = in_interval(df, interval, source)
+                rows += len(df)
+                if len(df):
+                    yield df
+            log.info("read %d rows from %s", rows, name)
+            total += rows
+        log.info("ingested %d rows from %d file(s)", total, len(pairs))
+
+    return batches(), {"kind": source.kind, "path": source.path, "files": [name for _, name in pairs]}
+
+
+def read_source(source: SourceConfig, interval: tuple[datetime, datetime] | None = None,
+                work_dir: Path | None = None) -> tuple[pd.DataFrame, dict]:
+    """Every row of :func:`iter_source` in one frame, and the lineage."""
+    batches, lineage = iter_source(source, interval, work_dir)
+    frames = list(batches)
+    if not frames:
+        return pd.DataFrame(columns=["prompt", "response", "source_file", "source_line"]), lineage
+    return pd.concat(frames, ignore_index=True), lineage

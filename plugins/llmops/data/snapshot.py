@@ -1,8 +1,8 @@
 """Versioned, immutable dataset snapshots: content-addressed, written atomically, with a lineage manifest.
 
 Layout: ``<LLMOPS_HOME>/snapshots/<use_case>/<snapshot_id>/{train,eval}.parquet, {train,eval}.jsonl,
-manifest.json``. The id is a hash of the rows and the split rule, so the same content gives the same id and a
-re-run writes nothing new.
+manifest.json``. The id is a hash of the rows (in any order) and the split rule, so the same content gives the
+same id and a re-run writes nothing new. Rows stream through in batches: memory does not grow with the rows.
 """
 
 from __future__ import annotations
@@ -10,16 +10,21 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import shutil
 import tempfile
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from llmops import paths
 from llmops.config import SplitConfig
+from llmops.data.batches import ParquetSink, SeenHashes, hash64, iter_parquet, row_hash, text_values
+from llmops.data.jsonl import write_jsonl
 from llmops.errors import SnapshotNotFound
 from llmops.version import code_version
 
@@ -35,34 +40,69 @@ def split_of(key: str, split: SplitConfig) -> str:
     return "eval" if h / 2**64 < split.eval_fraction else "train"
 
 
-def is_eval(keys, split: SplitConfig) -> list[bool]:
-    limit = split.eval_fraction * 2**64
-    prefix = f"{split.seed}:"
-    sha = hashlib.sha256
-    return [int.from_bytes(sha((prefix + k).encode()).digest()[:8], "big") < limit for k in keys]
+def _eval_limit(split: SplitConfig) -> int:
+    return math.ceil(split.eval_fraction * 2**64)  # h < fraction * 2**64 exactly, for integer h
 
 
-def content_id(train: pd.DataFrame, eval_: pd.DataFrame, split: SplitConfig) -> str:
-    """A hash of the split rule and of every content column, column by column (lengths, then the text)."""
-    h = hashlib.sha256()
-    h.update(json.dumps({"rule": SPLIT_RULE, **split.model_dump()}, sort_keys=True).encode())
-    for name, df in (("train", train), ("eval", eval_)):
-        h.update(f"\n#{name}:{len(df)}\n".encode())
-        for col in [c for c in CONTENT_COLUMNS + ["timestamp"] if c in df.columns]:
-            text = df[col].astype(str)
-            h.update(f"#{col}\n".encode())
-            h.update(text.str.len().to_numpy(dtype="int64").tobytes())
-            h.update("\x1f".join(text.tolist()).encode("utf-8", "surrogatepass"))
-    return h.hexdigest()[:16]
+def is_eval_hash(hashes: np.ndarray, split: SplitConfig) -> np.ndarray:
+    """:func:`split_of` == "eval" for keys already hashed with ``hash64(keys, f"{seed}:")``."""
+    limit = _eval_limit(split)
+    if limit >= 2**64:
+        return np.ones(len(hashes), dtype=bool)
+    return hashes < np.uint64(limit)
 
 
-def _sorted(df: pd.DataFrame) -> pd.DataFrame:
-    keys = ["prompt", "response"]
-    return df.sort_values(keys, kind="stable").reset_index(drop=True)
+def is_eval(keys, split: SplitConfig) -> np.ndarray:
+    return is_eval_hash(hash64(keys, f"{split.seed}:"), split)
 
 
-def write_snapshot(
-    df: pd.DataFrame,
+class ContentDigest:
+    """The snapshot id: a hash of the split rule and of the multiset of rows in each split (the sums of 128-bit
+    row hashes of the content columns), so the same rows in any order, in any batches, give the same id."""
+
+    def __init__(self, split: SplitConfig):
+        self.split = split
+        self.rows = {"train": 0, "eval": 0}
+        self.sums = {"train": np.zeros(2, dtype=np.uint64), "eval": np.zeros(2, dtype=np.uint64)}
+        self.columns: list[str] = []
+
+    def update(self, name: str, df: pd.DataFrame) -> None:
+        if not len(df):
+            return
+        self.columns = [c for c in CONTENT_COLUMNS + ["timestamp"] if c in df.columns]
+        with np.errstate(over="ignore"):
+            self.sums[name] += row_hash(df, self.columns, lanes=2).sum(axis=0, dtype=np.uint64)
+        self.rows[name] += len(df)
+
+    def hexdigest(self) -> str:
+        h = hashlib.sha256()
+        h.update(json.dumps({"rule": SPLIT_RULE, **self.split.model_dump(), "columns": self.columns},
+                            sort_keys=True).encode())
+        for name in ("train", "eval"):
+            h.update(f"\n#{name}:{self.rows[name]}:{self.sums[name][0]}:{self.sums[name][1]}".encode())
+        return h.hexdigest()[:16]
+
+
+def write_snapshot(df: pd.DataFrame, **kwargs) -> dict:
+    """:func:`write_snapshot_batches` for one in-memory frame."""
+    return write_snapshot_batches([df], **kwargs)
+
+
+def write_snapshot_file(path: Path | str, **kwargs) -> dict:
+    """:func:`write_snapshot_batches` for a staged Parquet file, read batch by batch."""
+    return write_snapshot_batches(iter_parquet(path), **kwargs)
+
+
+def _write_part(df: pd.DataFrame, sink: ParquetSink, jsonl, digest: ContentDigest | None, name: str) -> None:
+    if len(df):
+        sink.write(df)
+        write_jsonl(df, jsonl)
+        if digest is not None:
+            digest.update(name, df)
+
+
+def write_snapshot_batches(
+    batches: Iterable[pd.DataFrame],
     *,
     use_case: str,
     split: SplitConfig,
@@ -75,49 +115,80 @@ def write_snapshot(
     parents: list[str] | None = None,
     report_dir: Path | None = None,
 ) -> dict:
-    """Split, hash and write a snapshot; return its manifest. Idempotent: existing ids are not rewritten.
+    """Split, hash and write a snapshot batch by batch; return its manifest. Idempotent: when the content id
+    already exists, nothing is written (the new copy is discarded before it becomes visible).
 
-    ``steps`` are the preparation steps' row counts; ``parents`` the snapshots this one derives from (default:
-    the newest existing one); ``report_dir`` a folder (e.g. the validation report) copied in as ``reports/``."""
-    from llmops.data.prepare import drop_leakage
-
+    Train rows stream to ``train.parquet``/``train.jsonl``; eval rows wait in a temporary file until every
+    train prompt is known, then those that also appear in train are dropped (the leakage check) and the rest
+    written. ``steps`` are the preparation steps' row counts; ``parents`` the snapshots this one derives from
+    (default: the newest existing one); ``report_dir`` a folder (e.g. the validation report) copied in as
+    ``reports/``."""
     root = root or paths.snapshots_root(use_case)
-    keys = (df["key"] if "key" in df.columns else df["prompt"]).astype(str).tolist()
-    to_eval = pd.Series(is_eval(keys, split), index=df.index)
-    train, eval_ = df[~to_eval], df[to_eval]
-    eval_, leakage = drop_leakage(train, eval_)
-    train, eval_ = _sorted(train), _sorted(eval_)
-    sid = content_id(train, eval_, split)
-    final = root / sid
-    if (final / "manifest.json").exists():
-        log.info("snapshot %s already exists at %s; nothing written", sid, final)
-        return read_manifest(use_case, sid, root=root)
-    if parents is None:
-        existing = list_snapshots(use_case, root=root)
-        parents = [existing[-1]["snapshot_id"]] if existing else []
-
-    manifest = {
-        "snapshot_id": sid,
-        "use_case": use_case,
-        "uri": final.as_uri(),
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "source": source,
-        "interval": interval,
-        "partition_key": partition_key,
-        "rows": {"input": int(len(df)), "train": int(len(train)), "eval": int(len(eval_))},
-        "steps": [*(steps or []), leakage],
-        "columns": {c: str(t) for c, t in df.dtypes.items()},
-        "split": {"rule": SPLIT_RULE, **split.model_dump()},
-        "validation": validation,
-        "parents": parents,
-        "code_version": code_version(),
-    }
     root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{sid}.", dir=root))
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp.", dir=root))
     try:
-        for name, part in (("train", train), ("eval", eval_)):
-            part.to_parquet(tmp / f"{name}.parquet", index=False)
-            part.to_json(tmp / f"{name}.jsonl", orient="records", lines=True, date_format="iso", force_ascii=False)
+        digest = ContentDigest(split)
+        train_prompts = SeenHashes()
+        salt = f"{split.seed}:"
+        rows_in, empty_like, columns = 0, None, {}
+        train_sink, pending = ParquetSink(tmp / "train.parquet"), ParquetSink(tmp / ".eval-pending.parquet")
+        with open(tmp / "train.jsonl", "wb") as train_jsonl:
+            for df in batches:
+                if not len(df):
+                    continue
+                df = df.reset_index(drop=True)
+                rows_in += len(df)
+                empty_like = df.iloc[:0]
+                columns = {c: str(t) for c, t in df.dtypes.items()}
+                key_hash = hash64(text_values(df["key"] if "key" in df.columns else df["prompt"]), salt)
+                to_eval = is_eval_hash(key_hash, split)
+                train = df[~to_eval]
+                prompt_hash = key_hash if "key" not in df.columns else hash64(text_values(df["prompt"]), salt)
+                train_prompts.add(prompt_hash[~to_eval])
+                _write_part(train, train_sink, train_jsonl, digest, "train")
+                if to_eval.any():
+                    pending.write(df[to_eval])
+                log.info("snapshot: %d rows so far (%d train)", rows_in, train_sink.rows)
+        train_sink.close(empty_like)
+        pending.close(empty_like)
+        leaked, eval_sink = 0, ParquetSink(tmp / "eval.parquet")
+        with open(tmp / "eval.jsonl", "wb") as eval_jsonl:
+            if pending.rows:
+                for ev in iter_parquet(pending.path):
+                    hit = train_prompts.contains(hash64(text_values(ev["prompt"]), salt))
+                    leaked += int(hit.sum())
+                    _write_part(ev[~hit], eval_sink, eval_jsonl, digest, "eval")
+        eval_sink.close(empty_like)
+        (tmp / ".eval-pending.parquet").unlink()
+        if leaked:
+            log.warning("leakage: %d eval prompt(s) also appear in train; dropped from eval", leaked)
+        leakage = {"step": "leakage_check", "rows_in": int(pending.rows), "rows_out": int(pending.rows - leaked),
+                   "eval_prompts_in_train": leaked}
+
+        sid = digest.hexdigest()
+        final = root / sid
+        if (final / "manifest.json").exists():
+            log.info("snapshot %s already exists at %s; nothing written", sid, final)
+            return read_manifest(use_case, sid, root=root)
+        if parents is None:
+            existing = list_snapshots(use_case, root=root)
+            parents = [existing[-1]["snapshot_id"]] if existing else []
+        manifest = {
+            "snapshot_id": sid,
+            "use_case": use_case,
+            "uri": final.as_uri(),
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "source": source,
+            "interval": interval,
+            "partition_key": partition_key,
+            "rows": {"input": int(rows_in), "train": int(digest.rows["train"]), "eval": int(digest.rows["eval"])},
+            "steps": [*(steps or []), leakage],
+            "columns": columns,
+            "split": {"rule": SPLIT_RULE, **split.model_dump()},
+            "validation": validation,
+            "parents": parents,
+            "code_version": code_version(),
+        }
         if report_dir and Path(report_dir).is_dir():
             shutil.copytree(report_dir, tmp / "reports")
             manifest["validation"] = {**validation, "report": (final / "reports" / "index.html").as_uri()}
@@ -128,9 +199,11 @@ def write_snapshot(
             if not (final / "manifest.json").exists():
                 raise
             log.info("snapshot %s was written concurrently; keeping the existing one", sid)
+            return read_manifest(use_case, sid, root=root)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    log.info("wrote snapshot %s: %d train / %d eval rows at %s", sid, len(train), len(eval_), final)
+    log.info("wrote snapshot %s: %d train / %d eval rows at %s", sid, manifest["rows"]["train"],
+             manifest["rows"]["eval"], final)
     return manifest
 
 
@@ -171,14 +244,20 @@ def union_snapshot(use_case: str, ids: list[str], split: SplitConfig) -> dict:
 
     Rows keep their split, because the split is a hash of each row's key. Content-addressed like any other."""
     manifests = [read_manifest(use_case, i) for i in ids]
-    df = pd.concat([load_split(use_case, i, part) for i in ids for part in ("train", "eval")], ignore_index=True)
-    df = df.drop_duplicates(subset=CONTENT_COLUMNS)
+    root = paths.snapshots_root(use_case)
+    seen = SeenHashes()
+
+    def batches():
+        for i in ids:
+            for part in ("train", "eval"):
+                for df in iter_parquet(root / i / f"{part}.parquet"):
+                    yield df[seen.first_seen(row_hash(df, CONTENT_COLUMNS))]
     starts = [(m.get("interval") or {}).get("start") for m in manifests]
     ends = [(m.get("interval") or {}).get("end") for m in manifests]
     interval = {"start": min(starts), "end": max(ends)} if all(starts) and all(ends) else None
     validation = {"success": all(m["validation"].get("success", False) for m in manifests),
                   "union_of": {m["snapshot_id"]: m["validation"].get("success") for m in manifests}}
-    return write_snapshot(df, use_case=use_case, split=split, source={"kind": "union", "snapshots": ids},
+    return write_snapshot_batches(batches(), use_case=use_case, split=split, source={"kind": "union", "snapshots": ids},
                           validation=validation, interval=interval, parents=ids)
 
 

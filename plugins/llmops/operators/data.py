@@ -1,4 +1,5 @@
-"""ingest -> validate -> snapshot: the dataset DAG's operators. Rows travel by reference (a staged Parquet file).
+"""ingest -> validate -> snapshot: the dataset DAG's operators. Rows travel by reference (a staged Parquet file)
+and stream through each task in batches (``LLMOPS_BATCH_ROWS``, default 100,000), so memory stays flat.
 
 A partitioned run (``dag_run.partition_key``, or ``{"partition_key": ...}`` in its conf) ingests only the rows
 of its interval; a run without a key reads the whole source. A partition with no rows skips the rest of the run.
@@ -7,7 +8,6 @@ of its interval; a run without a key reads the whole source. A partition with no
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
 
 from airflow.sdk import BaseOperator
@@ -38,9 +38,8 @@ class IngestOperator(BaseOperator):
 
     def execute(self, context):
         from llmops import paths
-        from llmops.data.ingest import read_source
         from llmops.data.partitions import interval_dict, partition_interval
-        from llmops.data.prepare import prepare
+        from llmops.data.stage import stage
 
         cfg = load_config(self.use_case)
         key = run_partition(context)
@@ -48,20 +47,12 @@ class IngestOperator(BaseOperator):
         with fail_without_retry():
             interval = partition_interval(cfg.schedule or "@weekly", key) if key else None
             log.info("partition %s: interval %s", key or "(none: the whole source)", interval_dict(interval))
-            df, lineage = read_source(cfg.source, interval, work_dir=run_dir / "download")
-            steps = [{"step": "ingest", "rows_in": int(len(df)), "rows_out": int(len(df))}]
-            if len(df):
-                df, prep_steps = prepare(df, cfg.prepare)
-                steps += prep_steps
-        if not len(df):
+            staged = run_dir / "ingested.parquet"
+            result = stage(cfg.source, cfg.prepare, staged, interval=interval, work_dir=run_dir / "download")
+        if not result["rows"]:
             raise AirflowSkipException(f"no rows for partition {key} {interval_dict(interval)}: nothing to snapshot")
-        staged = run_dir / "ingested.parquet"
-        staged.parent.mkdir(parents=True, exist_ok=True)
-        tmp = staged.with_name(f".{staged.name}.tmp")
-        df.to_parquet(tmp, index=False)
-        os.replace(tmp, staged)
-        log.info("staged %d rows at %s; steps %s", len(df), staged, steps)
-        return {"uri": str(staged), "rows": len(df), "source": lineage, "steps": steps,
+        log.info("staged %d rows at %s; steps %s", result["rows"], staged, result["steps"])
+        return {"uri": str(staged), "rows": result["rows"], "source": result["source"], "steps": result["steps"],
                 "partition_key": key, "interval": interval_dict(interval)}
 
 
@@ -77,16 +68,13 @@ class ValidateOperator(BaseOperator):
         self.ingested = ingested
 
     def execute(self, context):
-        import pandas as pd
-
         from llmops import paths
-        from llmops.data.validate import validate
+        from llmops.data.validate import validate_file
 
         cfg = load_config(self.use_case)
-        df = pd.read_parquet(self.ingested["uri"])
         report_dir = paths.run_dir(self.use_case, context["run_id"]) / "validation"
         with fail_without_retry():
-            summary = validate(df, paths.resolve(cfg.expectation_suite), report_dir=report_dir)
+            summary = validate_file(self.ingested["uri"], paths.resolve(cfg.expectation_suite), report_dir=report_dir)
         log.info("validation report: %s", summary["report"])
         return summary
 
@@ -109,17 +97,14 @@ class SnapshotOperator(BaseOperator):
         from urllib.parse import urlparse
         from urllib.request import url2pathname
 
-        import pandas as pd
-
-        from llmops.data.snapshot import write_snapshot
+        from llmops.data.snapshot import write_snapshot_file
         from llmops.runs import record_step
 
         cfg = load_config(self.use_case)
-        df = pd.read_parquet(self.ingested["uri"])
         interval = self.ingested.get("interval")
         report = self.validation.get("report")
-        manifest = write_snapshot(
-            df, use_case=self.use_case, split=cfg.split, source=self.ingested["source"],
+        manifest = write_snapshot_file(
+            self.ingested["uri"], use_case=self.use_case, split=cfg.split, source=self.ingested["source"],
             validation={k: v for k, v in self.validation.items() if k != "report"}, interval=interval,
             steps=self.ingested.get("steps"), partition_key=self.ingested.get("partition_key"),
             report_dir=Path(url2pathname(urlparse(report).path)).parent if report else None,

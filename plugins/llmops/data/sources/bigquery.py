@@ -7,6 +7,7 @@ and by creation date within the interval (see README). Without an interval the b
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pandas as pd
@@ -18,7 +19,10 @@ log = logging.getLogger(__name__)
 EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(9999, 1, 1, tzinfo=UTC)
 
 
-def read_query(source: SourceConfig, interval: tuple[datetime, datetime] | None) -> tuple[pd.DataFrame, dict]:
+def read_query(source: SourceConfig, interval: tuple[datetime, datetime] | None,
+               page_rows: int = 100_000) -> tuple[Iterator[pd.DataFrame], dict]:
+    """Run the query; return its result as frames of at most ``page_rows`` rows (fetched page by page as they
+    are consumed), and the lineage (query, parameters, row count)."""
     from google.api_core.exceptions import GoogleAPIError
     from google.cloud import bigquery
 
@@ -31,11 +35,20 @@ def read_query(source: SourceConfig, interval: tuple[datetime, datetime] | None)
     client = hook.get_client(project_id=hook.project_id)
     try:
         job = client.query(source.query, job_config=bigquery.QueryJobConfig(query_parameters=params))
-        df = job.result().to_dataframe(create_bqstorage_client=False)
+        result = job.result(page_size=page_rows)
     except GoogleAPIError as e:
         raise DataError(f"source.query: BigQuery rejected the query: {e}") from None
-    df["source_line"] = range(1, len(df) + 1)  # row number in the result
+    total = int(result.total_rows or 0)
     lineage = {"kind": "bigquery", "query": source.query,
-               "parameters": {"start": start.isoformat(), "end": end.isoformat()}, "rows": int(len(df))}
-    log.info("BigQuery returned %d rows for [%s, %s)", len(df), start, end)
-    return df, lineage
+               "parameters": {"start": start.isoformat(), "end": end.isoformat()}, "rows": total}
+    log.info("BigQuery returned %d rows for [%s, %s)", total, start, end)
+
+    def pages() -> Iterator[pd.DataFrame]:
+        line = 1  # row number in the result
+        for df in result.to_dataframe_iterable():
+            df["source_line"] = range(line, line + len(df))
+            line += len(df)
+            if len(df):
+                yield df
+
+    return pages(), lineage

@@ -1,0 +1,42 @@
+"""`python -m llmops.cli snapshots NAME [--show ID]`: the documented way to list snapshots and read a manifest."""
+
+from __future__ import annotations
+
+import json
+
+from llmops.cli import main
+from llmops.config import SplitConfig
+from llmops.data.snapshot import write_snapshot
+from tests.data.conftest import make_rows
+
+UC = "cli_qa"
+
+
+def test_lists_snapshots_with_rows_partition_and_parents(llmops_home, capsys):
+    assert main(["snapshots", UC]) == 0
+    assert f"no snapshots for {UC}" in capsys.readouterr().out
+    first = write_snapshot(make_rows(60), use_case=UC, split=SplitConfig(), source={"kind": "local"},
+                           validation={"success": True}, partition_key="2026-01-05T00:00:00")
+    second = write_snapshot(make_rows(60, start=100), use_case=UC, split=SplitConfig(), source={"kind": "local"},
+                            validation={"success": True}, partition_key="2026-01-12T00:00:00")
+    assert main(["snapshots", UC]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:3] == ["snapshot", "created", "(UTC)"]
+    rows = {line.split()[0]: line.split() for line in lines[1:]}
+    assert set(rows) == {first["snapshot_id"], second["snapshot_id"]}
+    row = rows[second["snapshot_id"]]
+    assert "2026-01-12T00:00:00" in row
+    assert [int(row[3]), int(row[4])] == [second["rows"]["train"], second["rows"]["eval"]]
+    assert row[-2:] == ["yes", first["snapshot_id"]]  # valid, and its parent is the first snapshot
+
+
+def test_show_prints_the_manifest_and_an_unknown_id_is_a_clear_error(llmops_home, capsys):
+    m = write_snapshot(make_rows(60), use_case=UC, split=SplitConfig(), source={"kind": "local"},
+                       validation={"success": True})
+    assert main(["snapshots", UC, "--show", m["snapshot_id"]]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["snapshot_id"] == m["snapshot_id"] and shown["rows"] == m["rows"]
+    assert [s["step"] for s in shown["steps"]] == ["leakage_check"]
+    assert main(["snapshots", UC, "--show", "0000000000000000"]) == 1
+    err = capsys.readouterr().err
+    assert "has no snapshot '0000000000000000'" in err and "Traceback" not in err
