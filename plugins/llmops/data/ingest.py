@@ -115,7 +115,7 @@ def _arrow_batches(path: Path) -> Iterator[pd.DataFrame]:
     import pyarrow.json as pj
 
     stream = pa.input_stream(str(path), compression="gzip" if str(path).lower().endswith(".gz") else None)
-    reader = pj.open_json(stream, read_options=pj.ReadOptions(block_size=32 << 20),
+    reader = pj.open_json(stream, read_options=pj.ReadOptions(block_size=4 << 20),
                           parse_options=pj.ParseOptions(newlines_in_values=False))
     size, line = batch_rows(), 1
     pending = None
