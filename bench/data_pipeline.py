@@ -134,8 +134,9 @@ def write_markdown(results: list[dict], args) -> None:
         f"Command: `PYTHONPATH=plugins .venv/bin/python bench/data_pipeline.py --rows {' '.join(map(str, args.rows))}"
         f" --repeats {args.repeats}`  ",
         f"Machine: {cpu_model()} (CPU shared with other work while measuring).  ",
-        "Pipeline = ingest (JSONL) + prepare (HTML strip, whitespace, length limits, dedup) + validate (GX suite "
-        "qa_pairs) + snapshot (split, content hash, Parquet + JSONL). Baseline = pyarrow.json.read_json + "
+        "Pipeline = the dataset DAG's three tasks in a row, each streaming in batches: stage (ingest JSONL + prepare: HTML "
+        "strip, whitespace, length limits, dedup), validate (GX suite qa_pairs), snapshot (split, leakage check, "
+        "content hash, Parquet + JSONL). Baseline = pyarrow.json.read_json + "
         f"pyarrow.parquet.write_table of the same file, in the same invocation. Medians of {args.repeats} runs after "
         "one warm-up; each run in a child process, peak RSS = its ru_maxrss.", "",
         "| rows | file MiB | baseline rows/s | pipeline rows/s | ratio (target >= 0.5) | baseline peak RSS MiB "
@@ -148,8 +149,7 @@ def write_markdown(results: list[dict], args) -> None:
     if len(results) >= 2:
         growth = results[-1]["pipeline_peak_rss_mib"] / results[0]["pipeline_peak_rss_mib"]
         lines += ["", f"Pipeline peak RSS grows {growth:.2f}x from {results[0]['rows']:,} to {results[-1]['rows']:,} "
-                  "rows (target <= 1.3x: the pipeline holds the whole partition in memory; it does not stream in "
-                  "batches yet)."]
+                  "rows (target <= 1.3x; every task streams in batches of LLMOPS_BATCH_ROWS rows)."]
     out = ROOT / "docs" / "benchmarks.md"
     out.parent.mkdir(exist_ok=True)
     if not out.exists():
