@@ -94,7 +94,7 @@ def iter_parquet(path: Path | str, rows: int | None = None) -> Iterator[pd.DataF
     """A Parquet file as pandas frames of at most ``rows`` rows (``batch_rows()`` by default)."""
     import pyarrow.parquet as pq
 
-    pf = pq.ParquetFile(path)
+    pf = pq.ParquetFile(path, pre_buffer=False)  # pre-buffering keeps what it read: memory grew with the file
     if pf.metadata.num_rows == 0:
         yield pf.schema_arrow.empty_table().to_pandas()
         return

@@ -184,7 +184,7 @@ def _iter_parquet(path: Path) -> Iterator[pd.DataFrame]:
             with _open(path) as f:
                 pf = pq.ParquetFile(io.BytesIO(f.read()))
         else:
-            pf = pq.ParquetFile(path)
+            pf = pq.ParquetFile(path, pre_buffer=False)  # constant memory over a large file
         line = 1  # row number within the file
         for batch in pf.iter_batches(batch_size=batch_rows()):
             df = batch.to_pandas()
