@@ -81,6 +81,17 @@ class SnapshotConfig(_Strict):
     train_on: Literal["interval", "last_n"] = Field(
         "interval", description="interval: the triggering partition's snapshot; last_n: the union of the newest N")
     last_n: int = Field(4, gt=0)
+    root: str | None = Field(
+        None, description="Where snapshots are stored: a local folder or gs://bucket/prefix (default: "
+                          "${LLMOPS_HOME}/snapshots); snapshots go under <root>/<use_case>/<snapshot_id>/")
+    gcp_conn_id: str = Field("google_cloud_default", description="Airflow connection for a gs:// root")
+
+    @field_validator("root")
+    @classmethod
+    def _known_scheme(cls, v: str | None) -> str | None:
+        if v and re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", v) and not re.match(r"^gs://[a-z0-9][a-z0-9._-]{1,220}(/|$)", v):
+            raise ValueError(f"'{v}': use a local folder or gs://bucket/prefix")
+        return v
 
 
 class LoraConfig(_Strict):

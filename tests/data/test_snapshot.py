@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from llmops.config import SplitConfig
-from llmops.data import snapshot
+from llmops.data import snapshot, storage
 from llmops.data.snapshot import (
     choose_snapshot,
     latest_snapshot_id,
@@ -37,7 +37,7 @@ def tree(root) -> dict[str, int]:
 
 
 def set_created_at(sid: str, when: str) -> None:
-    path = snapshot.paths.snapshots_root(UC) / sid / "manifest.json"
+    path = storage.paths.snapshots_root(UC) / sid / "manifest.json"
     path.write_text(json.dumps({**json.loads(path.read_text()), "created_at": when}))
 
 
@@ -120,7 +120,7 @@ def test_concurrent_writer_wins_and_temp_is_removed(llmops_home, good_rows, monk
         shutil.copytree(src, dst)
         raise OSError(39, "Directory not empty")
 
-    monkeypatch.setattr(snapshot.os, "rename", racing_rename)
+    monkeypatch.setattr(storage.os, "rename", racing_rename)
     m = write(good_rows)
     assert os.listdir(llmops_home / "snapshots" / UC) == [m["snapshot_id"]]
     assert read_manifest(UC, m["snapshot_id"])["snapshot_id"] == m["snapshot_id"]

@@ -11,7 +11,6 @@ import hashlib
 import json
 import logging
 import math
-import os
 import shutil
 import tempfile
 from collections.abc import Iterable
@@ -21,10 +20,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from llmops import paths
 from llmops.config import SplitConfig
 from llmops.data.batches import ParquetSink, SeenHashes, hash64, iter_parquet, row_hash, text_values
 from llmops.data.jsonl import write_jsonl
+from llmops.data.storage import store_for
 from llmops.errors import SnapshotNotFound
 from llmops.version import code_version
 
@@ -123,9 +122,8 @@ def write_snapshot_batches(
     written. ``steps`` are the preparation steps' row counts; ``parents`` the snapshots this one derives from
     (default: the newest existing one); ``report_dir`` a folder (e.g. the validation report) copied in as
     ``reports/``."""
-    root = root or paths.snapshots_root(use_case)
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp.", dir=root))
+    store = store_for(use_case, root)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp.", dir=store.scratch()))
     try:
         digest = ContentDigest(split)
         train_prompts = SeenHashes()
@@ -166,17 +164,17 @@ def write_snapshot_batches(
                    "eval_prompts_in_train": leaked}
 
         sid = digest.hexdigest()
-        final = root / sid
-        if (final / "manifest.json").exists():
-            log.info("snapshot %s already exists at %s; nothing written", sid, final)
-            return read_manifest(use_case, sid, root=root)
+        existing_manifest = store.manifest(sid)
+        if existing_manifest is not None:
+            log.info("snapshot %s already exists at %s; nothing written", sid, store.where(sid))
+            return existing_manifest
         if parents is None:
             existing = list_snapshots(use_case, root=root)
             parents = [existing[-1]["snapshot_id"]] if existing else []
         manifest = {
             "snapshot_id": sid,
             "use_case": use_case,
-            "uri": final.as_uri(),
+            "uri": store.uri(sid),
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "source": source,
             "interval": interval,
@@ -191,36 +189,30 @@ def write_snapshot_batches(
         }
         if report_dir and Path(report_dir).is_dir():
             shutil.copytree(report_dir, tmp / "reports")
-            manifest["validation"] = {**validation, "report": (final / "reports" / "index.html").as_uri()}
+            manifest["validation"] = {**validation, "report": f"{store.uri(sid)}/reports/index.html"}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
-        try:
-            os.rename(tmp, final)
-        except OSError:
-            if not (final / "manifest.json").exists():
-                raise
+        if not store.publish(tmp, sid):
             log.info("snapshot %s was written concurrently; keeping the existing one", sid)
-            return read_manifest(use_case, sid, root=root)
+            return store.manifest(sid)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     log.info("wrote snapshot %s: %d train / %d eval rows at %s", sid, manifest["rows"]["train"],
-             manifest["rows"]["eval"], final)
+             manifest["rows"]["eval"], store.where(sid))
     return manifest
 
 
-def read_manifest(use_case: str, snapshot_id: str, root: Path | None = None) -> dict:
-    path = (root or paths.snapshots_root(use_case)) / snapshot_id / "manifest.json"
-    if not path.exists():
-        raise SnapshotNotFound(f"use case '{use_case}' has no snapshot '{snapshot_id}' (looked in {path.parent})")
-    return json.loads(path.read_text())
+def read_manifest(use_case: str, snapshot_id: str, root: Path | str | None = None) -> dict:
+    store = store_for(use_case, root)
+    manifest = store.manifest(snapshot_id)
+    if manifest is None:
+        raise SnapshotNotFound(f"use case '{use_case}' has no snapshot '{snapshot_id}' "
+                               f"(looked in {store.where(snapshot_id)})")
+    return manifest
 
 
-def list_snapshots(use_case: str, root: Path | None = None) -> list[dict]:
+def list_snapshots(use_case: str, root: Path | str | None = None) -> list[dict]:
     """Manifests of every complete snapshot, oldest first."""
-    root = root or paths.snapshots_root(use_case)
-    if not root.exists():
-        return []
-    found = [json.loads(p.read_text()) for p in root.glob("*/manifest.json") if not p.parent.name.startswith(".")]
-    return sorted(found, key=lambda m: (m["created_at"], m["snapshot_id"]))
+    return sorted(store_for(use_case, root).manifests(), key=lambda m: (m["created_at"], m["snapshot_id"]))
 
 
 def latest_snapshot_id(use_case: str) -> str:
@@ -230,9 +222,14 @@ def latest_snapshot_id(use_case: str) -> str:
     return found[-1]["snapshot_id"]
 
 
-def load_split(use_case: str, snapshot_id: str, split: str) -> pd.DataFrame:
+def split_path(use_case: str, snapshot_id: str, split: str) -> Path:
+    """A local path of one split's Parquet file (a GCS snapshot is downloaded once into the cache)."""
     read_manifest(use_case, snapshot_id)  # raises a clear error if missing
-    return pd.read_parquet(paths.snapshots_root(use_case) / snapshot_id / f"{split}.parquet")
+    return store_for(use_case).local_dir(snapshot_id) / f"{split}.parquet"
+
+
+def load_split(use_case: str, snapshot_id: str, split: str) -> pd.DataFrame:
+    return pd.read_parquet(split_path(use_case, snapshot_id, split))
 
 
 def _order(m: dict) -> tuple:
@@ -244,13 +241,12 @@ def union_snapshot(use_case: str, ids: list[str], split: SplitConfig) -> dict:
 
     Rows keep their split, because the split is a hash of each row's key. Content-addressed like any other."""
     manifests = [read_manifest(use_case, i) for i in ids]
-    root = paths.snapshots_root(use_case)
     seen = SeenHashes()
 
     def batches():
         for i in ids:
             for part in ("train", "eval"):
-                for df in iter_parquet(root / i / f"{part}.parquet"):
+                for df in iter_parquet(split_path(use_case, i, part)):
                     yield df[seen.first_seen(row_hash(df, CONTENT_COLUMNS))]
     starts = [(m.get("interval") or {}).get("start") for m in manifests]
     ends = [(m.get("interval") or {}).get("end") for m in manifests]

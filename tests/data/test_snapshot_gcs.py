@@ -1,0 +1,119 @@
+"""Snapshots stored on GCS (``snapshots.root: gs://bucket/prefix``) through the provider's GCSHook, against the
+local GCS emulator: published with the manifest last, never rewritten, listed and read back through a cache."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import yaml
+
+from llmops import paths
+from llmops.cli import main
+from llmops.config import SplitConfig, load_by_name
+from llmops.data.snapshot import (
+    choose_snapshot,
+    latest_snapshot_id,
+    list_snapshots,
+    load_split,
+    read_manifest,
+    write_snapshot,
+    write_snapshot_batches,
+)
+from llmops.errors import ConfigError, SnapshotNotFound
+from tests.data.conftest import make_rows
+from tests.data.emulators import connection_env
+
+UC = "gcs_qa"
+BUCKET = "llmops-snapshots"
+
+
+@pytest.fixture
+def gcs_root(gcs_emulator, tmp_path, monkeypatch):
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    for k, v in connection_env("llmops_snapshots", gcs_emulator).items():
+        monkeypatch.setenv(k, v)
+    client = storage.Client(project="llmops-test", credentials=AnonymousCredentials(),
+                            client_options={"api_endpoint": gcs_emulator})
+    if not client.bucket(BUCKET).exists():
+        client.create_bucket(BUCKET)
+    prefix = f"team/{tmp_path.name}"  # one prefix per test: the emulator lives for the whole session
+    cfg = yaml.safe_load((paths.PROJECT_ROOT / "include" / "use_cases" / "stackoverflow_qa.yaml").read_text())
+    cfg["name"] = UC
+    cfg["snapshots"].update(root=f"gs://{BUCKET}/{prefix}", gcp_conn_id="llmops_snapshots", train_on="last_n",
+                            last_n=2)
+    (tmp_path / "use_cases").mkdir()
+    (tmp_path / "use_cases" / f"{UC}.yaml").write_text(yaml.safe_dump(cfg))
+    monkeypatch.setenv("LLMOPS_USE_CASES_DIR", str(tmp_path / "use_cases"))
+    bucket = client.bucket(BUCKET)
+
+    def objects() -> dict[str, int]:
+        return {b.name[len(prefix) + 1:]: b.generation for b in client.list_blobs(BUCKET, prefix=f"{prefix}/")}
+
+    return {"bucket": bucket, "prefix": prefix, "objects": objects}
+
+
+def write(df, **kw):
+    return write_snapshot(df, use_case=UC, split=SplitConfig(), source={"kind": "local"},
+                          validation={"success": True}, **kw)
+
+
+def test_snapshot_is_published_to_gcs_and_read_back(gcs_root, llmops_home):
+    m = write(make_rows(60), partition_key="2026-01-05T00:00:00")
+    sid = m["snapshot_id"]
+    assert m["uri"] == f"gs://{BUCKET}/{gcs_root['prefix']}/{UC}/{sid}"
+    objects = gcs_root["objects"]()
+    assert set(objects) >= {f"{UC}/{sid}/{f}" for f in ("train.parquet", "eval.parquet", "train.jsonl",
+                                                          "eval.jsonl", "manifest.json")}
+    assert not (llmops_home / "snapshots").exists()  # nothing kept locally but the scratch folder, now empty
+    assert not any((llmops_home / "tmp" / "snapshots" / UC).iterdir())
+
+    assert read_manifest(UC, sid)["rows"] == m["rows"]
+    assert [s["snapshot_id"] for s in list_snapshots(UC)] == [sid] and latest_snapshot_id(UC) == sid
+    train = load_split(UC, sid, "train")
+    assert len(train) == m["rows"]["train"]
+    assert (llmops_home / "cache" / "snapshots" / UC / sid / "train.parquet").exists()
+
+    # the same rows again: same id, and not one object is rewritten
+    assert write(make_rows(60).sample(frac=1, random_state=3))["snapshot_id"] == sid
+    assert gcs_root["objects"]() == objects
+
+
+def test_a_failed_write_leaves_nothing_visible(gcs_root, llmops_home):
+    def batches():
+        yield make_rows(30)
+        raise OSError("source went away")
+
+    with pytest.raises(OSError, match="source went away"):
+        write_snapshot_batches(batches(), use_case=UC, split=SplitConfig(), source={}, validation={})
+    assert gcs_root["objects"]() == {}
+    assert list_snapshots(UC) == []
+    with pytest.raises(SnapshotNotFound, match=f"gs://{BUCKET}/{gcs_root['prefix']}/{UC}/0000000000000000"):
+        read_manifest(UC, "0000000000000000")
+
+
+def test_last_n_union_and_cli_work_on_gcs(gcs_root, llmops_home, capsys):
+    a = write(make_rows(60), interval={"start": "2026-01-05T00:00:00+00:00", "end": "2026-01-12T00:00:00+00:00"})
+    b = write(make_rows(60, start=40), interval={"start": "2026-01-12T00:00:00+00:00",
+                                                 "end": "2026-01-19T00:00:00+00:00"})
+    sid, why = choose_snapshot(UC, None, [{"snapshot_id": b["snapshot_id"]}])
+    assert "union of the last 2" in why
+    union = read_manifest(UC, sid)
+    assert union["parents"] == [a["snapshot_id"], b["snapshot_id"]]
+    assert union["rows"]["input"] == 100  # rows 40-59 appear in both and are kept once
+    both = pd.concat([load_split(UC, sid, p) for p in ("train", "eval")])
+    assert both["prompt"].is_unique and len(both) == 100
+    assert main(["snapshots", UC]) == 0
+    listed = capsys.readouterr().out
+    assert a["snapshot_id"] in listed and b["snapshot_id"] in listed and sid in listed
+
+
+def test_an_unknown_scheme_for_the_root_is_a_config_error(tmp_path, monkeypatch):
+    cfg = yaml.safe_load((paths.PROJECT_ROOT / "include" / "use_cases" / "stackoverflow_qa.yaml").read_text())
+    cfg["name"] = "bad_root"
+    cfg["snapshots"]["root"] = "s3://bucket/prefix"
+    (tmp_path / "bad_root.yaml").write_text(yaml.safe_dump(cfg))
+    monkeypatch.setenv("LLMOPS_USE_CASES_DIR", str(tmp_path))
+    with pytest.raises(ConfigError, match="snapshots.root"):
+        load_by_name("bad_root")
