@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -203,3 +204,19 @@ def test_jsonl_writer_round_trips_awkward_text():
 def test_iter_parquet_respects_the_batch_size(tmp_path):
     frame(25).to_parquet(tmp_path / "f.parquet")
     assert [len(b) for b in iter_parquet(tmp_path / "f.parquet", rows=10)] == [10, 10, 5]
+
+
+def test_training_sees_the_same_rows_in_the_same_order_whatever_order_they_arrived_in(llmops_home):
+    from llmops.data.snapshot import load_split, write_snapshot
+
+    df = frame(50)
+    kw = {"use_case": "order", "split": SplitConfig(eval_fraction=0.3), "source": {}, "validation": {}}
+    a = write_snapshot(df.sample(frac=1, random_state=1), root=None, **kw)
+    first = {p: load_split("order", a["snapshot_id"], p) for p in ("train", "eval")}
+    shutil.rmtree(llmops_home / "snapshots" / "order")
+    b = write_snapshot(df.sample(frac=1, random_state=2), root=None, **kw)
+    assert a["snapshot_id"] == b["snapshot_id"]
+    for p in ("train", "eval"):
+        again = load_split("order", b["snapshot_id"], p)
+        assert again["prompt"].tolist() == first[p]["prompt"].tolist()
+        assert again["prompt"].tolist() == sorted(again["prompt"].tolist())

@@ -229,7 +229,10 @@ def split_path(use_case: str, snapshot_id: str, split: str) -> Path:
 
 
 def load_split(use_case: str, snapshot_id: str, split: str) -> pd.DataFrame:
-    return pd.read_parquet(split_path(use_case, snapshot_id, split))
+    """One split in its canonical order (by prompt, then response): the id does not depend on the order rows
+    arrived in, so neither may what training and evaluation see."""
+    df = pd.read_parquet(split_path(use_case, snapshot_id, split))
+    return df.sort_values(CONTENT_COLUMNS, kind="stable").reset_index(drop=True)
 
 
 def _order(m: dict) -> tuple:
