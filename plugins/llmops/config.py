@@ -313,3 +313,12 @@ def load_by_name(name: str, directory: str | Path | None = None) -> UseCaseConfi
     if not path.exists():
         raise ConfigError(f"{path}: no such use case '{name}'")
     return load_use_case(path)
+
+
+def snapshot_settings(name: str) -> tuple[SnapshotConfig, SplitConfig]:
+    """A use case's snapshot and split settings; the defaults when it has no (valid) config file."""
+    try:
+        cfg = load_by_name(name)
+    except ConfigError:
+        return SnapshotConfig(), SplitConfig()
+    return cfg.snapshots, cfg.split

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from llmops.config import SplitConfig
+from llmops.config import SplitConfig, snapshot_settings
 from llmops.data.batches import ParquetSink, SeenHashes, hash64, iter_parquet, row_hash, text_values
 from llmops.data.jsonl import write_jsonl
 from llmops.data.storage import store_for
@@ -39,20 +39,12 @@ def split_of(key: str, split: SplitConfig) -> str:
     return "eval" if h / 2**64 < split.eval_fraction else "train"
 
 
-def _eval_limit(split: SplitConfig) -> int:
-    return math.ceil(split.eval_fraction * 2**64)  # h < fraction * 2**64 exactly, for integer h
-
-
 def is_eval_hash(hashes: np.ndarray, split: SplitConfig) -> np.ndarray:
     """:func:`split_of` == "eval" for keys already hashed with ``hash64(keys, f"{seed}:")``."""
-    limit = _eval_limit(split)
+    limit = math.ceil(split.eval_fraction * 2**64)  # h < fraction * 2**64 exactly, for integer h
     if limit >= 2**64:
         return np.ones(len(hashes), dtype=bool)
     return hashes < np.uint64(limit)
-
-
-def is_eval(keys, split: SplitConfig) -> np.ndarray:
-    return is_eval_hash(hash64(keys, f"{split.seed}:"), split)
 
 
 class ContentDigest:
@@ -92,12 +84,11 @@ def write_snapshot_file(path: Path | str, **kwargs) -> dict:
     return write_snapshot_batches(iter_parquet(path), **kwargs)
 
 
-def _write_part(df: pd.DataFrame, sink: ParquetSink, jsonl, digest: ContentDigest | None, name: str) -> None:
+def _write_part(df: pd.DataFrame, sink: ParquetSink, jsonl, digest: ContentDigest, name: str) -> None:
     if len(df):
         sink.write(df)
         write_jsonl(df, jsonl)
-        if digest is not None:
-            digest.update(name, df)
+        digest.update(name, df)
 
 
 def write_snapshot_batches(
@@ -260,17 +251,6 @@ def union_snapshot(use_case: str, ids: list[str], split: SplitConfig) -> dict:
                           validation=validation, interval=interval, parents=ids)
 
 
-def _settings(use_case: str):
-    from llmops.config import SnapshotConfig, load_by_name
-    from llmops.errors import ConfigError
-
-    try:
-        cfg = load_by_name(use_case)
-        return cfg.snapshots, cfg.split
-    except ConfigError:
-        return SnapshotConfig(), SplitConfig()
-
-
 def choose_snapshot(use_case: str, pinned: str | None, event_extras: list[dict], *, settings=None,
                     split: SplitConfig | None = None) -> tuple[str, str]:
     """Which snapshot a fine-tuning run uses, and why: a pinned id, else the triggering asset event's, else the
@@ -280,7 +260,7 @@ def choose_snapshot(use_case: str, pinned: str | None, event_extras: list[dict],
         read_manifest(use_case, pinned)
         return pinned, "pinned by the snapshot_id param"
     if settings is None:
-        settings, split = _settings(use_case)
+        settings, split = snapshot_settings(use_case)
     chosen, why = None, ""
     for extra in reversed(event_extras):
         if extra.get("snapshot_id"):

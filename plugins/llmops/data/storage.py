@@ -138,19 +138,14 @@ def store_for(use_case: str, root: Path | str | None = None, gcp_conn_id: str = 
     (snapshots under ``<prefix>/<use_case>/``); None: the use case's ``snapshots.root`` setting, else
     ``${LLMOPS_HOME}/snapshots/<use_case>``."""
     if root is None:
-        from llmops.config import load_by_name
-        from llmops.errors import ConfigError
+        from llmops.config import snapshot_settings
 
-        try:
-            settings = load_by_name(use_case).snapshots
-        except ConfigError:
-            settings = None
-        if settings is not None and settings.root:
-            root, gcp_conn_id = settings.root, settings.gcp_conn_id
-            if not str(root).startswith("gs://"):
-                return LocalStore(paths.resolve(str(root)) / use_case)
-    if root is None:
-        return LocalStore(paths.snapshots_root(use_case))
+        settings = snapshot_settings(use_case)[0]
+        if not settings.root:
+            return LocalStore(paths.snapshots_root(use_case))
+        if not settings.root.startswith("gs://"):
+            return LocalStore(paths.resolve(settings.root) / use_case)
+        root, gcp_conn_id = settings.root, settings.gcp_conn_id
     if str(root).startswith("gs://"):
         return GCSStore(str(root), use_case, gcp_conn_id)
     return LocalStore(Path(root))

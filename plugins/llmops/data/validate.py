@@ -77,7 +77,7 @@ class _Tally:
         self.element = self.missing = self.unexpected = 0
         self.examples: list[dict] = []
         self.observed = None
-        self.batch_failed = False
+        self.check_failed = False
         if kind == "unique":
             from llmops.data.batches import SeenHashes
 
@@ -90,8 +90,8 @@ class _Tally:
 
     def add(self, df: pd.DataFrame, res: dict, success: bool) -> None:
         if self.kind == "batch":
-            if not success and not self.batch_failed:
-                self.batch_failed, self.observed = True, res.get("observed_value")
+            if not success and not self.check_failed:
+                self.check_failed, self.observed = True, res.get("observed_value")
             return
         self.element += int(res.get("element_count") or 0)
         self.missing += int(res.get("missing_count") or 0)
@@ -121,14 +121,14 @@ class _Tally:
         self.counted.add(h[earlier | within])
         self.seen.add(h)
 
-    def entry(self, total_rows: int, batch_rows: int) -> tuple[bool, dict]:
-        if self.kind == "batch":
-            success, detail = not self.batch_failed, {"checked": f"on each batch of up to {batch_rows} rows"}
+    def entry(self, batch_rows: int) -> tuple[bool, dict]:
+        detail = {"checked": f"on each batch of up to {batch_rows} rows"} if self.kind == "batch" else {}
+        if self.kind in ("batch", "row_count"):
+            success = not self.check_failed
         else:
             denom = self.element - self.missing
             mostly = float(self.kwargs.get("mostly", 1.0))
             success = denom == 0 or (denom - self.unexpected) / denom >= mostly
-            detail = {}
         return success, {
             "expectation": self.config.type,
             "kwargs": self.kwargs,
@@ -212,12 +212,10 @@ def validate_batches(batches: Iterable[pd.DataFrame], suite_path: str | Path, re
         result = definition.get_batch(batch_parameters={"dataframe": pd.DataFrame(index=pd.RangeIndex(rows))}
                                       ).validate(totals)
         for tally, r in _matched(counting, result.results):
-            tally.observed, tally.batch_failed = (r.result or {}).get("observed_value"), not r.success
+            tally.observed, tally.check_failed = (r.result or {}).get("observed_value"), not r.success
     failed, warnings = [], []
     for t in tallies:
-        success, entry = t.entry(rows, batch_rows())
-        if t.kind == "row_count":
-            success = not t.batch_failed
+        success, entry = t.entry(batch_rows())
         if not success:
             failed.append(entry)
         elif entry["unexpected_count"]:  # passed within its `mostly`: recorded as a warning
