@@ -14,6 +14,7 @@ import csv
 import json
 import os
 import platform
+import secrets
 import signal
 import socket
 import subprocess
@@ -52,7 +53,9 @@ def wait_healthy(url: str, timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(f"{url}/healthz", timeout=2) as r:
+            req = urllib.request.Request(f"{url}/healthz",
+                                         headers={"Authorization": f"Bearer {os.environ['LLMOPS_API_KEY']}"})
+            with urllib.request.urlopen(req, timeout=2) as r:
                 if r.status == 200:
                     return
         except OSError:
@@ -84,7 +87,9 @@ def main() -> None:
     url = f"http://127.0.0.1:{port}"
     out = ROOT / ".llmops" / "bench" / "load"
     out.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "plugins")}
+    key = "sk-bench-" + secrets.token_urlsafe(16)  # the server's only key; locust sends it (LLMOPS_API_KEY)
+    os.environ["LLMOPS_API_KEY"] = key
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "plugins"), "LLMOPS_API_KEYS": key}
     server = subprocess.Popen([sys.executable, "-m", "llmops.serving", "--use-case", args.use_case, "--port",
                                str(port)], env=env, cwd=ROOT, stdout=open(out / "server.log", "w"),
                               stderr=subprocess.STDOUT, start_new_session=True)

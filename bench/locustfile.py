@@ -18,4 +18,5 @@ class Asker(HttpUser):
 
     @task
     def ask(self):
-        self.client.post("/v1/generate", json={"prompt": random.choice(QUESTIONS), "max_new_tokens": MAX_NEW})
+        self.client.post("/v1/generate", json={"prompt": random.choice(QUESTIONS), "max_new_tokens": MAX_NEW},
+                         headers={"Authorization": f"Bearer {os.environ['LLMOPS_API_KEY']}"})

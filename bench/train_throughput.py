@@ -129,7 +129,7 @@ def run_variant(a) -> dict:
         from peft import get_peft_model
         from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments
 
-        from llmops.train.lora import lora_config
+        from llmops.train.model_io import lora_config
 
         plan = hardware.plan_for(training)
         model, tok = model_io.load_base(a.model_dir, dtype=plan.dtype if cuda else None)
@@ -174,7 +174,9 @@ def device_name() -> str:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", choices=sorted(CONFIGS), default="tiny")
+    p.add_argument("--model", default="tiny",
+                   help=f"one of {', '.join(sorted(CONFIGS))} (published configs, random weights), or real weights: "
+                        "a local model folder or a .gguf file (a path or pkg:<package>/<file>.gguf)")
     p.add_argument("--rows", type=int, default=256)
     p.add_argument("--max-seq-len", type=int, default=512)
     p.add_argument("--batch-size", type=int, default=8)
@@ -193,8 +195,15 @@ def main() -> int:
         return 0
 
     work = Path(a.work)
-    model_dir = make_model(a.model, work / "models" / a.model)
-    rows_file = work / f"rows-{a.model}-{a.rows}-{a.max_seq_len}.parquet"
+    work.mkdir(parents=True, exist_ok=True)
+    if a.model in CONFIGS:
+        model_dir = make_model(a.model, work / "models" / a.model)
+    else:  # real weights; a .gguf is converted once into safetensors (cached under LLMOPS_HOME)
+        from llmops.train import model_io
+
+        model_dir = Path(model_io.resolve_model_ref(a.model))
+    label = a.model if a.model in CONFIGS else Path(a.model.removeprefix("pkg:")).name
+    rows_file = work / f"rows-{label}-{a.rows}-{a.max_seq_len}.parquet"
     make_rows(model_dir, a.rows, a.max_seq_len).to_parquet(rows_file)
     results: dict[str, list[dict]] = {"baseline": [], "ours": []}
     for i in range(a.repeats):
@@ -210,7 +219,7 @@ def main() -> int:
             print(json.dumps({"run": i, **r}), flush=True)
     med = {v: statistics.median(r["tokens_per_s"] for r in rs) for v, rs in results.items()}
     summary = {
-        "model": a.model, "params": results["ours"][0]["params"], "device": device_name(), "rows": a.rows,
+        "model": label, "params": results["ours"][0]["params"], "device": device_name(), "rows": a.rows,
         "max_seq_len": a.max_seq_len, "batch_size": a.batch_size, "steps": a.steps, "repeats": a.repeats,
         "baseline_tokens_per_s": med["baseline"], "ours_tokens_per_s": med["ours"], "ratio": med["ours"] / med["baseline"],
         "baseline_peak_mem_gib": max(r["peak_mem_gib"] for r in results["baseline"]),

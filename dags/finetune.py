@@ -7,13 +7,13 @@ epochs, learning rate and LoRA rank. A rejected gate skips `register` (its log s
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
-from airflow.sdk import DAG, Param
+from airflow.sdk import Param
 
-from llmops.config import load_all
 from llmops.operators import EvaluateOperator, FinetuneOperator, GateOperator, RegisterOperator
 from llmops.operators.common import dataset_schedule
+from llmops.operators.dag_factory import use_case_dag, use_cases
 
 
 def params_for(cfg) -> dict:
@@ -21,7 +21,9 @@ def params_for(cfg) -> dict:
         "base_model": Param(cfg.base_model, type="string", title="Base model",
                             description="Hugging Face model id or local path (loaded from safetensors only)."),
         "snapshot_id": Param(None, type=["null", "string"], title="Snapshot id",  # optional in the trigger form
-                             description="Pin a dataset snapshot. Empty: the triggering asset event's, else newest."),
+                             pattern=r"^[0-9a-f]{16}$",  # the form's hint; the task checks the shape again
+                             description="Pin a dataset snapshot (16 hex digits, see `llmops.cli snapshots`). "
+                                         "Empty: the triggering asset event's, else newest."),
         "epochs": Param(cfg.training.epochs, type="number", minimum=0.01, maximum=100, title="Epochs"),
         "learning_rate": Param(cfg.training.learning_rate, type="number", exclusiveMinimum=0, maximum=1,
                                title="Learning rate"),
@@ -29,19 +31,9 @@ def params_for(cfg) -> dict:
     }
 
 
-for cfg in load_all():
-    with DAG(
-        dag_id=f"{cfg.name}__finetune",
-        description=f"LoRA fine-tuning for {cfg.name}: {cfg.description}",
-        schedule=dataset_schedule(cfg),
-        start_date=datetime(2026, 1, 5, tzinfo=UTC),
-        catchup=False,
-        max_active_runs=1,
-        params=params_for(cfg),
-        tags=["llmops", "finetune", cfg.name, *cfg.tags],
-        default_args={"owner": cfg.owner, "retries": cfg.retries, "retry_delay": timedelta(minutes=1)},
-        doc_md=__doc__,
-    ) as dag:
+for cfg in use_cases():
+    with use_case_dag(cfg, "finetune", tag="finetune", description=f"LoRA fine-tuning for {cfg.name}: {cfg.description}",
+                      schedule=dataset_schedule(cfg), params=params_for(cfg), doc_md=__doc__) as dag:
         trained = FinetuneOperator(task_id="finetune", use_case=cfg.name, queue=cfg.training.queue,
                                    pool=cfg.training.pool)
         evaluation = EvaluateOperator(task_id="evaluate", use_case=cfg.name, trained=trained.output)

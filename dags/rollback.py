@@ -8,29 +8,20 @@ The model Asset event it emits (extra: name, version, alias) lets serving reload
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from airflow.sdk import Param
 
-from airflow.sdk import DAG, Param
-
-from llmops.config import load_all
 from llmops.operators import RollbackOperator
+from llmops.operators.dag_factory import use_case_dag, use_cases
 
-for cfg in load_all():
-    with DAG(
-        dag_id=f"{cfg.name}__rollback",
-        description=f"Move the champion of {cfg.model_name} back to a chosen version",
-        schedule=None,
-        start_date=datetime(2026, 1, 5, tzinfo=UTC),
-        catchup=False,
-        max_active_runs=1,
+for cfg in use_cases():
+    with use_case_dag(
+        cfg, "rollback", tag="rollback", description=f"Move the champion of {cfg.model_name} back to a chosen version",
         params={
-            "version": Param("", type="string", title="Version",
+            "version": Param("", type="string", title="Version", pattern=r"^([1-9][0-9]{0,8})?$",
                              description="Model version to make champion again. Empty: the `previous` alias."),
             "reason": Param("", type="string", title="Reason", description="Kept as a tag on the version."),
         },
-        tags=["llmops", "rollback", cfg.name, *cfg.tags],
-        default_args={"owner": cfg.owner, "retries": cfg.retries},  # a retry finds the alias already moved
-        doc_md=__doc__,
+        doc_md=__doc__,  # a retry finds the alias already moved
     ) as dag:
         RollbackOperator(task_id="rollback", use_case=cfg.name, version="{{ params.version }}",
                          reason="{{ params.reason }}")

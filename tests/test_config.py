@@ -113,7 +113,7 @@ def test_gate_rule_without_a_bound_is_rejected(tmp_path, raw):
     with pytest.raises(ValueError, match="needs `min` or `max`"):
         GateRule(metric="token_f1")
     path = write_case(tmp_path, with_change(raw, "gate.rules", [{"metric": "token_f1"}]))
-    with pytest.raises(ConfigError, match=r"stackoverflow_qa\.yaml: gate\.rules\.0\.max: .*needs `min` or `max`"):
+    with pytest.raises(ConfigError, match=r"stackoverflow_qa\.yaml: gate\.rules\.0: the rule on 'token_f1' needs `min`"):
         load_use_case(path)
 
 
@@ -155,3 +155,35 @@ def test_load_all_fails_on_the_first_bad_file(tmp_path, raw):
     bad = write_case(tmp_path, with_change({**raw, "name": "bad_case"}, "training.batch_size", 0))
     with pytest.raises(ConfigError, match=rf"{bad}: training\.batch_size: "):
         load_all(tmp_path)
+
+
+def test_a_missing_source_path_is_reported_as_source_path(tmp_path, raw):
+    data = copy.deepcopy(raw)
+    del data["source"]["path"]
+    path = write_case(tmp_path, data)
+    with pytest.raises(ConfigError) as exc:
+        load_use_case(path)
+    assert str(exc.value) == f"{path}: source.path: a files source needs `path`"
+
+
+def test_every_bad_field_is_reported_at_once(tmp_path, raw):
+    data = with_change(with_change(raw, "training.epochs", -3), "gate.rules", [{"metric": "token_f1"}])
+    del data["source"]["path"]
+    path = write_case(tmp_path, data)
+    with pytest.raises(ConfigError) as exc:
+        load_use_case(path)
+    fields = [line.split(": ")[1] for line in str(exc.value).splitlines()]
+    assert fields == ["source.path", "training.epochs", "gate.rules.0"]
+
+
+def test_load_each_keeps_the_good_use_cases_and_names_the_broken_files(tmp_path, raw):
+    from llmops.config import load_each
+
+    write_case(tmp_path, raw)
+    bad = write_case(tmp_path, with_change(with_change(raw, "name", "broken_case"), "training.epochs", 0))
+    (tmp_path / "not yaml.yaml").write_text("name: [unclosed\n")
+    good, broken = load_each(tmp_path)
+    assert [c.name for c in good] == ["stackoverflow_qa"]
+    assert [b.path.name for b in broken] == ["broken_case.yaml", "not yaml.yaml"]
+    assert f"{bad}: training.epochs: Input should be greater than 0" in broken[0].error
+    assert "is not valid YAML" in broken[1].error

@@ -98,14 +98,35 @@ def test_dag_file_parses_quickly_without_heavy_imports(dag_file):
     assert result["heavy"] == [], f"{dag_file.name} imports {result['heavy']} at parse time"
 
 
-def test_a_bad_use_case_file_is_an_import_error_naming_file_and_field(tmp_path, monkeypatch):
+def test_a_broken_use_case_file_takes_down_only_its_own_dags(tmp_path, monkeypatch):
+    """A broken file beside a good one: the good use case's DAGs all load; the broken one is a placeholder DAG
+    (tagged config-error) whose doc names the file and the field and whose only task fails without retry."""
     from airflow.dag_processing.dagbag import DagBag
+    from airflow.sdk.exceptions import AirflowFailException
 
-    bad = tmp_path / "broken_case.yaml"
     good = (ROOT / "include" / "use_cases" / "stackoverflow_qa.yaml").read_text()
+    (tmp_path / "stackoverflow_qa.yaml").write_text(good)
+    bad = tmp_path / "broken_case.yaml"
     bad.write_text(good.replace("name: stackoverflow_qa", "name: broken_case").replace("epochs: 1", "epochs: -3"))
+    odd = tmp_path / "Team B (draft).yaml"  # not even a valid use-case name: still shown, under a safe DAG id
+    odd.write_text("name: [unclosed\n")
     monkeypatch.setenv("LLMOPS_USE_CASES_DIR", str(tmp_path))
+
     bag = DagBag(str(ROOT / "dags"))
-    assert bag.dags == {}
-    errors = "\n".join(bag.import_errors.values())
-    assert str(bad) in errors and "training.epochs" in errors
+    assert bag.import_errors == {}
+    healthy = {d for d in bag.dags if d.startswith("stackoverflow_qa__")}
+    assert healthy == {f"stackoverflow_qa__{k}" for k in ("dataset", "finetune", "rollback", "monitoring",
+                                                          "compare_prompts", "batch_predict")}
+    assert not any(d.startswith("broken_case__") and not d.endswith("__config_error") for d in bag.dags)
+
+    placeholder = bag.dags["broken_case__config_error"]
+    assert placeholder.tags == {"llmops", "config-error"} and placeholder.timetable.__class__.__name__ == "NullTimetable"
+    assert str(bad) in placeholder.doc_md and "training.epochs: Input should be greater than 0" in placeholder.doc_md
+    task = placeholder.get_task("config_error")
+    assert task.retries == 0
+    with pytest.raises(AirflowFailException, match=r"broken_case\.yaml: training\.epochs"):
+        task.execute({})
+
+    odd_ids = [d for d in bag.dags if d.endswith("__config_error") and d != "broken_case__config_error"]
+    assert len(odd_ids) == 1 and odd_ids[0].startswith("team_b_draft_")
+    assert "is not valid YAML" in bag.dags[odd_ids[0]].doc_md and str(odd) in bag.dags[odd_ids[0]].doc_md

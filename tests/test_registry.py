@@ -61,7 +61,8 @@ def trained_run(tmp_path, dag_run_id: str) -> dict:
             "prompt_template_hash": "abc", "config_hash": "def", "code_version": "0.1"}
     (adapter / "llmops_adapter.json").write_text(json.dumps(meta))
     run = tracking.run_for_dag_run("reg_qa", dag_run_id)
-    return {"mlflow_run_id": run, "adapter_dir": str(adapter), "dag_run_id": dag_run_id}
+    return {"mlflow_run_id": run, "adapter_dir": str(adapter), "dag_run_id": dag_run_id, "snapshot_id": "s1",
+            "base_model": "tiny"}
 
 
 def gate_on(challenger_f1, champion_f1=None):
@@ -147,16 +148,26 @@ def test_nan_metric_is_rejected_and_nothing_is_registered(first, tmp_path):
     assert versions() == ["1"] and aliases()["champion"] == "1"
 
 
-def test_approval_rejected_moves_nothing(first, tmp_path):
+def test_an_approved_version_records_who_approved_it(first, tmp_path):
+    """A person's Reject never reaches register (the approval task skips it); an Approve is tagged on the version."""
     evaluation, decision = gate_on(np.full(32, 0.9), np.full(32, 0.5))
     assert decision["passed"] is True
-    reject = {"chosen_options": ["Reject"], "params_input": {}, "responded_by_user": {"id": "ann", "name": "ann"}}
-    with pytest.raises(AirflowSkipException, match="approval: \\['Reject'\\]"):
-        register(trained_run(tmp_path, "manual__2"), evaluation, decision, approval=reject)
-    assert versions() == ["1"] and aliases() == {"champion": "1", "challenger": "1", "previous": None}
-    approve = {**reject, "chosen_options": ["Approve"]}
+    approve = {"chosen_options": ["Approve"], "params_input": {}, "responded_by_user": {"id": "ann", "name": "ann"}}
     result, _ = register(trained_run(tmp_path, "manual__3"), evaluation, decision, approval=approve)
     assert result["aliases"] == ["challenger", "champion"]
+    tags = tracking.client().get_model_version(NAME, result["version"]).tags
+    assert tags["approved_by"] == str(approve["responded_by_user"])
+
+
+def test_register_names_a_payload_key_the_upstream_task_did_not_send(first, tmp_path):
+    from llmops.errors import LLMOpsError
+
+    evaluation, decision = gate_on(np.full(32, 0.9), np.full(32, 0.5))
+    trained = trained_run(tmp_path, "manual__4")
+    del trained["adapter_dir"]
+    with pytest.raises(LLMOpsError, match=r"Trained payload from the upstream task lacks \['adapter_dir'\]"):
+        register(trained, evaluation, decision)
+    assert versions() == ["1"]
 
 
 def test_rollback_moves_champion_back_and_can_be_undone(first, tmp_path):

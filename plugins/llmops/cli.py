@@ -42,9 +42,14 @@ def cmd_env(_args) -> int:
 def make_base_model(use_case: str, force: bool = False) -> Path:
     from llmops.config import load_by_name
     from llmops.data.ingest import ingest
+    from llmops.train import gguf
     from llmops.train.tiny_model import make_tiny_model
 
     cfg = load_by_name(use_case)
+    if gguf.is_gguf(cfg.base_model):  # a real checkpoint: converted once into safetensors, nothing to make
+        base = gguf.convert(cfg.base_model)
+        print(f"base model {cfg.base_model}: {base.architecture} {base.quantization} GGUF, safetensors at {base.folder}")
+        return base.folder
     out = paths.resolve(cfg.base_model)
     if (out / "config.json").exists() and not force:
         print(f"base model already at {out}")
@@ -107,9 +112,15 @@ def cmd_demo(args) -> int:
         return 1
     ensure_gpu_pool(env, logs / "pools.log")
     make_base_model(args.use_case)
-    for dag_id in (f"{args.use_case}__dataset", f"{args.use_case}__finetune"):
+    dataset_started = time.time() - 1
+    for kind in ("dataset", "finetune"):
+        dag_id = f"{args.use_case}__{kind}"
         log_file = logs / f"{dag_id}.log"
-        if _airflow("dags", "test", dag_id, env=env, log_file=log_file):
+        conf = []
+        if kind == "finetune" and (sid := _snapshot_of_run_since(args.use_case, dataset_started)):
+            conf = ["-c", json.dumps({"snapshot_id": sid})]  # the snapshot this dataset run produced
+            print(f"  finetune pinned to snapshot {sid}, the one the dataset run produced")
+        if _airflow("dags", "test", dag_id, *conf, env=env, log_file=log_file):
             tail = log_file.read_text().splitlines()[-40:]
             print("\n".join(tail), file=sys.stderr)
             print(f"\n{dag_id} failed; full output in {log_file}", file=sys.stderr)
@@ -120,6 +131,39 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def _snapshot_of_run_since(use_case: str, since: float) -> str | None:
+    """The snapshot id recorded by the newest dataset run of ``use_case`` that started after ``since`` (an
+    idempotent re-run that wrote nothing records the existing snapshot's id, so this is never an older one)."""
+    root = paths.llmops_home() / "runs" / use_case
+    found = sorted((p for p in root.glob("*/summary.json") if p.stat().st_mtime >= since),
+                   key=lambda p: p.stat().st_mtime) if root.exists() else []
+    for p in reversed(found):
+        sid = (json.loads(p.read_text()).get("snapshot") or {}).get("snapshot_id")
+        if sid:
+            return sid
+    return None
+
+
+def _print_before_after(use_case: str, run_id: str, n: int = 3) -> None:
+    """The first ``n`` generated answers of the base model and of the tuned adapter, next to the reference."""
+    results = paths.run_dir(use_case, run_id) / "eval" / "results.json"
+    if not run_id or not results.exists():
+        return
+    cands = json.loads(results.read_text())["candidates"]
+    base = [x for x in cands.get("base", {}).get("samples", []) if x.get("set") == "eval"]
+    tuned = [x for x in cands.get("challenger", {}).get("samples", []) if x.get("set") == "eval"]
+
+    def short(text: str) -> str:
+        text = " ".join(str(text).split())
+        return text if len(text) <= 150 else text[:147] + "..."
+
+    for b, t in list(zip(base, tuned, strict=False))[:n]:
+        print(f"  question        {short(b['prompt'])}")
+        print(f"    reference     {short(b['reference'])}")
+        print(f"    base          {short(b['prediction'])}")
+        print(f"    tuned         {short(t['prediction'])}")
+
+
 def print_summary(use_case: str) -> None:
     from llmops import registry
     from llmops.config import load_by_name
@@ -128,7 +172,7 @@ def print_summary(use_case: str) -> None:
 
     cfg = load_by_name(use_case)
     s = latest_summary(use_case) or {}
-    snaps = list_snapshots(use_case)
+    snaps = list_snapshots(cfg)
     print("\n" + "=" * 72)
     print(f"use case {use_case}: what the pipeline produced")
     print("=" * 72)
@@ -149,9 +193,10 @@ def print_summary(use_case: str) -> None:
         rows = ", ".join(f"{k} {v}" for k, v in (ev.get("rows") or {}).items())
         print(f"evaluation        on the same rows ({rows}) for every candidate")
         print(" " * 18 + " ".join(f"{k.replace('_rate', '')[:11]:>11}" for k in cols))
-        for name, m in (ev.get("metrics") or {k: v for k, v in ev.items() if isinstance(v, dict)}).items():
+        for name, m in (ev.get("metrics") or {}).items():
             label = f"{name} v{ev['champion_version']}" if name == "champion" else name
             print(f"  {label:<16}" + " ".join(f"{m.get(k, float('nan')):>11.4f}" for k in cols))
+        _print_before_after(use_case, s.get("dag_run_id") or "")
     gate = s.get("gate")
     if gate:
         print(f"gate              {'PASSED' if gate['passed'] else 'REJECTED'}")
@@ -170,6 +215,9 @@ def print_summary(use_case: str) -> None:
 
 
 def cmd_summary(args) -> int:
+    from llmops import names
+
+    names.use_case(args.use_case, "--use-case")
     _apply_env()
     print_summary(args.use_case)
     return 0
@@ -177,12 +225,13 @@ def cmd_summary(args) -> int:
 
 def cmd_rollback(args) -> int:
     _apply_env()
-    from llmops import registry
+    from llmops import names, registry
     from llmops.config import load_by_name
 
     name = load_by_name(args.use_case).model_name
+    to_version = names.version(args.to_version, "--to-version") if args.to_version is not None else None
     try:
-        r = registry.rollback(name, args.to_version, reason=args.reason or "python -m llmops.cli rollback")
+        r = registry.rollback(name, to_version, reason=args.reason or "python -m llmops.cli rollback")
     except registry.RegistryError as e:
         print(f"rollback failed: {e}", file=sys.stderr)
         return 1
@@ -193,12 +242,15 @@ def cmd_rollback(args) -> int:
 
 def cmd_snapshots(args) -> int:
     _apply_env()
+    from llmops import names
+    from llmops.config import load_by_name
     from llmops.data.snapshot import list_snapshots, read_manifest
 
-    if args.show:
-        print(json.dumps(read_manifest(args.use_case, args.show), indent=2))
+    cfg = load_by_name(args.use_case)  # its `snapshots.root` says where to look; a broken file is an error
+    if args.show is not None:
+        print(json.dumps(read_manifest(cfg, names.snapshot_id(args.show, "--show")), indent=2))
         return 0
-    found = list_snapshots(args.use_case)
+    found = list_snapshots(cfg)
     if not found:
         print(f"no snapshots for {args.use_case} (run the {args.use_case}__dataset DAG)")
     print(f"{'snapshot':16}  {'created (UTC)':25}  {'partition':19}  {'train':>7} {'eval':>6}  valid  parents")

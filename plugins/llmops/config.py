@@ -9,11 +9,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from llmops import paths
 from llmops.errors import ConfigError
@@ -25,6 +26,14 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class FieldError(ValueError):
+    """Raised by a check that runs after all fields are read, naming the field (relative to its model) at fault."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field, self.message = field, message
+
+
 class SourceConfig(_Strict):
     """Where the rows come from. ``files``: local paths/globs (.jsonl, .csv, .parquet, each optionally .gz);
     ``gcs``: ``gs://bucket/prefix*`` objects through a Google Cloud connection; ``bigquery``: a query whose
@@ -33,7 +42,7 @@ class SourceConfig(_Strict):
     kind: Literal["files", "gcs", "bigquery"] = "files"
     path: str | None = Field(None, description="files: path or glob (project-relative, ${LLMOPS_HOME} expanded); "
                                                "gcs: gs://bucket/prefix with * globs")
-    query: str | None = Field(None, validate_default=True, description="bigquery: standard SQL using @start and @end")
+    query: str | None = Field(None, description="bigquery: standard SQL using @start and @end")
     format: Literal["auto", "jsonl", "csv", "parquet"] = "auto"
     prompt_column: str = "prompt"
     response_column: str = "response"
@@ -45,17 +54,16 @@ class SourceConfig(_Strict):
         description="files: local folders a path may resolve into (project-relative; ${LLMOPS_HOME} expanded); "
                     "folders in the LLMOPS_DATA_ROOTS environment variable (os.pathsep-separated) are added")
 
-    @field_validator("query")
-    @classmethod
-    def _needs_location(cls, v, info):
-        kind, path = info.data.get("kind"), info.data.get("path")
-        if kind == "bigquery" and not v:
-            raise ValueError("a bigquery source needs `query`")
-        if kind in ("files", "gcs") and not path:
-            raise ValueError(f"a {kind} source needs `path`")
-        if kind == "gcs" and not str(path).startswith("gs://"):
-            raise ValueError("a gcs source's `path` must start with gs://")
-        return v
+    @model_validator(mode="after")
+    def _needs_location(self):
+        """After every field is read, so the error names the field that is missing, not the one read last."""
+        if self.kind == "bigquery" and not self.query:
+            raise FieldError("query", "a bigquery source needs `query`")
+        if self.kind in ("files", "gcs") and not self.path:
+            raise FieldError("path", f"a {self.kind} source needs `path`")
+        if self.kind == "gcs" and not str(self.path).startswith("gs://"):
+            raise FieldError("path", "a gcs source's `path` must start with gs://")
+        return self
 
 
 class PrepareConfig(_Strict):
@@ -190,14 +198,13 @@ class GateRule(_Strict):
     ci: bool = Field(False, description="Relative rule: the bootstrap CI's lower bound must clear the margin too")
     higher_is_better: bool | None = Field(None, description="Direction; default from the metric's name")
     min: float | None = None
-    max: float | None = Field(None, validate_default=True)  # validated even when absent: a rule needs a bound
+    max: float | None = None
 
-    @field_validator("max")
-    @classmethod
-    def _one_bound(cls, v, info):
-        if v is None and info.data.get("min") is None and info.data.get("vs") is None:
-            raise ValueError("a gate rule needs `min` or `max` (or `vs` for a relative rule)")
-        return v
+    @model_validator(mode="after")
+    def _one_bound(self):
+        if self.max is None and self.min is None and self.vs is None:
+            raise ValueError(f"the rule on {self.metric!r} needs `min` or `max` (or `vs` for a relative rule)")
+        return self
 
 
 class GateConfig(_Strict):
@@ -229,6 +236,10 @@ class ServingConfig(_Strict):
     max_prompt_chars: int = Field(4000, gt=0, description="Longer prompts get 413 before the model runs")
     max_new_tokens: int = Field(64, gt=0)
     reload_interval_s: float = Field(10.0, gt=0, description="How often the API checks whether an alias moved")
+    max_batch_size: int = Field(16, gt=0, le=256, description="Most requests decoded together by one model")
+    max_wait_ms: float = Field(10.0, ge=0, le=1000, description="How long a batch waits for more requests")
+    max_queue: int = Field(64, gt=0, description="Requests waiting per model version; more get 429")
+    request_timeout_s: float = Field(60.0, gt=0, description="A request not answered by then gets 503")
     batch_input: str | None = Field(None, description="Files (glob) the batch prediction DAG runs the champion on")
     batch_prompt_column: str = "prompt"
     batch_size: int = Field(32, gt=0)
@@ -257,6 +268,7 @@ class UseCaseConfig(_Strict):
     serving: ServingConfig = ServingConfig()
     registered_model_name: str | None = None
     retries: int = Field(1, ge=0)
+    retry_delay_s: float = Field(60, gt=0, description="Seconds between a failed try and the next one")
 
     @field_validator("name")
     @classmethod
@@ -277,8 +289,12 @@ class UseCaseConfig(_Strict):
 def _format_errors(path: Path, err: ValidationError) -> str:
     lines = []
     for e in err.errors():
-        field = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        lines.append(f"{path}: {field}: {e['msg']}")
+        loc = [str(p) for p in e["loc"]]
+        cause, msg = (e.get("ctx") or {}).get("error"), e["msg"]
+        if isinstance(cause, FieldError):  # a check after all fields were read names its own field
+            loc, msg = [*loc, cause.field], cause.message
+        msg = msg.removeprefix("Value error, ")
+        lines.append(f"{path}: {'.'.join(loc) or '(top level)'}: {msg}")
     return "\n".join(lines)
 
 
@@ -307,18 +323,36 @@ def load_all(directory: str | Path | None = None) -> list[UseCaseConfig]:
     return [load_use_case(p) for p in sorted(directory.glob("*.yaml"))]
 
 
+@dataclass(frozen=True)
+class BrokenUseCase:
+    """A use-case file that does not load: its path and the error naming each bad field."""
+
+    path: Path
+    error: str
+
+
+def load_each(directory: str | Path | None = None) -> tuple[list[UseCaseConfig], list[BrokenUseCase]]:
+    """Every use case in the folder, the good ones and the broken ones apart: one bad file never hides the others
+    (the DAG files build the good use cases' DAGs and a placeholder that shows each broken file's error)."""
+    directory = Path(directory) if directory else paths.use_cases_dir()
+    good, broken = [], []
+    for path in sorted(directory.glob("*.yaml")):
+        try:
+            good.append(load_use_case(path))
+        except ConfigError as e:
+            broken.append(BrokenUseCase(path, str(e)))
+        except (OSError, UnicodeDecodeError) as e:
+            broken.append(BrokenUseCase(path, f"{path}: cannot be read: {e}"))
+    return good, broken
+
+
 def load_by_name(name: str, directory: str | Path | None = None) -> UseCaseConfig:
+    from llmops import names
+
+    name = names.use_case(name, "use_case")  # before any path is built from it
     directory = Path(directory) if directory else paths.use_cases_dir()
     path = directory / f"{name}.yaml"
     if not path.exists():
         raise ConfigError(f"{path}: no such use case '{name}'")
     return load_use_case(path)
 
-
-def snapshot_settings(name: str) -> tuple[SnapshotConfig, SplitConfig]:
-    """A use case's snapshot and split settings; the defaults when it has no (valid) config file."""
-    try:
-        cfg = load_by_name(name)
-    except ConfigError:
-        return SnapshotConfig(), SplitConfig()
-    return cfg.snapshots, cfg.split

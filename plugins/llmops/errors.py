@@ -1,15 +1,25 @@
-"""Small named exceptions that carry the context a user needs to fix the problem."""
+"""Every exception of the project, in one place: small named errors that carry the context a user needs.
+
+One marker decides what a retry can fix: a :class:`PermanentError` (bad config, bad data, a name of the wrong
+shape, a missing snapshot or model version, a budget) will not get better on a retry, so the operators' shared code
+(``llmops.operators.common.fail_without_retry``) fails the task for good with the message. Anything else (an
+unreachable MLflow server, a crashed training process) is left to Airflow's retries.
+"""
 
 
 class LLMOpsError(Exception):
     """Base class for the project's errors."""
 
 
-class ConfigError(LLMOpsError):
+class PermanentError(LLMOpsError):
+    """A retry cannot fix this: the task fails at once, without retry, with the message."""
+
+
+class ConfigError(PermanentError):
     """A use-case file is invalid; the message names the file and the field."""
 
 
-class DataError(LLMOpsError):
+class DataError(PermanentError):
     """Input data cannot be used; the message names the file, the line or the column."""
 
 
@@ -21,5 +31,26 @@ class ValidationFailed(DataError):
         self.summary = summary
 
 
-class SnapshotNotFound(LLMOpsError):
+class SnapshotNotFound(PermanentError):
     """No snapshot with this id (or none at all) exists for the use case."""
+
+
+class InvalidName(PermanentError):
+    """A user-supplied name (snapshot id, version, alias, use case, template, model) is not of its shape; the
+    message names the field and the rule. Checked before any path, URI or query is built from the name."""
+
+
+class RegistryError(PermanentError):
+    """A model, version or alias the request names does not exist."""
+
+
+class BudgetExceeded(PermanentError):
+    """The estimated cost of a training run is over the use case's budget."""
+
+
+class TrackingUnavailable(LLMOpsError):
+    """The MLflow tracking server could not be reached; a retry of the task may succeed once it is back."""
+
+
+class TrainingProcessFailed(LLMOpsError):
+    """The training child process exited with an error; the message carries the end of its output."""

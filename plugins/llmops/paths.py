@@ -30,6 +30,8 @@ def snapshots_root(use_case: str) -> Path:
 def run_dir(use_case: str, run_id: str) -> Path:
     """A folder owned by one DAG run: a retry overwrites its own partial work, never another run's."""
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in run_id)
+    if not safe.strip("."):  # "", ".", "..": never a folder outside this use case's runs
+        safe = "_" + safe
     return llmops_home() / "runs" / use_case / safe
 
 

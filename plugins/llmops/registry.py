@@ -11,15 +11,11 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from llmops.errors import LLMOpsError
-from llmops.tracking import client
+from llmops.errors import RegistryError
+from llmops.tracking import client, outage_guard, unreachable
 
 log = logging.getLogger(__name__)
 CHALLENGER, CHAMPION, PREVIOUS = "challenger", "champion", "previous"
-
-
-class RegistryError(LLMOpsError):
-    """A model, version or alias the request names does not exist."""
 
 
 def alias_version(name: str, alias: str) -> str | None:
@@ -27,7 +23,9 @@ def alias_version(name: str, alias: str) -> str | None:
 
     try:
         return str(client().get_model_version_by_alias(name, alias).version)
-    except MlflowException:
+    except MlflowException as e:
+        if unreachable(e):  # "the server did not answer" is not "there is no such alias"
+            raise
         return None
 
 
@@ -36,7 +34,9 @@ def _ensure_model(c, name: str, description: str) -> None:
 
     try:
         c.get_registered_model(name)
-    except MlflowException:
+    except MlflowException as e:
+        if unreachable(e):
+            raise
         try:
             c.create_registered_model(name, description=description)
         except MlflowException:
@@ -62,6 +62,7 @@ def _one_version_for_run(c, name: str, run_id: str) -> str:
     return found[0]
 
 
+@outage_guard("registering the model version and setting its aliases")
 def register_adapter(name: str, *, run_id: str, artifact_path: str, tags: dict, promote: bool,
                      description: str = "") -> dict:
     """Create (or find) the model version for this run, set aliases, and return what happened."""
@@ -122,6 +123,7 @@ def set_version_tags(name: str, version: str, tags: dict) -> None:
         c.set_model_version_tag(name, str(version), k, str(v))
 
 
+@outage_guard("moving the champion alias")
 def rollback(name: str, to_version: str | None = None, *, reason: str = "") -> dict:
     """Move ``champion`` to ``to_version`` (default: the ``previous`` alias); the champion it replaces becomes
     ``previous``, so a rollback can itself be undone. Moving to the current champion changes nothing."""

@@ -2,13 +2,66 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 
 from llmops import paths
+from llmops.errors import TrackingUnavailable
 
 log = logging.getLogger(__name__)
 RUN_TAG = "llmops.dag_run_id"
+_UNREACHABLE_TEXT = ("Max retries exceeded", "Connection refused", "failed with timeout exception",
+                     "Connection aborted", "RemoteDisconnected", "Failed to establish a new connection")
+
+
+def unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) says the MLflow server did not answer, rather than answering "no".
+
+    MLflow's REST client turns a refused or timed-out connection into a plain ``MlflowException`` after its own
+    HTTP retries (``MLFLOW_HTTP_REQUEST_MAX_RETRIES``); the requests/urllib3 error is its context."""
+    import requests
+
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, requests.exceptions.ConnectionError | requests.exceptions.Timeout | ConnectionError):
+            return True
+        if type(e).__name__ == "MlflowException" and any(t in str(e) for t in _UNREACHABLE_TEXT):
+            return True
+        e = e.__cause__ or e.__context__
+    return False
+
+
+def outage_guard(what: str):
+    """Decorate an MLflow call: when the server cannot be reached, log one clear line (which server, what failed,
+    that the task will be retried) and raise :class:`TrackingUnavailable` instead of MLflow's long trace."""
+
+    def wrap(fn):
+        @functools.wraps(fn)
+        def guarded(*args, **kwargs):
+            try:
+                return fn(*args, **kwargs)
+            except TrackingUnavailable:
+                raise
+            except Exception as e:
+                if not unreachable(e):
+                    raise
+                message = (f"MLflow tracking server {paths.tracking_uri()} is unreachable while {what}: "
+                           f"{_first_line(e)}. Nothing was lost; the task fails now and Airflow retries it "
+                           "(retries and retry_delay_s of the use case)")
+                log.error("%s", message)
+                raise TrackingUnavailable(message) from None
+
+        return guarded
+
+    return wrap
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return text if len(text) <= 300 else text[:300] + "..."
 
 
 def client():
@@ -37,6 +90,7 @@ def experiment_id(c, name: str) -> str:
         return exp.experiment_id
 
 
+@outage_guard("finding or creating the MLflow run of this DAG run")
 def run_for_dag_run(use_case: str, dag_run_id: str, tags: dict | None = None) -> str:
     """The MLflow run id for this DAG run: created on first use, reused by retries and later tasks."""
     c = client()
@@ -49,6 +103,7 @@ def run_for_dag_run(use_case: str, dag_run_id: str, tags: dict | None = None) ->
     return run.info.run_id
 
 
+@outage_guard("logging parameters")
 def log_params(run_id: str, params: dict) -> None:
     from mlflow.entities import Param
 
@@ -59,6 +114,7 @@ def log_params(run_id: str, params: dict) -> None:
         c.log_batch(run_id, params=new)
 
 
+@outage_guard("logging metrics")
 def log_metrics(run_id: str, metrics: dict, step: int = 0) -> None:
     import math
     import time
@@ -72,9 +128,11 @@ def log_metrics(run_id: str, metrics: dict, step: int = 0) -> None:
         client().log_batch(run_id, metrics=items)
 
 
+@outage_guard("uploading artifacts")
 def log_artifacts(run_id: str, local_dir: str | Path, artifact_path: str) -> None:
     client().log_artifacts(run_id, str(local_dir), artifact_path)
 
 
+@outage_guard("ending the MLflow run")
 def end_run(run_id: str, status: str = "FINISHED") -> None:
     client().set_terminated(run_id, status)

@@ -12,7 +12,7 @@ import pytest
 from llmops.config import PrepareConfig, SourceConfig, SplitConfig
 from llmops.data.ingest import ingest, read_source
 from llmops.data.partitions import partition_interval
-from llmops.data.prepare import drop_leakage, prepare
+from llmops.data.prepare import prepare
 from llmops.data.snapshot import read_manifest, write_snapshot
 from llmops.errors import ConfigError, DataError
 
@@ -42,12 +42,6 @@ def test_length_limits_and_exact_duplicates_are_dropped_and_counted():
 def test_nulls_are_kept_for_the_expectation_suite():
     out, _ = prepare(frame([None, "a question"], ["an answer", None]), PrepareConfig())
     assert len(out) == 2 and out["prompt"].isna().sum() == 1
-
-
-def test_leakage_check_drops_eval_prompts_seen_in_train():
-    train, eval_ = frame(["q1", "q2"], ["a", "b"]), frame(["q2", "q3"], ["c", "d"])
-    kept, step = drop_leakage(train, eval_)
-    assert kept["prompt"].tolist() == ["q3"] and step["eval_prompts_in_train"] == 1
 
 
 def test_key_column_split_with_shared_prompt_records_leakage_in_the_manifest():

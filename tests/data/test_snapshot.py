@@ -152,10 +152,10 @@ def test_choose_snapshot_pinned_then_event_then_newest(rows):
 
 def test_choose_snapshot_unknown_ids_raise(rows):
     write(rows(60))
-    with pytest.raises(SnapshotNotFound, match="use case 'qa_case' has no snapshot 'deadbeef'"):
-        choose_snapshot(UC, "deadbeef", [])
-    with pytest.raises(SnapshotNotFound, match="no snapshot 'cafebabe'"):
-        choose_snapshot(UC, None, [{"snapshot_id": "cafebabe"}])
+    with pytest.raises(SnapshotNotFound, match="use case 'qa_case' has no snapshot 'deadbeefdeadbeef'"):
+        choose_snapshot(UC, "deadbeefdeadbeef", [])
+    with pytest.raises(SnapshotNotFound, match="no snapshot 'cafebabecafebabe'"):
+        choose_snapshot(UC, None, [{"snapshot_id": "cafebabecafebabe"}])
     with pytest.raises(SnapshotNotFound, match="has no snapshot yet"):
         choose_snapshot("other_case", None, [])
 

@@ -54,8 +54,13 @@ def gcs_root(gcs_emulator, tmp_path, monkeypatch):
     return {"bucket": bucket, "prefix": prefix, "objects": objects}
 
 
+def cfg():
+    """The use case's config, as the operator or CLI that holds it passes it down (its snapshots.root is gs://)."""
+    return load_by_name(UC)
+
+
 def write(df, **kw):
-    return write_snapshot(df, use_case=UC, split=SplitConfig(), source={"kind": "local"},
+    return write_snapshot(df, use_case=cfg(), split=SplitConfig(), source={"kind": "local"},
                           validation={"success": True}, **kw)
 
 
@@ -69,9 +74,9 @@ def test_snapshot_is_published_to_gcs_and_read_back(gcs_root, llmops_home):
     assert not (llmops_home / "snapshots").exists()  # nothing kept locally but the scratch folder, now empty
     assert not any((llmops_home / "tmp" / "snapshots" / UC).iterdir())
 
-    assert read_manifest(UC, sid)["rows"] == m["rows"]
-    assert [s["snapshot_id"] for s in list_snapshots(UC)] == [sid] and latest_snapshot_id(UC) == sid
-    train = load_split(UC, sid, "train")
+    assert read_manifest(cfg(), sid)["rows"] == m["rows"]
+    assert [s["snapshot_id"] for s in list_snapshots(cfg())] == [sid] and latest_snapshot_id(cfg()) == sid
+    train = load_split(cfg(), sid, "train")
     assert len(train) == m["rows"]["train"]
     assert (llmops_home / "cache" / "snapshots" / UC / sid / "train.parquet").exists()
 
@@ -86,23 +91,23 @@ def test_a_failed_write_leaves_nothing_visible(gcs_root, llmops_home):
         raise OSError("source went away")
 
     with pytest.raises(OSError, match="source went away"):
-        write_snapshot_batches(batches(), use_case=UC, split=SplitConfig(), source={}, validation={})
+        write_snapshot_batches(batches(), use_case=cfg(), split=SplitConfig(), source={}, validation={})
     assert gcs_root["objects"]() == {}
-    assert list_snapshots(UC) == []
+    assert list_snapshots(cfg()) == []
     with pytest.raises(SnapshotNotFound, match=f"gs://{BUCKET}/{gcs_root['prefix']}/{UC}/0000000000000000"):
-        read_manifest(UC, "0000000000000000")
+        read_manifest(cfg(), "0000000000000000")
 
 
 def test_last_n_union_and_cli_work_on_gcs(gcs_root, llmops_home, capsys):
     a = write(make_rows(60), interval={"start": "2026-01-05T00:00:00+00:00", "end": "2026-01-12T00:00:00+00:00"})
     b = write(make_rows(60, start=40), interval={"start": "2026-01-12T00:00:00+00:00",
                                                  "end": "2026-01-19T00:00:00+00:00"})
-    sid, why = choose_snapshot(UC, None, [{"snapshot_id": b["snapshot_id"]}])
+    sid, why = choose_snapshot(cfg(), None, [{"snapshot_id": b["snapshot_id"]}])
     assert "union of the last 2" in why
-    union = read_manifest(UC, sid)
+    union = read_manifest(cfg(), sid)
     assert union["parents"] == [a["snapshot_id"], b["snapshot_id"]]
     assert union["rows"]["input"] == 100  # rows 40-59 appear in both and are kept once
-    both = pd.concat([load_split(UC, sid, p) for p in ("train", "eval")])
+    both = pd.concat([load_split(cfg(), sid, p) for p in ("train", "eval")])
     assert both["prompt"].is_unique and len(both) == 100
     assert main(["snapshots", UC]) == 0
     listed = capsys.readouterr().out
@@ -117,3 +122,6 @@ def test_an_unknown_scheme_for_the_root_is_a_config_error(tmp_path, monkeypatch)
     monkeypatch.setenv("LLMOPS_USE_CASES_DIR", str(tmp_path))
     with pytest.raises(ConfigError, match="snapshots.root"):
         load_by_name("bad_root")
+    from llmops.cli import main
+
+    assert main(["snapshots", "bad_root"]) == 1  # never silently listed from the default local store instead

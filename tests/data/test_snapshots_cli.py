@@ -4,12 +4,28 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from llmops.cli import main
 from llmops.config import SplitConfig
 from llmops.data.snapshot import write_snapshot
 from tests.data.conftest import make_rows
 
 UC = "cli_qa"
+
+
+@pytest.fixture(autouse=True)
+def cli_use_case(tmp_path, monkeypatch):
+    """The CLI reads the use case's config (its snapshot store); this one keeps the default local store."""
+    import yaml
+
+    from llmops import paths
+
+    cfg = yaml.safe_load((paths.PROJECT_ROOT / "include" / "use_cases" / "stackoverflow_qa.yaml").read_text())
+    cfg["name"] = UC
+    (tmp_path / "use_cases").mkdir()
+    (tmp_path / "use_cases" / f"{UC}.yaml").write_text(yaml.safe_dump(cfg))
+    monkeypatch.setenv("LLMOPS_USE_CASES_DIR", str(tmp_path / "use_cases"))
 
 
 def test_lists_snapshots_with_rows_partition_and_parents(llmops_home, capsys):

@@ -22,6 +22,21 @@ def _mlflow(airflow):
     return MlflowClient(tracking_uri=airflow.env["MLFLOW_TRACKING_URI"])
 
 
+def _json_out(text: str):
+    """The JSON document an `airflow ... -o json` command printed (log lines may come before it)."""
+    return json.loads(next(line for line in text.splitlines() if line.startswith(("[", "{"))))
+
+
+def _task_states(airflow, dag_id: str) -> dict[str, str]:
+    """The task states of the DAG's newest run, as Airflow's metadata DB records them."""
+    runs = airflow.run("dags", "list-runs", dag_id, "-o", "json")
+    assert runs.returncode == 0, runs.stderr[-2000:]
+    newest = max(_json_out(runs.stdout), key=lambda r: r.get("start_date") or r.get("logical_date") or "")
+    states = airflow.run("tasks", "states-for-dag-run", dag_id, newest["run_id"], "-o", "json")
+    assert states.returncode == 0, states.stderr[-2000:]
+    return {t["task_id"]: t["state"] for t in _json_out(states.stdout)}
+
+
 def _summary(airflow, use_case: str) -> dict:
     found = sorted((airflow.home / "runs" / use_case).glob("*/summary.json"), key=lambda p: p.stat().st_mtime)
     assert found, f"no run summary for {use_case}"
@@ -65,7 +80,8 @@ def test_a_gate_that_cannot_pass_registers_nothing(airflow):
     out = _output(finetune)
     assert finetune.returncode == 0, out[-4000:]  # a rejection is not a DAG failure
     assert "gate REJECTED" in out and "exact_match" in out
-    assert "state=skipped" in out or "skipped" in out.lower()
+    states = _task_states(airflow, "e2e_strict__finetune")
+    assert states == {"finetune": "success", "evaluate": "success", "gate": "success", "register": "skipped"}, states
     client = _mlflow(airflow)
     assert client.search_model_versions("name = 'e2e_strict-lora'") == []
     summary = _summary(airflow, "e2e_strict")
@@ -79,3 +95,18 @@ def test_a_malformed_row_fails_ingest_naming_file_and_line(airflow):
     assert "qa.jsonl:5: not valid JSON" in out
     assert not (airflow.home / "snapshots" / "e2e_broken").exists(), "something downstream of ingest ran"
     assert not list(Path(airflow.home / "runs").glob("e2e_broken/*/ingested.parquet"))
+
+
+def test_a_crafted_snapshot_id_is_refused_before_anything_is_read(airflow):
+    """`../<another use case>/<id>` through `dags test -c`: refused by its shape, nothing trained or registered."""
+    client = _mlflow(airflow)
+    before = len(client.search_model_versions("name = 'e2e_qa-lora'"))
+    runs_before = set((airflow.home / "runs").glob("e2e_qa/*"))
+    proc = airflow.dags_test("e2e_qa__finetune", conf=json.dumps({"snapshot_id": "../e2e_strict/0123456789abcdef"}))
+    out = _output(proc)
+    assert proc.returncode != 0
+    assert "snapshot_id" in out and "../e2e_strict/0123456789abcdef" in out
+    assert "training on snapshot" not in out
+    assert len(client.search_model_versions("name = 'e2e_qa-lora'")) == before
+    new_runs = set((airflow.home / "runs").glob("e2e_qa/*")) - runs_before
+    assert not any((r / "adapter").exists() or (r / "checkpoints").exists() for r in new_runs)

@@ -12,7 +12,7 @@ import secrets
 from pathlib import Path
 
 import pytest
-from celery_topology import FINETUNE_CONF, USE_CASE
+from celery_topology import FAULT_SETTINGS, FAULT_USE_CASE, FINETUNE_CONF, USE_CASE
 
 from llmops.embedded import embedded_env
 
@@ -83,6 +83,45 @@ def topology(tmp_path_factory, tiny_model_dir, sample_rows, test_secrets):
         "MLFLOW_TRACKING_TOKEN": test_secrets["mlflow_token"],
     })
     topo = Topology(base, env)
+    try:
+        topo.start()
+        yield topo
+    except BaseException:
+        print(topo.tails())
+        raise
+    finally:
+        topo.stop()
+
+
+@pytest.fixture(scope="module")
+def fault_topology(tmp_path_factory, tiny_model_dir, sample_rows):
+    """A topology of its own for the fault tests (they kill and restart its parts), with a private Redis when
+    ``redis-server`` is installed, so that the broker can be restarted without touching the machine's Redis."""
+    import shutil
+
+    reason = topology_skip_reason()
+    if reason:
+        pytest.skip(reason)
+    from celery_topology import Topology
+
+    base = tmp_path_factory.mktemp("faults")
+    data, use_cases = base / "data", base / "use_cases"
+    data.mkdir()
+    use_cases.mkdir()
+    sample_rows.sort_values("created_at").head(300).rename(columns={"prompt": "question", "response": "answer"}).to_json(
+        data / "qa.jsonl", orient="records", lines=True, date_format="iso")
+    # 256 rows in batches of 16: 16 steps per epoch; a complete checkpoint every 8 steps, progress every 4
+    _load_write_use_case()(
+        use_cases, FAULT_USE_CASE, base_model=str(tiny_model_dir), schedule=None, retries=3, retry_delay_s=10,
+        source={"path": str(data / "qa.jsonl"), "allowed_roots": [str(data)]},
+        training={"queue": "gpu", "pool": "default_pool", "max_train_rows": 256, "checkpoint_every_steps": 8,
+                  "keep_checkpoints": 2, "logging_steps": 4},
+        evaluation={"max_eval_rows": 24, "generation_samples": 4, "max_new_tokens": 16},
+        gate={"rules": [{"metric": "eval_loss", "max": 1e6}], "promote_to_champion": True})
+    env = embedded_env({"PATH": os.environ["PATH"]})
+    env.update({"LLMOPS_HOME": str(base / "llmops-home"), "LLMOPS_USE_CASES_DIR": str(use_cases),
+                "AIRFLOW_HOME": str(base / "airflow-home"), "HOME": os.environ.get("HOME", str(base))})
+    topo = Topology(base, env, private_redis=shutil.which("redis-server") is not None, settings=FAULT_SETTINGS)
     try:
         topo.start()
         yield topo

@@ -1,7 +1,10 @@
 """The Airflow web UI in a real browser (headless chromium via playwright) on the distributed topology.
 
 Log in, open the use case's finetune DAG, open the trigger form, change a Param (epochs), trigger, and see the
-run reach success; a screenshot of the finished run is kept in test-artifacts/.
+run reach success; a screenshot of the finished run is kept in test-artifacts/. Then the LLMOps view (the
+project's plugin): the pipeline's snapshot and model version, the chain to its DAG runs, and a link followed to
+the DAG run; an anonymous request to the view is refused. The extra links of the finished tasks, as the
+api-server serves them, point at the MLflow run, the model version, the validation report and the manifest.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+import requests
 from celery_topology import USE_CASE
 
 pytestmark = pytest.mark.slow
@@ -56,10 +60,7 @@ def test_trigger_the_finetune_dag_from_the_web_ui_with_a_changed_param(topology,
 
     page.goto(f"{topology.api_url}/", wait_until="networkidle")
     page.wait_for_url("**/auth/login**")  # an anonymous visitor is sent to the login page
-    page.locator("input[name=username]").fill(topology.username)
-    page.locator("input[name=password]").fill(topology.password)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(lambda url: "/auth/login" not in url)
+    _login(page, topology)
 
     page.goto(f"{topology.api_url}/dags/{dag_id}", wait_until="networkidle")
     page.get_by_role("button", name="Trigger").first.click()
@@ -85,6 +86,68 @@ def test_trigger_the_finetune_dag_from_the_web_ui_with_a_changed_param(topology,
     page.get_by_text("success", exact=False).first.wait_for()
     page.wait_for_timeout(1000)  # let the grid finish drawing before the screenshot
     page.screenshot(path=str(_artifact("web-ui-finetune-run-success.png")), full_page=True)
+
+
+def test_the_llmops_view_shows_snapshots_versions_and_their_dag_runs(topology, api, pipeline, browser_page):
+    page, base = browser_page, topology.api_url
+    snapshot = api.call("GET", f"/dags/{pipeline['dataset']}/dagRuns/{pipeline['dataset_run']}/taskInstances/snapshot"
+                               "/xcomEntries/return_value")["value"]
+    version = api.call("GET", f"/dags/{pipeline['finetune']}/dagRuns/{pipeline['finetune_run']}/taskInstances/register"
+                              "/xcomEntries/return_value")["value"]
+    view = f"{base}/llmops/use-cases/{USE_CASE}"
+    anonymous = requests.get(view, timeout=30, allow_redirects=False)
+    assert anonymous.status_code == 401, anonymous.text[:300]
+    forged = requests.get(view, timeout=30, headers={"Authorization": "Bearer not-a-token"})
+    assert forged.status_code in (401, 403)
+    plugins = api.call("GET", "/plugins")["plugins"]
+    assert any(v["href"] == "/llmops/use-cases/" for p in plugins for v in p.get("external_views", []))
+
+    _login(page, topology)
+    page.goto(f"{base}/plugin/llmops", wait_until="networkidle")  # the navigation entry: the view inside the UI
+    frame = page.frame_locator("iframe").first
+    frame.get_by_role("link", name=USE_CASE).click()
+    frame.get_by_text(snapshot["snapshot_id"]).first.wait_for()
+    frame.get_by_text("champion").first.wait_for()
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(_artifact("llmops-view.png")), full_page=True)
+
+    page.goto(f"{view}/versions/{version['version']}", wait_until="networkidle")
+    chain = page.locator("ol.chain")
+    for text in ("source", snapshot["snapshot_id"], pipeline["dataset_run"], pipeline["finetune_run"],
+                 f"{version['name']} version {version['version']}"):
+        assert text in chain.inner_text(), text
+    page.screenshot(path=str(_artifact("llmops-view-version.png")), full_page=True)
+    page.get_by_role("link", name=pipeline["finetune_run"]).first.click()
+    page.wait_for_url(f"**/dags/{pipeline['finetune']}/runs/**")
+    page.get_by_text("success", exact=False).first.wait_for()
+
+    manifest = page.request.get(f"{view}/snapshots/{snapshot['snapshot_id']}/manifest")
+    assert manifest.ok and manifest.json()["snapshot_id"] == snapshot["snapshot_id"]
+
+    def links(dag_id, run_id, task_id):
+        return api.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/links")["extra_links"]
+
+    run_link = links(pipeline["finetune"], pipeline["finetune_run"], "finetune")["MLflow run"]
+    assert run_link.startswith(f"{topology.mlflow_url}/#/runs/")
+    assert links(pipeline["finetune"], pipeline["finetune_run"], "register")["Model version"] == \
+        f"{topology.mlflow_url}/#/models/{version['name']}/versions/{version['version']}"
+    manifest_link = links(pipeline["dataset"], pipeline["dataset_run"], "snapshot")["Snapshot manifest"]
+    assert manifest_link == f"{view}/snapshots/{snapshot['snapshot_id']}/manifest"
+    report_link = links(pipeline["dataset"], pipeline["dataset_run"], "validate")["Validation report"]
+    report = page.request.get(report_link)
+    assert report.ok and "Validation PASSED" in report.text()
+
+
+def _login(page, topology) -> None:
+    page.goto(f"{topology.api_url}/", wait_until="networkidle")
+    if "/auth/login" not in page.url:
+        page.wait_for_timeout(1000)
+    if "/auth/login" not in page.url:
+        return  # already logged in (the browser context keeps the session cookie)
+    page.locator("input[name=username]").fill(topology.username)
+    page.locator("input[name=password]").fill(topology.password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(lambda url: "/auth/login" not in url)
 
 
 def _new_run(api, dag_id: str, before: set[str], timeout: float = 60) -> dict:

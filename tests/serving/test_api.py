@@ -24,8 +24,26 @@ def _sample(client, name: str, **labels) -> float | None:
 
 @pytest.fixture
 def client(cfg, registered):
-    with TestClient(create_app(cfg, Settings.for_use_case(cfg, reload_interval_s=3600, seed=1))) as c:
+    settings = Settings.for_use_case(cfg, reload_interval_s=3600, seed=1, api_keys=("k-other", API_KEY))
+    with TestClient(create_app(cfg, settings), headers={"Authorization": f"Bearer {API_KEY}"}) as c:
         yield c
+
+
+API_KEY = "test-key-0123456789"
+
+
+def test_missing_or_wrong_key_is_401_except_liveness(client, serving_home):
+    for headers in ({"Authorization": ""}, {"Authorization": "Bearer wrong"}, {"Authorization": API_KEY}):
+        for method, path in (("post", "/v1/generate"), ("get", "/healthz"), ("get", "/metrics")):
+            r = getattr(client, method)(path, headers=headers, **({"json": {"prompt": "x"}} if method == "post" else {}))
+            assert r.status_code == 401, (path, headers, r.status_code)
+            assert r.headers["www-authenticate"] == "Bearer"
+    assert client.get("/livez", headers={"Authorization": ""}).status_code == 200
+    assert client.get("/healthz").status_code == 200
+    assert client.post("/v1/generate", json={"prompt": "How do I sort a list?"}).status_code == 200
+    logged = "".join(p.read_text() for p in serving_home.rglob("*.jsonl"))
+    assert logged and API_KEY not in logged
+    assert API_KEY not in client.get("/metrics").text
 
 
 def test_generate_returns_completion_version_safety_and_citations(client, registered):

@@ -39,7 +39,7 @@ def test_every_lora_parameter_changed_and_base_weights_did_not(trained, tiny_mod
     import torch
     from peft import PeftModel, get_peft_model
 
-    from llmops.train.lora import lora_config
+    from llmops.train.model_io import lora_config
 
     base, _ = model_io.load_base(str(tiny_model_dir))
     base_state = {k: v.clone() for k, v in base.state_dict().items()}

@@ -96,21 +96,3 @@ def prepare(df: pd.DataFrame, cfg: PrepareConfig, seen: SeenHashes | None = None
         df = df[seen.first_seen(row_hash(df, text_cols))]
         _step(steps, "deduplicate", before, len(df), on=text_cols)
     return df.reset_index(drop=True), steps
-
-
-def drop_leakage(train: pd.DataFrame, eval_: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
-    """No eval prompt may also appear in train: such eval rows are dropped and counted.
-
-    With the default split key (the prompt) this cannot happen, because equal prompts hash to the same split;
-    with a ``key_column`` (e.g. a question id) two ids can share a prompt and the check does the work."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    values = pa.array(train["prompt"].astype(str).tolist() if train["prompt"].dtype == object else train["prompt"])
-    probe = pa.array(eval_["prompt"].astype(str).tolist() if eval_["prompt"].dtype == object else eval_["prompt"])
-    leaked = pd.Series(pc.is_in(probe, value_set=values).to_numpy(zero_copy_only=False), index=eval_.index)
-    n = int(leaked.sum())
-    if n:
-        log.warning("leakage: %d eval prompt(s) also appear in train; dropped from eval", n)
-    return eval_[~leaked], {"step": "leakage_check", "rows_in": int(len(eval_)), "rows_out": int(len(eval_) - n),
-                            "eval_prompts_in_train": n}

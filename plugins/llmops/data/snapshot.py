@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from llmops.config import SplitConfig, snapshot_settings
+from llmops.config import SnapshotConfig, SplitConfig
 from llmops.data.batches import ParquetSink, SeenHashes, hash64, iter_parquet, row_hash, text_values
 from llmops.data.jsonl import write_jsonl
 from llmops.data.storage import store_for
@@ -94,7 +94,7 @@ def _write_part(df: pd.DataFrame, sink: ParquetSink, jsonl, digest: ContentDiges
 def write_snapshot_batches(
     batches: Iterable[pd.DataFrame],
     *,
-    use_case: str,
+    use_case,
     split: SplitConfig,
     source: dict,
     validation: dict,
@@ -164,7 +164,7 @@ def write_snapshot_batches(
             parents = [existing[-1]["snapshot_id"]] if existing else []
         manifest = {
             "snapshot_id": sid,
-            "use_case": use_case,
+            "use_case": store.use_case,
             "uri": store.uri(sid),
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "source": source,
@@ -192,34 +192,41 @@ def write_snapshot_batches(
     return manifest
 
 
-def read_manifest(use_case: str, snapshot_id: str, root: Path | str | None = None) -> dict:
+def read_manifest(use_case, snapshot_id: str, root: Path | str | None = None) -> dict:
+    """``use_case``: the use case's config, its store, or a bare name (the default local store)."""
+    from llmops import names
+
+    snapshot_id = names.snapshot_id(snapshot_id)  # before any path or object name is built from it
     store = store_for(use_case, root)
     manifest = store.manifest(snapshot_id)
     if manifest is None:
-        raise SnapshotNotFound(f"use case '{use_case}' has no snapshot '{snapshot_id}' "
+        raise SnapshotNotFound(f"use case '{store.use_case}' has no snapshot '{snapshot_id}' "
                                f"(looked in {store.where(snapshot_id)})")
     return manifest
 
 
-def list_snapshots(use_case: str, root: Path | str | None = None) -> list[dict]:
+def list_snapshots(use_case, root: Path | str | None = None) -> list[dict]:
     """Manifests of every complete snapshot, oldest first."""
     return sorted(store_for(use_case, root).manifests(), key=lambda m: (m["created_at"], m["snapshot_id"]))
 
 
-def latest_snapshot_id(use_case: str) -> str:
-    found = list_snapshots(use_case)
+def latest_snapshot_id(use_case) -> str:
+    store = store_for(use_case)
+    found = list_snapshots(store)
     if not found:
-        raise SnapshotNotFound(f"use case '{use_case}' has no snapshot yet: run the '{use_case}__dataset' DAG first")
+        raise SnapshotNotFound(f"use case '{store.use_case}' has no snapshot yet: run the "
+                               f"'{store.use_case}__dataset' DAG first")
     return found[-1]["snapshot_id"]
 
 
-def split_path(use_case: str, snapshot_id: str, split: str) -> Path:
+def split_path(use_case, snapshot_id: str, split: str) -> Path:
     """A local path of one split's Parquet file (a GCS snapshot is downloaded once into the cache)."""
-    read_manifest(use_case, snapshot_id)  # raises a clear error if missing
-    return store_for(use_case).local_dir(snapshot_id) / f"{split}.parquet"
+    store = store_for(use_case)
+    read_manifest(store, snapshot_id)  # raises a clear error if missing
+    return store.local_dir(snapshot_id) / f"{split}.parquet"
 
 
-def load_split(use_case: str, snapshot_id: str, split: str) -> pd.DataFrame:
+def load_split(use_case, snapshot_id: str, split: str) -> pd.DataFrame:
     """One split in its canonical order (by prompt, then response): the id does not depend on the order rows
     arrived in, so neither may what training and evaluation see."""
     df = pd.read_parquet(split_path(use_case, snapshot_id, split))
@@ -230,10 +237,11 @@ def _order(m: dict) -> tuple:
     return ((m.get("interval") or {}).get("start") or m.get("partition_key") or "", m["created_at"], m["snapshot_id"])
 
 
-def union_snapshot(use_case: str, ids: list[str], split: SplitConfig) -> dict:
+def union_snapshot(use_case, ids: list[str], split: SplitConfig) -> dict:
     """One snapshot holding the rows of several (exact duplicates dropped); its parents are those snapshots.
 
     Rows keep their split, because the split is a hash of each row's key. Content-addressed like any other."""
+    use_case = store_for(use_case)
     manifests = [read_manifest(use_case, i) for i in ids]
     seen = SeenHashes()
 
@@ -251,20 +259,26 @@ def union_snapshot(use_case: str, ids: list[str], split: SplitConfig) -> dict:
                           validation=validation, interval=interval, parents=ids)
 
 
-def choose_snapshot(use_case: str, pinned: str | None, event_extras: list[dict], *, settings=None,
+def choose_snapshot(use_case, pinned: str | None, event_extras: list[dict], *, settings=None,
                     split: SplitConfig | None = None) -> tuple[str, str]:
     """Which snapshot a fine-tuning run uses, and why: a pinned id, else the triggering asset event's, else the
     newest one. With ``snapshots.train_on: last_n`` (and no pin) the run trains on the union of the newest N
-    interval snapshots up to that one. Raises :class:`SnapshotNotFound` when the choice does not exist."""
+    interval snapshots up to that one. ``use_case``: the use case's config (its ``snapshots`` and ``split``
+    settings apply), or its store / a bare name with ``settings``/``split`` given (default: train on the
+    interval's snapshot). Raises :class:`SnapshotNotFound` when the choice does not exist."""
+    from llmops import names
+
+    if not isinstance(use_case, str) and hasattr(use_case, "snapshots"):
+        settings, split = settings or use_case.snapshots, split or use_case.split
+    settings = settings or SnapshotConfig()
+    use_case = store_for(use_case)
     if pinned:
-        read_manifest(use_case, pinned)
+        read_manifest(use_case, names.snapshot_id(pinned))
         return pinned, "pinned by the snapshot_id param"
-    if settings is None:
-        settings, split = snapshot_settings(use_case)
     chosen, why = None, ""
     for extra in reversed(event_extras):
         if extra.get("snapshot_id"):
-            read_manifest(use_case, extra["snapshot_id"])
+            read_manifest(use_case, names.snapshot_id(extra["snapshot_id"], "asset event extra.snapshot_id"))
             chosen, why = extra["snapshot_id"], "named by the triggering dataset asset event"
             break
     if chosen is None:

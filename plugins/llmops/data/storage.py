@@ -17,15 +17,16 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from llmops import paths
+from llmops import names, paths
 
 log = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
 
 
 class LocalStore:
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, use_case: str | None = None):
         self.root = Path(root)
+        self.use_case = use_case or self.root.name
 
     def uri(self, sid: str) -> str:
         return (self.root / sid).resolve().as_uri()
@@ -38,8 +39,12 @@ class LocalStore:
         self.root.mkdir(parents=True, exist_ok=True)
         return self.root
 
+    def _dir(self, sid: str) -> Path:
+        """The snapshot's folder: the id checked by its shape, the path checked to stay inside the root."""
+        return names.inside(self.root, self.root / names.snapshot_id(sid), "snapshot_id")
+
     def manifest(self, sid: str) -> dict | None:
-        path = self.root / sid / MANIFEST
+        path = self._dir(sid) / MANIFEST
         return json.loads(path.read_text()) if path.exists() else None
 
     def manifests(self) -> list[dict]:
@@ -59,7 +64,7 @@ class LocalStore:
         return True
 
     def local_dir(self, sid: str) -> Path:
-        return self.root / sid
+        return self._dir(sid)
 
 
 class GCSStore:
@@ -86,7 +91,7 @@ class GCSStore:
         return path
 
     def manifest(self, sid: str) -> dict | None:
-        hook, name = self._hook(), f"{self.prefix}/{sid}/{MANIFEST}"
+        hook, name = self._hook(), f"{self.prefix}/{names.snapshot_id(sid)}/{MANIFEST}"
         if not hook.exists(self.bucket, name):
             return None
         return json.loads(hook.download(bucket_name=self.bucket, object_name=name))
@@ -111,7 +116,7 @@ class GCSStore:
 
     def local_dir(self, sid: str) -> Path:
         """A local copy of the snapshot (downloaded once, atomically)."""
-        cache = paths.llmops_home() / "cache" / "snapshots" / self.use_case / sid
+        cache = paths.llmops_home() / "cache" / "snapshots" / self.use_case / names.snapshot_id(sid)
         if (cache / MANIFEST).exists():
             return cache
         cache.parent.mkdir(parents=True, exist_ok=True)
@@ -133,19 +138,24 @@ class GCSStore:
         return cache
 
 
-def store_for(use_case: str, root: Path | str | None = None, gcp_conn_id: str = "google_cloud_default"):
-    """The store of ``use_case``'s snapshots. ``root``: a local folder (used as is) or ``gs://bucket/prefix``
-    (snapshots under ``<prefix>/<use_case>/``); None: the use case's ``snapshots.root`` setting, else
-    ``${LLMOPS_HOME}/snapshots/<use_case>``."""
-    if root is None:
-        from llmops.config import snapshot_settings
+def store_for(use_case, root: Path | str | None = None, gcp_conn_id: str = "google_cloud_default"):
+    """The store of a use case's snapshots.
 
-        settings = snapshot_settings(use_case)[0]
-        if not settings.root:
-            return LocalStore(paths.snapshots_root(use_case))
+    ``use_case``: the use case's config (its ``snapshots.root`` and ``gcp_conn_id`` decide where), a store (returned
+    as is), or a bare name (the default ``${LLMOPS_HOME}/snapshots/<name>``). Nothing is looked up by name: the
+    caller that holds the config passes it down, so a broken config can never point a reader at another store.
+    ``root`` overrides: a local folder (used as is) or ``gs://bucket/prefix`` (snapshots under
+    ``<prefix>/<use_case>/``)."""
+    if isinstance(use_case, LocalStore | GCSStore):
+        return use_case
+    name = use_case if isinstance(use_case, str) else use_case.name
+    if root is None and not isinstance(use_case, str) and use_case.snapshots.root:
+        settings = use_case.snapshots
         if not settings.root.startswith("gs://"):
-            return LocalStore(paths.resolve(settings.root) / use_case)
+            return LocalStore(paths.resolve(settings.root) / name, name)
         root, gcp_conn_id = settings.root, settings.gcp_conn_id
+    if root is None:
+        return LocalStore(paths.snapshots_root(name), name)
     if str(root).startswith("gs://"):
-        return GCSStore(str(root), use_case, gcp_conn_id)
-    return LocalStore(Path(root))
+        return GCSStore(str(root), name, gcp_conn_id)
+    return LocalStore(Path(root), name)

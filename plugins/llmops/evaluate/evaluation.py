@@ -130,7 +130,7 @@ class Scorer:
 def _peft(base, adapter_dir: str | Path, name: str, model=None):
     from peft import PeftModel
 
-    missing = [f for f in model_io.ADAPTER_FILES if not (Path(adapter_dir) / f).exists()]
+    missing = model_io.missing_adapter_files(adapter_dir)
     if missing:
         raise LLMOpsError(f"{adapter_dir}: not a complete adapter, missing {missing}")
     if model is None:

@@ -1,4 +1,6 @@
-"""Thin Airflow operators over the plain functions of llmops: the only package that imports Airflow."""
+"""Thin Airflow operators over the plain functions of llmops. Airflow's task API is used here only; elsewhere
+Airflow is imported just for the Google provider's hooks (``llmops.data.sources.hooks``), inside the functions
+that need them, so the plain functions import and are tested without a running Airflow."""
 
 from llmops.operators.data import IngestOperator, SnapshotOperator, ValidateOperator
 from llmops.operators.evaluation import EvaluateOperator, GateOperator

@@ -28,22 +28,26 @@ class PromotionApprovalOperator(ApprovalOperator):
         self.trained = trained
 
     def execute(self, context):
-        if not self.decision["passed"]:
+        from llmops.payloads import Decision
+
+        decision = Decision.from_xcom(self.decision)
+        if not decision.passed:
             raise AirflowSkipException("gate rejected: no approval needed")
-        self.body = (f"{self.decision.get('text', '')}\n\nReport: `{self.decision.get('report', '')}` "
-                     f"(MLflow `{self.decision.get('report_artifact', '')}`)")
+        self.body = f"{decision.text}\n\nReport: `{decision.report}` (MLflow `{decision.report_artifact}`)"
         return super().execute(context)
 
     def execute_complete(self, context, event):
         # Record a rejection first: on Reject the parent skips `register` by raising, so nothing runs after it.
         if "error" not in event and list(event.get("chosen_options") or []) != [self.APPROVE]:
             from llmops import tracking
+            from llmops.payloads import Trained
             from llmops.runs import record_step
 
             who = event.get("responded_by_user")
             record_step(self.use_case, context["run_id"], "register",
                         {"registered": False, "reasons": [f"approval rejected by {who}"]})
-            tracking.client().set_tag(self.trained["mlflow_run_id"], "approval", f"rejected by {who}")
-            tracking.end_run(self.trained["mlflow_run_id"])
+            run = Trained.from_xcom(self.trained).mlflow_run_id
+            tracking.client().set_tag(run, "approval", f"rejected by {who}")
+            tracking.end_run(run)
             log.info("rejected by %s: nothing registered, champion unchanged", who)
         return super().execute_complete(context, event)

@@ -8,7 +8,7 @@ from airflow.sdk import Asset, CronPartitionTimetable, PartitionedAssetTimetable
 from airflow.sdk.exceptions import AirflowFailException
 
 from llmops.config import UseCaseConfig, load_by_name
-from llmops.errors import ConfigError, DataError, SnapshotNotFound
+from llmops.errors import PermanentError
 
 
 def dataset_asset(use_case: str) -> Asset:
@@ -40,14 +40,15 @@ def model_asset(use_case: str) -> Asset:
 def load_config(use_case: str) -> UseCaseConfig:
     try:
         return load_by_name(use_case)
-    except ConfigError as e:
+    except PermanentError as e:
         raise AirflowFailException(str(e)) from None
 
 
 @contextlib.contextmanager
 def fail_without_retry():
-    """Bad data or config will not get better on a retry: fail the task for good, with the message."""
+    """A :class:`~llmops.errors.PermanentError` (bad data or config, a name of the wrong shape, a missing snapshot
+    or version, a budget) will not get better on a retry: fail the task for good, with the message."""
     try:
         yield
-    except (DataError, ConfigError, SnapshotNotFound) as e:
+    except PermanentError as e:
         raise AirflowFailException(f"{type(e).__name__}: {e}") from None

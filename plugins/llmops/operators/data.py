@@ -14,6 +14,8 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowSkipException
 
 from llmops.operators.common import dataset_asset, fail_without_retry, load_config
+from llmops.operators.lineage import ReportsLineage
+from llmops.operators.links import SnapshotManifestLink, ValidationReportLink
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +28,7 @@ def run_partition(context) -> str | None:
     return key
 
 
-class IngestOperator(BaseOperator):
+class IngestOperator(ReportsLineage, BaseOperator):
     """Read the run's partition of the source, prepare it (normalize, limit, de-duplicate), stage it as Parquet."""
 
     template_fields: Sequence[str] = ("use_case",)
@@ -55,12 +57,18 @@ class IngestOperator(BaseOperator):
         return {"uri": str(staged), "rows": result["rows"], "source": result["source"], "steps": result["steps"],
                 "partition_key": key, "interval": interval_dict(interval)}
 
+    def lineage_of(self, result):
+        from llmops.lineage import steps
 
-class ValidateOperator(BaseOperator):
+        return steps.ingest(result)
+
+
+class ValidateOperator(ReportsLineage, BaseOperator):
     """Run the use case's great-expectations suite on the staged rows; fail without retry, naming rows."""
 
     template_fields: Sequence[str] = ("use_case", "ingested")
     ui_color = "#fdf1e8"
+    operator_extra_links = (ValidationReportLink(),)
 
     def __init__(self, *, use_case: str, ingested, **kwargs):
         super().__init__(**kwargs)
@@ -78,12 +86,18 @@ class ValidateOperator(BaseOperator):
         log.info("validation report: %s", summary["report"])
         return summary
 
+    def lineage_of(self, result):
+        from llmops.lineage import steps
 
-class SnapshotOperator(BaseOperator):
+        return steps.validate(result, self.ingested)
+
+
+class SnapshotOperator(ReportsLineage, BaseOperator):
     """Write the validated rows as a content-addressed snapshot and emit the dataset Asset event."""
 
     template_fields: Sequence[str] = ("use_case", "ingested", "validation")
     ui_color = "#e8fdf0"
+    operator_extra_links = (SnapshotManifestLink(),)
 
     def __init__(self, *, use_case: str, ingested, validation, **kwargs):
         kwargs.setdefault("outlets", [dataset_asset(use_case)])
@@ -104,7 +118,7 @@ class SnapshotOperator(BaseOperator):
         interval = self.ingested.get("interval")
         report = self.validation.get("report")
         manifest = write_snapshot_file(
-            self.ingested["uri"], use_case=self.use_case, split=cfg.split, source=self.ingested["source"],
+            self.ingested["uri"], use_case=cfg, split=cfg.split, source=self.ingested["source"],
             validation={k: v for k, v in self.validation.items() if k != "report"}, interval=interval,
             steps=self.ingested.get("steps"), partition_key=self.ingested.get("partition_key"),
             report_dir=Path(url2pathname(urlparse(report).path)).parent if report else None,
@@ -115,3 +129,10 @@ class SnapshotOperator(BaseOperator):
         record_step(self.use_case, context["run_id"], "snapshot", extra)
         log.info("snapshot %s: %s", manifest["snapshot_id"], manifest["rows"])
         return extra
+
+    def lineage_of(self, result):
+        from llmops.lineage import steps
+        from llmops.operators import lineage
+
+        return steps.snapshot(
+            result, self.ingested, lineage.snapshot_manifest(self.use_case, result["snapshot_id"]))

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 
 from airflow.sdk import BaseOperator
 
 from llmops.operators.common import fail_without_retry, load_config
+from llmops.operators.lineage import ReportsLineage
+from llmops.operators.links import MLflowRunLink
+from llmops.payloads import Evaluation, Trained
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +37,12 @@ def _champion_for(cfg, run_dir, mlflow_run: str) -> dict | None:
             "revision": info["tags"].get("base_model_revision") or None}
 
 
-class EvaluateOperator(BaseOperator):
+class EvaluateOperator(ReportsLineage, BaseOperator):
     """Base model, current champion and challenger on the same eval rows; metrics to MLflow, scores to a file."""
 
     template_fields: Sequence[str] = ("use_case", "trained")
     ui_color = "#fdfbe8"
+    operator_extra_links = (MLflowRunLink(),)
 
     def __init__(self, *, use_case: str, trained, **kwargs):
         super().__init__(**kwargs)
@@ -57,16 +60,18 @@ class EvaluateOperator(BaseOperator):
         ev = cfg.evaluation
         with fail_without_retry():
             template = load_template(cfg.prompt_template)
-            eval_rows = load_split(self.use_case, self.trained["snapshot_id"], "eval")
-            golden = load_split(self.use_case, ev.golden_snapshot_id, "eval") if ev.golden_snapshot_id else None
-            train = load_split(self.use_case, self.trained["snapshot_id"], "train") if ev.recitation.enabled else None
+            sid = Trained.from_xcom(self.trained).snapshot_id
+            eval_rows = load_split(cfg, sid, "eval")
+            golden = load_split(cfg, ev.golden_snapshot_id, "eval") if ev.golden_snapshot_id else None
+            train = load_split(cfg, sid, "train") if ev.recitation.enabled else None
+        trained = Trained.from_xcom(self.trained)
         run_dir = paths.run_dir(self.use_case, context["run_id"])
-        mlflow_run = self.trained["mlflow_run_id"]
+        mlflow_run = trained.mlflow_run_id
         champion = _champion_for(cfg, run_dir, mlflow_run) if ev.compare_champion else None
         train_texts = [] if train is None else train["prompt"].tolist() + train["response"].tolist()
         results = evaluate_candidates(
-            eval_rows, base_model=self.trained["base_model"], revision=cfg.base_model_revision,
-            adapter_dir=self.trained["adapter_dir"], template=template, cfg=ev, max_len=cfg.training.max_seq_len,
+            eval_rows, base_model=trained.base_model, revision=cfg.base_model_revision,
+            adapter_dir=trained.adapter_dir, template=template, cfg=ev, max_len=cfg.training.max_seq_len,
             train_texts=train_texts, golden_rows=golden, champion=champion,
         )
         path = run_dir / "eval" / "results.json"
@@ -78,10 +83,18 @@ class EvaluateOperator(BaseOperator):
         out = {"metrics": metrics, "champion_version": results["champion_version"], "rows": results["rows"]}
         record_step(self.use_case, context["run_id"], "evaluate", out)
         log.info("per-example scores and samples: %s", path)
-        return {**out, "results": str(path)}
+        return Evaluation(**out, results=str(path)).to_xcom()
+
+    def lineage_of(self, result):
+        from llmops.lineage import steps
+        from llmops.operators import lineage
+
+        return steps.evaluate(result, self.trained,
+                              lineage.snapshot_uri(self.use_case, self.trained["snapshot_id"]),
+                              lineage.registry_uri(), lineage.model_name(self.use_case))
 
 
-class GateOperator(BaseOperator):
+class GateOperator(ReportsLineage, BaseOperator):
     """Apply the use case's gate rules and write the eval report. A rejection never fails the DAG."""
 
     template_fields: Sequence[str] = ("use_case", "evaluation", "trained")
@@ -94,80 +107,21 @@ class GateOperator(BaseOperator):
         self.trained = trained
 
     def execute(self, context):
-        from pathlib import Path
-
-        from llmops import tracking
-        from llmops.evaluate.gate import decide, decision_text
-        from llmops.evaluate.report import write_report
-        from llmops.runs import record_step, write_json_atomic
+        from llmops.evaluate.gate_step import run_gate
+        from llmops.run_note import set_run_note
+        from llmops.runs import record_step
 
         cfg = load_config(self.use_case)
-        results = json.loads(Path(self.evaluation["results"]).read_text())
-        per_example = {name: c["per_example"] for name, c in results["candidates"].items()}
         with fail_without_retry():
-            decision = decide(self.evaluation["metrics"], cfg.gate, per_example,
-                              bootstrap_samples=cfg.evaluation.bootstrap_samples,
-                              confidence=cfg.evaluation.confidence)
-        decision["champion_version"] = self.evaluation.get("champion_version")
-        verdict = "PASSED" if decision["passed"] else "REJECTED"
-        text = decision_text(decision, title=f"for {cfg.model_name} (run {context['run_id']})")
-        decision["text"] = text
-        log.info("gate %s for %s:\n%s", verdict, self.use_case, text)
-
-        run = self.trained["mlflow_run_id"]
-        c = tracking.client()
-        c.set_tag(run, "gate.decision", verdict)
-        c.set_tag(run, "gate.reasons", json.dumps(decision["reasons"])[:5000])
-        out_dir = Path(self.evaluation["results"]).parent / "report"
-        write_json_atomic(out_dir / "decision.json", decision)
-        history = [(m.step, m.value) for m in c.get_metric_history(run, "train_loss")]
-        report = write_report(out_dir, results, decision, title=f"{self.use_case} / {context['run_id']}",
-                              loss_history=history, samples=cfg.evaluation.bootstrap_samples,
-                              confidence=cfg.evaluation.confidence)
-        tracking.log_artifacts(run, out_dir, "eval/report")
-        artifact = f"runs:/{run}/eval/report/report.md"
-        c.set_tag(run, "eval.report", artifact)
-        log.info("evaluation report: %s (MLflow artifact %s)", report, artifact)
-        _note(context, text)
-        decision.update(report=str(report), report_artifact=artifact)
+            decision = run_gate(cfg, Evaluation.from_xcom(self.evaluation), Trained.from_xcom(self.trained),
+                                run_id=context["run_id"]).to_xcom()
+        dag_run = context.get("dag_run")
+        if dag_run is not None:
+            set_run_note(dag_run.dag_id, dag_run.run_id, decision["text"])
         record_step(self.use_case, context["run_id"], "gate", decision)
         return decision
 
+    def lineage_of(self, result):
+        from llmops.lineage import steps
 
-NOTE_CONNECTION = "llmops_airflow_api"
-
-
-def _note(context, text: str) -> bool:
-    """Write the decision into the DAG run's note through Airflow's REST API.
-
-    The Task SDK of Airflow 3.3 cannot set the note of a running DAG run, so this needs an HTTP connection
-    ``llmops_airflow_api`` (host = the API server's base URL; login/password for ``/auth/token``, or a token as
-    the password). Without it the note is left alone and the log says so."""
-    from airflow.sdk import BaseHook
-
-    try:
-        conn = BaseHook.get_connection(NOTE_CONNECTION)
-    except Exception:  # not defined: the usual case on the embedded default
-        log.info("DAG run note not set: no '%s' connection to Airflow's REST API (the Task SDK cannot set it)",
-                 NOTE_CONNECTION)
-        return False
-    import httpx
-
-    base = (conn.host if "://" in (conn.host or "") else f"{conn.schema or 'http'}://{conn.host}")
-    base = base.rstrip("/") + (f":{conn.port}" if conn.port else "")
-    try:
-        token = conn.password
-        if conn.login:
-            r = httpx.post(f"{base}/auth/token", json={"username": conn.login, "password": conn.password}, timeout=10)
-            r.raise_for_status()
-            token = r.json()["access_token"]
-        dag_run = context["dag_run"]
-        r = httpx.patch(f"{base}/api/v2/dags/{dag_run.dag_id}/dagRuns/{dag_run.run_id}",
-                        params={"update_mask": "note"}, json={"note": text[:1000]},
-                        headers={"Authorization": f"Bearer {token}"}, timeout=10)
-        r.raise_for_status()
-    except (httpx.HTTPError, KeyError, ValueError) as e:
-        log.warning("DAG run note not set through %s: %s", base, e)
-        return False
-    log.info("DAG run note set through %s", base)
-    return True
+        return steps.gate(result, self.evaluation)

@@ -12,6 +12,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from llmops.operators.common import fail_without_retry, load_config
+from llmops.operators.lineage import ReportsLineage
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,7 @@ def champion_model(cfg, purpose: str):
         yield load_version(cfg, "champion", version, Path(cache)), version
 
 
-class BatchPredictOperator(BaseOperator):
+class BatchPredictOperator(ReportsLineage, BaseOperator):
     """Run the current `champion` over ``serving.batch_input``; a versioned, idempotent output."""
 
     template_fields: Sequence[str] = ("use_case",)
@@ -45,6 +46,12 @@ class BatchPredictOperator(BaseOperator):
         cfg = load_config(self.use_case)
         with champion_model(cfg, "predict with") as (model, version):
             return predict_batch(cfg, model, version, max_rows=self.max_rows)
+
+    def lineage_of(self, result):
+        from llmops.lineage import steps
+        from llmops.operators import lineage
+
+        return steps.batch_predict(result, lineage.registry_uri())
 
 
 class MonitorServingOperator(BaseOperator):
@@ -71,7 +78,7 @@ class MonitorServingOperator(BaseOperator):
         if version is not None:
             snapshot_id = registry.client().get_model_version(cfg.model_name, version).tags.get("snapshot_id")
         with fail_without_retry():
-            train = load_split(self.use_case, snapshot_id or latest_snapshot_id(self.use_case), "train")
+            train = load_split(cfg, snapshot_id or latest_snapshot_id(cfg), "train")
         figures = daily_figures(requests, train["prompt"])
         crossed = breaches(figures, cfg.serving.monitoring)
         report = write_report(paths.llmops_home() / "monitoring" / self.use_case / self.day, self.day, figures,
@@ -93,14 +100,18 @@ class ComparePromptsOperator(BaseOperator):
         self.templates = templates
 
     def execute(self, context):
-        from llmops import paths
+        from llmops import names, paths
         from llmops.data.snapshot import latest_snapshot_id, load_split
         from llmops.evaluate.prompt_compare import compare_templates, to_markdown
 
         cfg = load_config(self.use_case)
-        templates = list(self.templates) if isinstance(self.templates, list | tuple) else [self.templates]
+        requested = list(self.templates) if isinstance(self.templates, list | tuple) else [self.templates]
+        prompts_dir = paths.PROJECT_ROOT / "include" / "prompts"
+        with fail_without_retry():  # before any file is read
+            templates = [str(names.prompt_template(t, prompts_dir, f"params.templates[{i}]")
+                             .relative_to(paths.PROJECT_ROOT)) for i, t in enumerate(requested)]
         with champion_model(cfg, "compare prompts for") as (model, version):
-            rows = load_split(self.use_case, latest_snapshot_id(self.use_case), "eval").head(
+            rows = load_split(cfg, latest_snapshot_id(cfg), "eval").head(
                 cfg.evaluation.max_eval_rows)
             table = compare_templates(model.model, model.tokenizer, templates, rows,
                                       max_len=cfg.training.max_seq_len, max_new_tokens=cfg.evaluation.max_new_tokens,

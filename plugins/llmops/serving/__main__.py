@@ -14,6 +14,7 @@ def main(argv: list[str] | None = None) -> None:
     import uvicorn
 
     from llmops.serving.app import Settings, create_app
+    from llmops.serving.auth import MissingApiKeys, keys_from_env
 
     parser = argparse.ArgumentParser(prog="python -m llmops.serving", description=__doc__)
     parser.add_argument("--use-case", default="stackoverflow_qa")
@@ -22,8 +23,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--canary", type=float, help="share of traffic for `challenger` (default: the config's)")
     args = parser.parse_args(argv)
     os.environ.update({k: v for k, v in embedded_env().items() if k not in os.environ})
+    try:
+        keys = keys_from_env()
+    except MissingApiKeys as e:
+        parser.exit(1, f"refusing to start: {e}\n")
     cfg = load_by_name(args.use_case)
     overrides = {"canary_fraction": args.canary} if args.canary is not None else {}
+    overrides["api_keys"] = keys
     app = create_app(cfg, Settings.for_use_case(cfg, **overrides))
     uvicorn.run(app, host=args.host, port=args.port, log_level="info")
 

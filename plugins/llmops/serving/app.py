@@ -1,4 +1,8 @@
-"""The REST API: ``POST /v1/generate``, ``GET /healthz``, ``GET /metrics``.
+"""The REST API: ``POST /v1/generate``, the OpenAI-compatible ``/v1/models``, ``/v1/completions`` and
+``/v1/chat/completions`` (see :mod:`llmops.serving.openai_api`), ``GET /healthz``, ``GET /livez``, ``GET /metrics``.
+
+Every route but ``/livez`` needs an API key (:mod:`llmops.serving.auth`). Requests for one model version are
+decoded together in batches (:mod:`llmops.serving.scheduler`).
 
 Requests are formatted with exactly the prompt template the served adapter was trained with (stored in the
 adapter's metadata) through the same code as training and evaluation. Each response says which model version
@@ -11,18 +15,21 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import random
 import threading
 import time
 
-from fastapi import FastAPI, HTTPException
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from llmops.config import ServingConfig, UseCaseConfig
+from llmops.serving.auth import OPEN_PATHS, authorized
 from llmops.serving.metrics import ServingMetrics
 from llmops.serving.model_store import LoadedModel, ModelStore
+from llmops.serving.openai_api import error_response, openai_router
 from llmops.serving.prediction_log import PredictionLog
+from llmops.serving.scheduler import Job
+from llmops.serving.service import Service
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +45,7 @@ class Settings(ServingConfig):
 
     seed: int | None = Field(None, description="Seed of the canary draw (tests)")
     prediction_log: bool = Field(True, description="Append one JSON line per request for the monitoring DAG")
+    api_keys: tuple[str, ...] = Field((), repr=False, description="Accepted bearer keys; empty = open (dev only)")
 
     @classmethod
     def for_use_case(cls, cfg: UseCaseConfig, **overrides) -> Settings:
@@ -46,7 +54,6 @@ class Settings(ServingConfig):
 
 def create_app(cfg: UseCaseConfig, settings: Settings | None = None, store: ModelStore | None = None) -> FastAPI:
     from llmops.data.snapshot import load_split
-    from llmops.evaluate.evaluation import generate
     from llmops.evaluate.safety import SafetyFilter
     from llmops.serving.citations import CitationIndex
 
@@ -57,8 +64,6 @@ def create_app(cfg: UseCaseConfig, settings: Settings | None = None, store: Mode
     metrics = ServingMetrics()
     safety = SafetyFilter(cfg.evaluation.safety)
     citations: dict[str, CitationIndex] = {}
-    rng = random.Random(settings.seed)
-    rng_lock = threading.Lock()
     stop = threading.Event()
     @contextlib.asynccontextmanager
     async def lifespan(_app):
@@ -66,15 +71,34 @@ def create_app(cfg: UseCaseConfig, settings: Settings | None = None, store: Mode
         threading.Thread(target=reload_loop, name="alias-reload", daemon=True).start()
         yield
         stop.set()
+        for m in (store.get(a) for a in store.aliases):
+            if m is not None and m.scheduler is not None:
+                m.scheduler.close()
 
     app = FastAPI(title=f"{cfg.name} LLM API", description=cfg.description, lifespan=lifespan)
     app.state.store, app.state.metrics, app.state.settings = store, metrics, settings
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_request, exc: HTTPException):
+        return error_response(exc.status_code, str(exc.detail), exc.headers)
+
+    @app.middleware("http")
+    async def require_key(request, call_next):
+        if request.url.path not in OPEN_PATHS and not authorized(request.headers.get("authorization"),
+                                                                 settings.api_keys):
+            return error_response(401, "missing or invalid API key (Authorization: Bearer <key>)",
+                                  {"WWW-Authenticate": "Bearer"})
+        return await call_next(request)
+
+    @app.get("/livez")
+    def livez():
+        return {"status": "alive"}
 
     def citation_index(m: LoadedModel) -> CitationIndex | None:
         sid = m.snapshot_id
         if sid and sid not in citations:
             try:
-                citations[sid] = CitationIndex(load_split(cfg.name, sid, "train"), sid,
+                citations[sid] = CitationIndex(load_split(cfg, sid, "train"), sid,
                                                cfg.evaluation.recitation.ngram_words)
             except Exception as e:  # the snapshot store may not be reachable from the server
                 log.warning("no citation index for snapshot %s: %s", sid, e)
@@ -89,53 +113,29 @@ def create_app(cfg: UseCaseConfig, settings: Settings | None = None, store: Mode
             except Exception:
                 log.exception("model reload failed; still serving %s", store.versions())
 
-    def pick() -> LoadedModel:
-        with rng_lock:
-            canary = settings.canary_fraction > 0 and rng.random() < settings.canary_fraction
-        model = store.get("challenger") if canary else None
-        model = model or store.get("champion")
-        if model is None:
-            raise HTTPException(503, f"no registered `champion` for {cfg.model_name} yet")
-        return model
+    service = Service(cfg, settings, store, metrics, safety, prediction_log, citation_index)
+    app.state.service = service
 
     @app.post("/v1/generate")
-    def generate_endpoint(req: GenerateRequest):
-        if len(req.prompt) > settings.max_prompt_chars:
-            metrics.requests.labels("none", "413").inc()
-            raise HTTPException(413, f"prompt: {len(req.prompt)} characters, the limit is "
-                                     f"{settings.max_prompt_chars}")
-        if not req.prompt.strip():
-            raise HTTPException(422, "prompt: must not be blank")
-        m = pick()
+    async def generate_endpoint(req: GenerateRequest, request: Request):
+        m = service.pick()
+        ids = service.prompt_ids(m, req.prompt)
         started = time.perf_counter()
-        max_new = min(req.max_new_tokens or settings.max_new_tokens, settings.max_new_tokens)
-        with m.lock:
-            text = generate(m.model, m.tokenizer, m.template, [req.prompt], max_new_tokens=max_new,
-                            max_len=cfg.training.max_seq_len, batch_size=1)[0]
+        out = await service.run(m, Job(ids=ids, max_new_tokens=service.max_new(req.max_new_tokens)), request)
         elapsed = time.perf_counter() - started
-        reason = safety.why_blocked(text)
-        index = citation_index(m)
-        n_tokens = len(m.tokenizer(text, add_special_tokens=False)["input_ids"])
-        metrics.latency.labels(m.version).observe(elapsed)
-        metrics.tokens.labels(m.version).inc(n_tokens)
-        metrics.requests.labels(m.version, "200").inc()
-        if reason:
-            metrics.blocked.labels(m.version).inc()
-        cited = [] if reason or index is None else index.cite(text)
-        if prediction_log:
-            prediction_log.append({"version": m.version, "alias": m.alias, "latency_ms": round(elapsed * 1000, 2),
-                                   "prompt": req.prompt, "generated_tokens": n_tokens, "blocked": reason is not None,
-                                   "recited": bool(cited), "prompt_template_hash": m.template.hash})
+        text = m.tokenizer.decode(out, skip_special_tokens=True).strip()
+        post = service.finish(m, req.prompt, text, len(out), elapsed)
         return {
-            "completion": None if reason else text,
+            "completion": None if post["blocked_reason"] else text,
             "model": {"name": cfg.model_name, "version": m.version, "alias": m.alias},
             "prompt_template_hash": m.template.hash,
-            "safety_attributes": {"blocked": reason is not None, "reason": reason,
-                                  "scores": {"blocklist": float(reason is not None)}},
-            "citations": cited,
+            "safety_attributes": post["safety_attributes"],
+            "citations": post["citations"],
             "latency_ms": round(elapsed * 1000, 1),
-            "generated_tokens": n_tokens,
+            "generated_tokens": len(out),
         }
+
+    app.include_router(openai_router(service))
 
     @app.get("/healthz")
     def healthz():

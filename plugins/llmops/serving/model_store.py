@@ -27,32 +27,23 @@ class LoadedModel:
     template: PromptTemplate
     metadata: dict
     lock: threading.Lock = field(default_factory=threading.Lock)
+    scheduler: object = None  # the BatchScheduler the API starts on first use
 
     @property
     def snapshot_id(self) -> str:
         return self.metadata.get("snapshot_id", "")
 
 
-def download_adapter(name: str, version: str, dst: Path) -> Path:
-    """The adapter files of a registered version, downloaded from the MLflow artifact store."""
-    import mlflow.artifacts
-
-    from llmops.tracking import client
-
-    mv = client().get_model_version(name, version)
-    dst.mkdir(parents=True, exist_ok=True)
-    return Path(mlflow.artifacts.download_artifacts(artifact_uri=mv.source, dst_path=str(dst)))
-
-
 def load_version(cfg: UseCaseConfig, alias: str, version: str, cache: Path) -> LoadedModel:
+    from llmops import registry
     from llmops.train import model_io
 
-    adapter_dir = download_adapter(cfg.model_name, version, cache / f"v{version}")
+    adapter_dir = registry.download_adapter(registry.version_info(cfg.model_name, version), cache / f"v{version}")
     meta = model_io.adapter_metadata(adapter_dir)
     template = PromptTemplate(path=meta.get("prompt_template", ""), text=meta["prompt_template_text"])
     base, tokenizer = model_io.load_base(meta.get("base_model") or cfg.base_model, meta.get("base_model_revision")
                                          or None, trust_remote_code=cfg.trust_remote_code)
-    model = model_io.load_adapter(base, adapter_dir)
+    model = model_io.load_adapter(base, adapter_dir).merge_and_unload()  # served versions never train
     model.eval()
     log.info("loaded %s version %s (%s) from %s", cfg.model_name, version, alias, adapter_dir)
     return LoadedModel(alias=alias, version=str(version), model=model, tokenizer=tokenizer, template=template,
@@ -91,6 +82,8 @@ class ModelStore:
             loaded = load_version(self.cfg, alias, version, self.cache)
             with self._swap:
                 self._models[alias] = loaded
+            if current is not None and current.scheduler is not None:
+                current.scheduler.close()  # finishes what is queued on the old version, then lets it go
             self.reloads += 1
             changed.append(f"{alias}: {current.version if current else None} -> {version}")
             log.info("alias %s now serves version %s", alias, version)

@@ -10,13 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from llmops.errors import LLMOpsError
+from llmops.errors import BudgetExceeded
 
 H100_BF16_DENSE_TFLOPS = 989.0
-
-
-class BudgetExceeded(LLMOpsError):
-    """The estimated cost of a training run is over the use case's budget."""
 
 
 @dataclass(frozen=True)

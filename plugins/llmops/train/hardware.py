@@ -68,7 +68,6 @@ def load_for_training(base_model: str, revision: str | None, training: TrainingC
     from peft import get_peft_model, prepare_model_for_kbit_training
 
     from llmops.train import model_io
-    from llmops.train.lora import lora_config
 
     kwargs = {"attn_implementation": plan.attention}
     if plan.quantization == "4bit":
@@ -91,5 +90,5 @@ def load_for_training(base_model: str, revision: str | None, training: TrainingC
                                                 gradient_checkpointing_kwargs={"use_reentrant": False})
     elif training.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    model = get_peft_model(model, lora_config(training))
+    model = get_peft_model(model, model_io.lora_config(training))
     return model, tokenizer

@@ -19,15 +19,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from llmops.errors import LLMOpsError
+from llmops.errors import TrainingProcessFailed
 from llmops.prompts import PromptTemplate
 
 log = logging.getLogger(__name__)
 PLUGINS_DIR = Path(__file__).resolve().parents[2]  # the folder that holds the llmops package
-
-
-class TrainingProcessFailed(LLMOpsError):
-    """The training child process exited with an error; the message carries the end of its output."""
 
 
 def visible_gpus() -> int:

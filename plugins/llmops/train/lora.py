@@ -30,15 +30,6 @@ RESULT_FILE = "train_result.json"
 _OPERATIONAL = {"queue", "pool", "budget", "checkpoint_every_steps", "keep_checkpoints", "logging_steps"}
 
 
-def lora_config(training: TrainingConfig):
-    from peft import LoraConfig, TaskType
-
-    return LoraConfig(
-        task_type=TaskType.CAUSAL_LM, r=training.lora.r, lora_alpha=training.lora.alpha,
-        lora_dropout=training.lora.dropout, target_modules=training.lora.target_modules,
-    )
-
-
 def progress_callback(on_log: Callable[[int, dict], None] | None, cuda: bool):
     """Log lines with loss, learning rate, tokens/s and GPU memory; pass the same numbers to ``on_log``."""
     import torch
@@ -75,7 +66,7 @@ def _reusable(out_dir: Path, fp: str) -> dict | None:
         return None
     result = json.loads(path.read_text())
     adapter = Path(result.get("adapter_dir", ""))
-    if result.get("fingerprint") == fp and all((adapter / f).exists() for f in model_io.ADAPTER_FILES):
+    if result.get("fingerprint") == fp and not model_io.missing_adapter_files(adapter):
         return result
     return None
 

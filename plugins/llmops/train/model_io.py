@@ -15,19 +15,55 @@ log = logging.getLogger(__name__)
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 
 
-def resolve_model_ref(ref: str) -> str:
-    """A local path (``${LLMOPS_HOME}`` expanded) when it exists, otherwise a Hugging Face hub id."""
-    from llmops import paths
+def missing_adapter_files(adapter_dir: str | Path) -> list[str]:
+    """The files a complete adapter folder lacks (empty: complete). The one check used wherever an adapter is
+    written, resumed, evaluated or loaded."""
+    return [f for f in ADAPTER_FILES if not (Path(adapter_dir) / f).exists()]
 
+
+def lora_config(training):
+    """The peft LoraConfig of a use case's ``training.lora`` settings (causal LM)."""
+    from peft import LoraConfig, TaskType
+
+    return LoraConfig(
+        task_type=TaskType.CAUSAL_LM, r=training.lora.r, lora_alpha=training.lora.alpha,
+        lora_dropout=training.lora.dropout, target_modules=training.lora.target_modules,
+    )
+
+
+def resolve_model_ref(ref: str) -> str:
+    """A local path (``${LLMOPS_HOME}`` expanded) when it exists, otherwise a Hugging Face hub id. A ``.gguf``
+    file (a path or ``pkg:<package>/<file>.gguf``) is converted once into a safetensors folder, returned here."""
+    from llmops import paths
+    from llmops.train import gguf
+
+    if gguf.is_gguf(ref):
+        return str(gguf.convert(ref).folder)
     local = paths.resolve(ref)
     return str(local) if local.exists() else ref
+
+
+def base_revision(ref: str, revision: str | None) -> str:
+    """The base model revision to record: the configured one, or a GGUF file's hash and quantization type."""
+    from llmops.train import gguf
+
+    if gguf.is_gguf(ref):
+        return gguf.convert(ref).revision
+    return revision or ""
+
+
+def _load_revision(ref: str, revision: str | None) -> str | None:
+    """A converted GGUF folder is content-addressed: a recorded ``gguf-sha256:...`` revision is not a hub one."""
+    from llmops.train import gguf
+
+    return None if gguf.is_gguf(ref) or (revision or "").startswith("gguf-sha256:") else revision
 
 
 def load_tokenizer(ref: str, revision: str | None = None, *, trust_remote_code: bool = False):
     """The model's tokenizer, with ``pad = eos`` when it defines no padding token."""
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(resolve_model_ref(ref), revision=revision,
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model_ref(ref), revision=_load_revision(ref, revision),
                                               trust_remote_code=trust_remote_code)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -45,7 +81,7 @@ def load_base(ref: str, revision: str | None = None, *, trust_remote_code: bool 
     src = resolve_model_ref(ref)
     tokenizer = load_tokenizer(ref, revision, trust_remote_code=trust_remote_code)
     model = AutoModelForCausalLM.from_pretrained(
-        src, revision=revision, trust_remote_code=trust_remote_code, use_safetensors=True,
+        src, revision=_load_revision(ref, revision), trust_remote_code=trust_remote_code, use_safetensors=True,
         **({"dtype": dtype} if dtype is not None else {}), **model_kwargs,
     )
     log.info("loaded base model %s (revision %s): %d parameters", src, revision or "default",
@@ -61,7 +97,7 @@ def save_adapter(model, out_dir: str | Path, metadata: dict) -> Path:
     try:
         model.save_pretrained(tmp, safe_serialization=True)
         (tmp / "llmops_adapter.json").write_text(json.dumps(metadata, indent=2, sort_keys=True))
-        missing = [f for f in ADAPTER_FILES if not (tmp / f).exists()]
+        missing = missing_adapter_files(tmp)
         if missing:
             raise LLMOpsError(f"adapter save produced no {missing} in {tmp}")
         if out_dir.exists():
@@ -76,7 +112,7 @@ def load_adapter(base_model, adapter_dir: str | Path):
     from peft import PeftModel
 
     adapter_dir = Path(adapter_dir)
-    missing = [f for f in ADAPTER_FILES if not (adapter_dir / f).exists()]
+    missing = missing_adapter_files(adapter_dir)
     if missing:
         raise LLMOpsError(f"{adapter_dir}: not a complete adapter, missing {missing}")
     return PeftModel.from_pretrained(base_model, str(adapter_dir), is_trainable=False)

@@ -1,0 +1,46 @@
+"""The gate step as a plain function: decide with the use case's rules, record the decision in MLflow, write the
+report. The ``gate`` operator only calls :func:`run_gate`, sets the DAG run's note and pushes the payload."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from llmops.config import UseCaseConfig
+from llmops.payloads import Decision, Evaluation, Trained
+
+log = logging.getLogger(__name__)
+
+
+def run_gate(cfg: UseCaseConfig, evaluation: Evaluation, trained: Trained, *, run_id: str) -> Decision:
+    """The decision (every rule's outcome, fail-closed), tagged on the run's MLflow run (``gate.*``), with
+    ``decision.json`` and the report (``report.md`` + plots) next to the evaluation results and in MLflow."""
+    from llmops import tracking
+    from llmops.evaluate.gate import decide, decision_text
+    from llmops.evaluate.report import write_report
+    from llmops.runs import write_json_atomic
+
+    results = json.loads(Path(evaluation.results).read_text())
+    per_example = {name: c["per_example"] for name, c in results["candidates"].items()}
+    decision = decide(evaluation.metrics, cfg.gate, per_example, bootstrap_samples=cfg.evaluation.bootstrap_samples,
+                      confidence=cfg.evaluation.confidence)
+    decision["champion_version"] = evaluation.champion_version
+    verdict = "PASSED" if decision["passed"] else "REJECTED"
+    decision["text"] = decision_text(decision, title=f"for {cfg.model_name} (run {run_id})")
+    log.info("gate %s for %s:\n%s", verdict, cfg.name, decision["text"])
+
+    run = trained.mlflow_run_id
+    c = tracking.client()
+    c.set_tag(run, "gate.decision", verdict)
+    c.set_tag(run, "gate.reasons", json.dumps(decision["reasons"])[:5000])
+    out_dir = Path(evaluation.results).parent / "report"
+    write_json_atomic(out_dir / "decision.json", decision)
+    history = [(m.step, m.value) for m in c.get_metric_history(run, "train_loss")]
+    report = write_report(out_dir, results, decision, title=f"{cfg.name} / {run_id}", loss_history=history,
+                          samples=cfg.evaluation.bootstrap_samples, confidence=cfg.evaluation.confidence)
+    tracking.log_artifacts(run, out_dir, "eval/report")
+    artifact = f"runs:/{run}/eval/report/report.md"
+    c.set_tag(run, "eval.report", artifact)
+    log.info("evaluation report: %s (MLflow artifact %s)", report, artifact)
+    return Decision.from_xcom({**decision, "report": str(report), "report_artifact": artifact})

@@ -1,0 +1,48 @@
+"""The register step as plain functions: why a run is not registered, the version's lineage tags, and the
+registration itself (adapter uploaded to the run, version created, aliases set, run ended)."""
+
+from __future__ import annotations
+
+from llmops.config import UseCaseConfig
+from llmops.payloads import Decision, Evaluation, Trained
+
+TAG_METRICS = ("eval_loss", "perplexity", "exact_match", "token_f1", "rouge_l", "unsafe_rate", "recitation_rate")
+LINEAGE_TAGS = ("snapshot_id", "dag_run_id", "base_model", "base_model_revision", "prompt_template_hash",
+                "config_hash", "code_version")
+
+
+def refusal_reasons(decision: Decision) -> list[str]:
+    """Empty when the gate passed; else the failed rules (fail-closed: a gate without rules never passes).
+    A person's Reject never gets here: the approval task skips ``register`` itself."""
+    if decision.passed:
+        return []
+    return decision.failed_reasons or ["no gate rules (fail-closed)"]
+
+
+def version_tags(cfg: UseCaseConfig, adapter_meta: dict, evaluation: Evaluation, decision: Decision,
+                 approval: dict | None = None) -> dict:
+    """Lineage (snapshot, DAG run, base model and revision, template, config and code), the challenger's
+    metrics, the gate's reference and compared champion, the report, and who approved."""
+    challenger = evaluation.metrics["challenger"]
+    tags = {k: adapter_meta.get(k, "") for k in LINEAGE_TAGS}
+    tags.update({f"metric.{k}": f"{challenger[k]:.6g}" for k in TAG_METRICS if k in challenger})
+    tags.update({"use_case": cfg.name, "gate.reference": decision.reference,
+                 "gate.compared_champion": evaluation.champion_version or "", "eval_report": decision.report_artifact})
+    if approval:
+        tags["approved_by"] = str(approval.get("responded_by_user"))
+    return tags
+
+
+def register_trained(cfg: UseCaseConfig, trained: Trained, evaluation: Evaluation, decision: Decision,
+                     approval: dict | None = None) -> dict:
+    """Upload the adapter to the run, create the model version with its tags, move the aliases, end the run.
+    Idempotent: a retried or racing registration of the same run converges on one version."""
+    from llmops import registry, tracking
+    from llmops.train.model_io import adapter_metadata
+
+    tracking.log_artifacts(trained.mlflow_run_id, trained.adapter_dir, "adapter")
+    tags = version_tags(cfg, adapter_metadata(trained.adapter_dir), evaluation, decision, approval)
+    result = registry.register_adapter(cfg.model_name, run_id=trained.mlflow_run_id, artifact_path="adapter",
+                                       tags=tags, promote=cfg.gate.promote_to_champion, description=cfg.description)
+    tracking.end_run(trained.mlflow_run_id)
+    return result

@@ -1,0 +1,74 @@
+"""The finetune step as a plain function: pick the snapshot, open the DAG run's MLflow run, train, log.
+
+The ``finetune`` operator only loads the config, calls :func:`run_finetune` inside ``fail_without_retry`` and
+pushes the :class:`~llmops.payloads.Trained` payload; everything here is tested without Airflow.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from llmops import names
+from llmops.config import TrainingConfig, UseCaseConfig
+from llmops.payloads import Trained
+
+log = logging.getLogger(__name__)
+
+
+def effective_training(cfg: UseCaseConfig, params: dict) -> TrainingConfig:
+    """The use case's training config with the run's Params (epochs, learning rate, LoRA rank) applied."""
+    training = cfg.training
+    lora = training.lora.model_copy(update={"r": int(params["lora_rank"])}) if params.get("lora_rank") else training.lora
+    update = {"lora": lora}
+    if params.get("epochs"):
+        update["epochs"] = float(params["epochs"])
+    if params.get("learning_rate"):
+        update["learning_rate"] = float(params["learning_rate"])
+    return training.model_copy(update=update)
+
+
+def run_finetune(cfg: UseCaseConfig, *, params: dict, event_extras: list[dict], run_id: str,
+                 try_number: int = 1) -> Trained:
+    """Train a LoRA adapter for one DAG run. A pinned ``snapshot_id`` is checked by its shape before anything is
+    read; a retry of the same run resumes from its newest complete checkpoint."""
+    from llmops import paths, tracking
+    from llmops.data.snapshot import choose_snapshot, load_split
+    from llmops.prompts import load_template
+    from llmops.train import launcher, model_io
+    from llmops.version import code_version
+
+    pinned = params.get("snapshot_id")
+    pinned = names.snapshot_id(pinned, "params.snapshot_id") if pinned not in (None, "") else None
+    snapshot_id, why = choose_snapshot(cfg, pinned, event_extras)
+    template = load_template(cfg.prompt_template)
+    log.info("training on snapshot %s (%s)", snapshot_id, why)
+    training = effective_training(cfg, params)
+    base_model = params.get("base_model") or cfg.base_model
+    lineage = {
+        "use_case": cfg.name, "dag_run_id": run_id, "snapshot_id": snapshot_id,
+        "base_model": base_model, "base_model_revision": model_io.base_revision(base_model, cfg.base_model_revision),
+        "prompt_template": cfg.prompt_template, "prompt_template_hash": template.hash,
+        "config_hash": cfg.config_hash(), "code_version": code_version(),
+    }
+    mlflow_run = tracking.run_for_dag_run(cfg.name, run_id, tags=lineage)
+    tracking.log_params(mlflow_run, {**lineage, **{f"training.{k}": v for k, v in
+                                                   training.model_dump(mode="json").items()}})
+    train_rows = load_split(cfg, snapshot_id, "train")
+    if try_number and try_number > 1:
+        log.info("try %d: resuming from the newest complete checkpoint of this DAG run, if any", try_number)
+    result = launcher.train(
+        train_rows, base_model=base_model, revision=cfg.base_model_revision, template=template,
+        training=training, out_dir=paths.run_dir(cfg.name, run_id), mlflow_run_id=mlflow_run,
+        trust_remote_code=cfg.trust_remote_code,
+        metadata={**lineage, "prompt_template_text": template.text, "training": training.model_dump(mode="json")},
+        on_log=lambda step, m: tracking.log_metrics(mlflow_run, {f"train_{k}": v for k, v in m.items()}, step),
+    )
+    tracking.log_metrics(mlflow_run, {
+        "train_loss_mean": result["train_loss"], "train_seconds": result["seconds"],
+        "gpu_hours": result["gpu_hours"], "train_tokens_per_s_mean": result["tokens_per_s"],
+        "estimated_gpu_hours": result["estimate"]["gpu_hours"]})
+    tracking.log_params(mlflow_run, {"train.precision": result["precision"], "train.attention": result["attention"],
+                                     "train.batching": result["batching"], "train.world_size": result["world_size"],
+                                     "base_model_commit": result.get("base_model_commit") or ""})
+    return Trained.from_xcom({**result, "snapshot_id": snapshot_id, "snapshot_reason": why,
+                              "mlflow_run_id": mlflow_run, "base_model": base_model})

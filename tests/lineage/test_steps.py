@@ -1,0 +1,115 @@
+"""Each step's lineage from its XCom payload, joined by identifiers, and as the provider's OperatorLineage."""
+
+from __future__ import annotations
+
+import json
+
+from llmops.lineage import facets, steps
+
+REGISTRY = "postgresql://mlflow:pw@db/mlflow"
+
+
+def _key(ref):
+    return ref.namespace, ref.name
+
+
+def _payloads(tmp_path):
+    suite = tmp_path / "suite.json"
+    suite.write_text(json.dumps({"name": "s", "expectations": [
+        {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "prompt"}},
+        {"type": "expect_table_row_count_to_be_between", "kwargs": {"min_value": 5}}]}))
+    run = tmp_path / "runs" / "qa" / "r1"
+    ingested = {"uri": str(run / "ingested.parquet"), "rows": 10, "partition_key": None, "interval": None,
+                "source": {"kind": "files", "path": "data/*.jsonl", "files": ["/data/a.jsonl", "/data/b.jsonl"]},
+                "steps": []}
+    validation = {"suite": "s", "suite_path": str(suite), "rows": 10, "success": True, "evaluated": 2,
+                  "successful": 2, "failed": [], "warnings": [], "report": (run / "validation/index.html").as_uri()}
+    snap_uri = (tmp_path / "snapshots" / "qa" / "abc").as_uri()
+    snapshot = {"snapshot_id": "abc", "uri": snap_uri, "rows": {"input": 10, "train": 9, "eval": 1}}
+    trained = {"snapshot_id": "abc", "adapter_dir": str(run / "adapter"), "base_model": "org/base",
+               "mlflow_run_id": "m1", "snapshot_reason": "newest"}
+    return ingested, validation, snapshot, snap_uri, trained
+
+
+def test_steps_join_from_source_files_to_the_model_version(tmp_path):
+    ingested, validation, snapshot, snap_uri, trained = _payloads(tmp_path)
+    ing = steps.ingest(ingested)
+    val = steps.validate(validation, ingested)
+    snap = steps.snapshot(snapshot, ingested, {"columns": {"prompt": "str"}, "parents": [], "validation": {}})
+    fine = steps.finetune(trained, snap_uri, REGISTRY)
+    reg = steps.register({"name": "qa-lora", "version": "2", "aliases": ["challenger"]}, trained, snap_uri, REGISTRY)
+
+    assert [_key(r) for r in ing.inputs] == [("file", "/data/a.jsonl"), ("file", "/data/b.jsonl")]
+    assert _key(val.inputs[0]) == _key(snap.inputs[0]) == _key(ing.outputs[0])
+    assert _key(fine.inputs[0]) == _key(reg.inputs[0]) == _key(snap.outputs[0])
+    assert _key(reg.inputs[2]) == _key(fine.outputs[0])
+    assert _key(reg.outputs[0]) == ("postgresql://db/mlflow", "qa-lora/2")
+    assert snap.outputs[0].rows == 10 and snap.outputs[0].version == "abc"
+    assert val.inputs[0].assertions == [{"assertion": "expect_column_values_to_not_be_null", "success": True,
+                                         "column": "prompt"},
+                                        {"assertion": "expect_table_row_count_to_be_between", "success": True,
+                                         "column": None}]
+    assert "pw" not in json.dumps(fine.run) + json.dumps(reg.outputs[0].properties)
+
+
+def test_a_failed_expectation_is_a_failed_assertion(tmp_path):
+    ingested, validation, *_ = _payloads(tmp_path)
+    validation["failed"] = [{"expectation": "expect_column_values_to_not_be_null", "kwargs": {"column": "prompt"}}]
+    assertions = steps.validate(validation, ingested).inputs[0].assertions
+    assert [a["success"] for a in assertions] == [False, True]
+
+
+def test_bigquery_ingest_reports_tables_and_the_query(tmp_path):
+    query = "SELECT title AS q, body AS a FROM `p.so.posts` WHERE created >= @start AND created < @end"
+    payload = {"uri": str(tmp_path / "staged.parquet"), "rows": 3,
+               "source": {"kind": "bigquery", "query": query, "parameters": {"start": "2026-01-05"}}}
+    lineage = steps.ingest(payload)
+    assert [_key(r) for r in lineage.inputs] == [("bigquery", "p.so.posts")]
+    ol = facets.operator_lineage(lineage)
+    assert ol.job_facets["sql"].query == query
+    assert ol.run_facets["llmops"].properties["parameters"] == {"start": "2026-01-05"}
+
+
+def test_operator_lineage_has_standard_facets(tmp_path):
+    ingested, validation, snapshot, snap_uri, trained = _payloads(tmp_path)
+    manifest = {"columns": {"prompt": "str", "response": "str"}, "parents": ["old"], "validation": {"success": True}}
+    ol = facets.operator_lineage(steps.snapshot(snapshot, ingested, manifest))
+    out = ol.outputs[0]
+    assert out.namespace == "file" and out.name == str(tmp_path / "snapshots" / "qa" / "abc")
+    assert [f.name for f in out.facets["schema"].fields] == ["prompt", "response"]
+    assert out.facets["version"].datasetVersion == "abc"
+    assert out.outputFacets["outputStatistics"].rowCount == 10
+    assert out.facets["llmops"].properties["parents"] == ["old"]
+    val = facets.operator_lineage(steps.validate(validation, ingested)).inputs[0]
+    assert [a.success for a in val.inputFacets["dataQualityAssertions"].assertions] == [True, True]
+    assert val.inputFacets["dataQualityMetrics"].rowCount == 10
+
+
+def test_rollback_and_batch_predictions_name_model_versions(tmp_path):
+    rb = steps.rollback({"name": "qa-lora", "version": "1", "from_version": "2", "moved": True}, REGISTRY)
+    assert [_key(r) for r in rb.inputs] == [("postgresql://db/mlflow", "qa-lora/2")]
+    assert _key(rb.outputs[0]) == ("postgresql://db/mlflow", "qa-lora/1")
+    out = (tmp_path / "predictions" / "v1-x").as_uri()
+    bp = steps.batch_predict({"model_name": "qa-lora", "model_version": "1", "rows": 4, "blocked": 0,
+                              "input_files": ["/in/q.jsonl"], "uri": out}, REGISTRY)
+    assert [_key(r) for r in bp.inputs] == [("postgresql://db/mlflow", "qa-lora/1"), ("file", "/in/q.jsonl")]
+    assert _key(bp.outputs[0]) == ("file", str(tmp_path / "predictions" / "v1-x")) and bp.outputs[0].rows == 4
+
+
+def test_evaluate_and_gate_read_the_eval_split_and_write_the_decision(tmp_path):
+    *_, snap_uri, trained = _payloads(tmp_path)
+    results = tmp_path / "runs" / "qa" / "r1" / "eval" / "results.json"
+    evaluation = {"metrics": {"challenger": {"eval_loss": 0.5}}, "champion_version": "1",
+                  "rows": {"eval": 48, "golden": 20}, "results": str(results)}
+    ev = steps.evaluate(evaluation, trained, snap_uri, REGISTRY, "qa-lora")
+    assert [_key(r) for r in ev.inputs] == [("file", str(tmp_path / "snapshots" / "qa" / "abc")),
+                                           ("file", trained["adapter_dir"]), ("postgresql://db/mlflow", "qa-lora/1")]
+    assert ev.outputs[0].rows == 48
+    decision = {"passed": False, "reference": "champion", "report": str(results.parent / "report" / "report.md"),
+                "rules": [{"reason": "token_f1 = 0.1 fails >= 0.2", "passed": False}]}
+    g = steps.gate(decision, evaluation)
+    assert _key(g.inputs[0]) == _key(ev.outputs[0])
+    assert g.outputs[0].name == str(results.parent / "report" / "decision.json")
+    assert g.run["gate"]["rules"] == [{"rule": "token_f1 = 0.1 fails >= 0.2", "passed": False}]
+    ol = facets.operator_lineage(ev)
+    assert ol.outputs[0].outputFacets["outputStatistics"].rowCount == 48
