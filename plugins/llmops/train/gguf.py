@@ -20,6 +20,7 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -29,6 +30,9 @@ from llmops.errors import ConfigError, DataError
 log = logging.getLogger(__name__)
 PKG_PREFIX = "pkg:"
 MARKER = "llmops_gguf.json"
+# transformers' loader is not thread-safe (it switches the default device to "meta" for the whole process while it
+# builds a model), so conversions inside one process take turns; across processes the atomic rename decides.
+_CONVERTING = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -122,9 +126,15 @@ def convert(ref: str) -> GGUFBase:
     sha = file_sha256(path)
     final = cache_root() / sha
     base = GGUFBase(source=path, folder=final, sha256=sha, quantization=quant, architecture=arch)
-    if (final / MARKER).exists():
-        log.info("GGUF %s (%s, %s): converted folder %s (cache hit)", path.name, arch, quant, final)
-        return base
+    with _CONVERTING:
+        if (final / MARKER).exists():
+            log.info("GGUF %s (%s, %s): converted folder %s (cache hit)", path.name, arch, quant, final)
+            return base
+        _convert_into(path, final, sha, arch, quant)
+    return base
+
+
+def _convert_into(path: Path, final: Path, sha: str, arch: str, quant: str) -> None:
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{sha[:16]}.", dir=final.parent))
     try:
@@ -145,7 +155,6 @@ def convert(ref: str) -> GGUFBase:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     log.info("GGUF %s converted to %s", path.name, final)
-    return base
 
 
 def _dequantize(path: Path, out: Path) -> None:
