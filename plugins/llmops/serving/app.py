@@ -23,7 +23,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from llmops.config import ServingConfig, UseCaseConfig
-from llmops.serving.auth import OPEN_PATHS, authorized
+from llmops.serving.auth import RequireKey
 from llmops.serving.metrics import ServingMetrics
 from llmops.serving.model_store import LoadedModel, ModelStore
 from llmops.serving.openai_api import error_response, openai_router
@@ -82,13 +82,8 @@ def create_app(cfg: UseCaseConfig, settings: Settings | None = None, store: Mode
     async def http_error(_request, exc: HTTPException):
         return error_response(exc.status_code, str(exc.detail), exc.headers)
 
-    @app.middleware("http")
-    async def require_key(request, call_next):
-        if request.url.path not in OPEN_PATHS and not authorized(request.headers.get("authorization"),
-                                                                 settings.api_keys):
-            return error_response(401, "missing or invalid API key (Authorization: Bearer <key>)",
-                                  {"WWW-Authenticate": "Bearer"})
-        return await call_next(request)
+    app.add_middleware(RequireKey, keys=settings.api_keys, deny=lambda: error_response(
+        401, "missing or invalid API key (Authorization: Bearer <key>)", {"WWW-Authenticate": "Bearer"}))
 
     @app.get("/livez")
     def livez():

@@ -46,3 +46,21 @@ def authorized(header: str | None, keys: tuple[str, ...]) -> bool:
     for key in keys:
         ok |= hmac.compare_digest(token_b, key.encode())
     return ok
+
+
+class RequireKey:
+    """ASGI middleware: a request without a valid key gets ``deny()`` (a 401 response), before any route runs.
+
+    Plain ASGI rather than Starlette's ``BaseHTTPMiddleware``, which wraps ``receive`` and would hide a client's
+    disconnect from the routes (a request whose client left must free its place in the decoding queue)."""
+
+    def __init__(self, app, keys: tuple[str, ...], deny):
+        self.app, self.keys, self.deny = app, keys, deny
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["path"] not in OPEN_PATHS:
+            header = dict(scope.get("headers") or ()).get(b"authorization")
+            if not authorized(header.decode("latin-1") if header is not None else None, self.keys):
+                await self.deny()(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

@@ -20,7 +20,8 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from llmops.serving.model_ref import BadModelRef, parse_model_ref
+from llmops import names
+from llmops.errors import InvalidName
 from llmops.serving.scheduler import Job
 
 
@@ -79,8 +80,8 @@ def openai_router(service) -> APIRouter:
 
     def resolve(model: str):
         try:
-            name, alias, version = parse_model_ref(model)
-        except BadModelRef as e:
+            name, alias, version = names.model_ref(model)
+        except InvalidName as e:
             raise HTTPException(400, str(e)) from None
         if name != cfg.model_name:
             raise HTTPException(404, f"model: '{name}' is not served here; this server serves '{cfg.model_name}'")
