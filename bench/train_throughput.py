@@ -65,21 +65,34 @@ def make_model(name: str, out: Path) -> Path:
 
 
 def make_rows(model_dir: Path, n: int, max_len: int, seed: int = 0):
-    """Q/A rows whose token lengths spread evenly from short to ``max_len`` (as real SFT data does)."""
+    """Q/A rows whose encoded lengths (template and chat template included) spread evenly from ``max_len // 8`` to
+    ``max_len``: the answer is cut, word by word, to the row's drawn length."""
     import pandas as pd
     from transformers import AutoTokenizer
 
+    from llmops.prompts import PromptTemplate
+    from llmops.train import sft_data
+
     tok = AutoTokenizer.from_pretrained(model_dir)
+    template = PromptTemplate(path="bench", text=TEMPLATE_TEXT)
     df = pd.read_json(ROOT / "include/data/stackoverflow_qa/questions.jsonl", lines=True)
     rng = random.Random(seed)
+
+    def length(q: str, words: list[str]) -> int:
+        return len(sft_data.encode(tok, template, q, " ".join(words) or "Yes.", 10 * max_len)["input_ids"])
+
     rows = []
     for _ in range(n):
         target = rng.randint(max_len // 8, max_len)
         q = rng.choice(df["question"].tolist())
-        answer = []
-        while len(tok(q + " " + " ".join(answer))["input_ids"]) + 12 < target:
-            answer.append(rng.choice(df["answer"].tolist()))
-        rows.append({"prompt": q, "response": " ".join(answer) or "Yes."})
+        words: list[str] = []
+        while length(q, words) < target:
+            words += rng.choice(df["answer"].tolist()).split()
+        lo, hi = 0, len(words)  # the most words that keep the row within its drawn length
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            lo, hi = (mid, hi) if length(q, words[:mid]) <= target else (lo, mid - 1)
+        rows.append({"prompt": q, "response": " ".join(words[:lo]) or "Yes."})
     return pd.DataFrame(rows)
 
 
