@@ -81,8 +81,8 @@ def test_a_truncated_file_is_refused_naming_it_and_nothing_is_cached(tmp_path):
 @needs_real
 def test_the_real_file_converts_once_even_with_two_workers_at_the_same_moment():
     # two worker processes start converting the same file at once (as two Celery workers would)
-    code = ("import json; from llmops.train import gguf; b = gguf.convert(%r); "
-            "print(json.dumps([str(b.folder), b.sha256, b.architecture, b.quantization, b.revision]))" % REAL)
+    code = (f"import json; from llmops.train import gguf; b = gguf.convert({REAL!r}); "
+            "print(json.dumps([str(b.folder), b.sha256, b.architecture, b.quantization, b.revision]))")
     env = {**os.environ, "PYTHONPATH": str(paths.PROJECT_ROOT / "plugins")}
     workers = [subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True) for _ in range(2)]
