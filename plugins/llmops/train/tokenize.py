@@ -139,13 +139,24 @@ def tokenize_dataset(ds, tokenizer, template: PromptTemplate, max_len: int, cach
     stem = f"tokenized-{key}"
     before = {p.name for p in cache_dir.glob(f"{stem}*.arrow")}
     nproc = workers(len(ds), num_proc)
-    out = ds.map(
-        _encode_rows, batched=True, batch_size=BATCH_ROWS, num_proc=nproc if nproc > 1 else None,
-        fn_kwargs={"tokenizer": tokenizer, "template": template, "max_len": max_len},
-        remove_columns=ds.column_names, cache_file_name=str(cache_dir / f"{stem}.arrow"),
-        load_from_cache_file=True, new_fingerprint=key, desc="tokenizing",
-        features=Features({"input_ids": List(Value("int32")), "labels": List(Value("int32"))}),
-    )
+
+    def run(processes: int):
+        return ds.map(
+            _encode_rows, batched=True, batch_size=BATCH_ROWS, num_proc=processes if processes > 1 else None,
+            fn_kwargs={"tokenizer": tokenizer, "template": template, "max_len": max_len},
+            remove_columns=ds.column_names, cache_file_name=str(cache_dir / f"{stem}.arrow"),
+            load_from_cache_file=True, new_fingerprint=key, desc="tokenizing",
+            features=Features({"input_ids": List(Value("int32")), "labels": List(Value("int32"))}),
+        )
+
+    try:
+        out = run(nproc)
+    except AssertionError as e:  # "daemonic processes are not allowed to have children" (some worker pools)
+        if nproc == 1 or "daemonic" not in str(e):
+            raise
+        log.warning("cannot start tokenizer worker processes here (%s): tokenizing in this process", e)
+        nproc = 1
+        out = run(1)
     used = {Path(f["filename"]).name for f in out.cache_files}
     if used and used <= before:
         log.info("reused cached tokenization of %d rows (%s)", len(out), cache_dir / stem)
