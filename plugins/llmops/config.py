@@ -34,15 +34,32 @@ class FieldError(ValueError):
         self.field, self.message = field, message
 
 
+HF_DATASET_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)?$")
+LOCAL_PREFIXES = ("/", "./", "../", "~", "${", "file://")
+
+
+def is_local_dataset(dataset: str) -> bool:
+    """A ``huggingface`` source's ``dataset`` names a local folder when written as a path (``/``, ``./``, ``../``,
+    ``~``, ``${LLMOPS_HOME}``, ``file://``); anything else is a Hub dataset id (``owner/name``)."""
+    return dataset.startswith(LOCAL_PREFIXES) or dataset in (".", "..")
+
+
 class SourceConfig(_Strict):
     """Where the rows come from. ``files``: local paths/globs (.jsonl, .csv, .parquet, each optionally .gz);
     ``gcs``: ``gs://bucket/prefix*`` objects through a Google Cloud connection; ``bigquery``: a query whose
-    ``@start``/``@end`` TIMESTAMP parameters are the run's partition interval."""
+    ``@start``/``@end`` TIMESTAMP parameters are the run's partition interval; ``huggingface``: a Hugging Face
+    dataset (a Hub id pinned to a ``revision``, or a local dataset folder) read with ``datasets.load_dataset``."""
 
-    kind: Literal["files", "gcs", "bigquery"] = "files"
+    kind: Literal["files", "gcs", "bigquery", "huggingface"] = "files"
     path: str | None = Field(None, description="files: path or glob (project-relative, ${LLMOPS_HOME} expanded); "
                                                "gcs: gs://bucket/prefix with * globs")
     query: str | None = Field(None, description="bigquery: standard SQL using @start and @end")
+    dataset: str | None = Field(None, description="huggingface: a Hub dataset id (owner/name) or a local dataset "
+                                "folder written as a path (./data/qa, /data/qa, ${LLMOPS_HOME}/qa)")
+    revision: str | None = Field(None, description="huggingface: the Hub commit, tag or branch to read (required for "
+                                 "a Hub id: pin a commit sha for reproducible snapshots); optional for a local folder")
+    split: str = Field("train", description="huggingface: the split to read")
+    name: str | None = Field(None, description="huggingface: the dataset's config name, if it has several")
     format: Literal["auto", "jsonl", "csv", "parquet"] = "auto"
     prompt_column: str = "prompt"
     response_column: str = "response"
@@ -63,6 +80,18 @@ class SourceConfig(_Strict):
             raise FieldError("path", f"a {self.kind} source needs `path`")
         if self.kind == "gcs" and not str(self.path).startswith("gs://"):
             raise FieldError("path", "a gcs source's `path` must start with gs://")
+        if self.kind == "huggingface":
+            if not self.dataset:
+                raise FieldError("dataset", "a huggingface source needs `dataset` (a Hub id or a local folder path)")
+            local = is_local_dataset(self.dataset)
+            if not local and not HF_DATASET_ID.match(self.dataset):
+                raise FieldError("dataset", f"'{self.dataset}' is neither a Hub dataset id (owner/name) nor a local "
+                                 "folder path (start it with ./, ../, / or ${LLMOPS_HOME})")
+            if not local and not self.revision:
+                raise FieldError("revision", f"the Hub dataset '{self.dataset}' needs a pinned `revision` (a commit "
+                                 "sha, or a tag), so a re-run reads the same rows")
+            if self.revision is not None and not re.match(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$", self.revision):
+                raise FieldError("revision", f"'{self.revision}' is not a commit sha, tag or branch name")
         return self
 
 

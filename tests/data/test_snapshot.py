@@ -45,7 +45,7 @@ def test_manifest_and_files(llmops_home, good_rows):
     m = write(good_rows)
     final = llmops_home / "snapshots" / UC / m["snapshot_id"]
     assert sorted(p.name for p in final.iterdir()) == [
-        "eval.jsonl", "eval.parquet", "manifest.json", "train.jsonl", "train.parquet"]
+        "README.md", "eval.jsonl", "eval.parquet", "manifest.json", "train.jsonl", "train.parquet"]
     expected_eval = sum(split_of(p, SPLIT) == "eval" for p in good_rows["prompt"])
     assert 0 < expected_eval < 60
     assert m["rows"] == {"input": 60, "train": 60 - expected_eval, "eval": expected_eval}

@@ -125,3 +125,27 @@ def test_an_unknown_scheme_for_the_root_is_a_config_error(tmp_path, monkeypatch)
     from llmops.cli import main
 
     assert main(["snapshots", "bad_root"]) == 1  # never silently listed from the default local store instead
+
+
+def test_the_dataset_card_is_uploaded_before_the_manifest_and_cached(gcs_root, llmops_home, tmp_path, monkeypatch):
+    from datasets import load_dataset
+
+    from llmops.data.snapshot import dataset_folder
+    from llmops.data.sources.hooks import EndpointGCSHook
+
+    uploaded = []
+    real_upload = EndpointGCSHook.upload
+
+    def upload(self, *args, **kwargs):
+        uploaded.append(kwargs["object_name"].rsplit("/", 1)[-1])
+        return real_upload(self, *args, **kwargs)
+
+    monkeypatch.setattr(EndpointGCSHook, "upload", upload)
+    m = write(make_rows(60))
+    assert "README.md" in uploaded and uploaded[-1] == "manifest.json"
+    assert f"{UC}/{m['snapshot_id']}/README.md" in gcs_root["objects"]()
+    folder = dataset_folder(cfg(), m["snapshot_id"])
+    assert folder == llmops_home / "cache" / "snapshots" / UC / m["snapshot_id"]
+    assert (folder / "README.md").exists()
+    ds = load_dataset(str(folder), cache_dir=str(tmp_path / "hf-cache"))
+    assert {s: ds[s].num_rows for s in ds} == {"train": m["rows"]["train"], "eval": m["rows"]["eval"]}

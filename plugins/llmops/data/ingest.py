@@ -1,4 +1,5 @@
-"""Read a use case's source (local files, GCS objects or a BigQuery query) into prompt/response rows.
+"""Read a use case's source (local files, GCS objects, a BigQuery query or a Hugging Face dataset) into
+prompt/response rows.
 
 Every error names the file and, where there is one, the line: ``data/a.jsonl:17: not valid JSON (...)``.
 The result carries ``source_file`` and ``source_line`` so later steps can point back at the raw row.
@@ -327,6 +328,10 @@ def iter_source(source: SourceConfig, interval: tuple[datetime, datetime] | None
 
         pages, lineage = read_query(source, interval, page_rows=batch_rows())
         return (map_columns(df, source, "bigquery") for df in pages), lineage
+    if source.kind == "huggingface":
+        from llmops.data.sources.huggingface import read_dataset
+
+        return read_dataset(source, interval)
     if source.kind == "gcs":
         from llmops.data.sources.gcs import download
 

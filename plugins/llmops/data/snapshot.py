@@ -1,7 +1,8 @@
 """Versioned, immutable dataset snapshots: content-addressed, written atomically, with a lineage manifest.
 
 Layout: ``<LLMOPS_HOME>/snapshots/<use_case>/<snapshot_id>/{train,eval}.parquet, {train,eval}.jsonl,
-manifest.json``. The id is a hash of the rows (in any order) and the split rule, so the same content gives the
+manifest.json, README.md``. The README is a Hugging Face dataset card derived from the manifest, so every snapshot
+folder is a dataset ``datasets.load_dataset`` opens (see :func:`dataset_folder`). The id is a hash of the rows (in any order) and the split rule, so the same content gives the
 same id and a re-run writes nothing new. Rows stream through in batches: memory does not grow with the rows.
 """
 
@@ -21,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from llmops.config import SnapshotConfig, SplitConfig
+from llmops.data import dataset_card
 from llmops.data.batches import ParquetSink, SeenHashes, hash64, iter_parquet, row_hash, text_values
 from llmops.data.jsonl import write_jsonl
 from llmops.data.storage import store_for
@@ -182,6 +184,8 @@ def write_snapshot_batches(
             shutil.copytree(report_dir, tmp / "reports")
             manifest["validation"] = {**validation, "report": f"{store.uri(sid)}/reports/index.html"}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
+        sizes = {name: (tmp / f"{name}.parquet").stat().st_size for name in ("train", "eval")}
+        (tmp / dataset_card.CARD).write_text(dataset_card.render(manifest, sizes), encoding="utf-8")
         if not store.publish(tmp, sid):
             log.info("snapshot %s was written concurrently; keeping the existing one", sid)
             return store.manifest(sid)
@@ -224,6 +228,15 @@ def split_path(use_case, snapshot_id: str, split: str) -> Path:
     store = store_for(use_case)
     read_manifest(store, snapshot_id)  # raises a clear error if missing
     return store.local_dir(snapshot_id) / f"{split}.parquet"
+
+
+def dataset_folder(use_case, snapshot_id: str) -> Path:
+    """The local folder of a snapshot, to give ``datasets.load_dataset``: the snapshot itself in a local store, the
+    downloaded copy of a GCS one. ``load_dataset(str(dataset_folder(cfg, sid)))`` gives its ``train`` and ``eval``
+    splits, as its ``README.md`` card declares them."""
+    store = store_for(use_case)
+    read_manifest(store, snapshot_id)  # raises a clear error if missing
+    return store.local_dir(snapshot_id)
 
 
 def load_split(use_case, snapshot_id: str, split: str) -> pd.DataFrame:

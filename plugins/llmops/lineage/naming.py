@@ -5,7 +5,7 @@
 - a BigQuery table: namespace ``bigquery``, name ``project.dataset.table``;
 - a model version in the MLflow registry: namespace the registry URI (without user, password or query),
   name ``<model>/<version>``;
-- a Hugging Face base model: namespace ``huggingface``, name the model id.
+- a Hugging Face base model: namespace ``huggingface``, name the model id; a Hub dataset: ``datasets/<id>``.
 """
 
 from __future__ import annotations
@@ -64,6 +64,8 @@ def source_datasets(source: dict) -> list[tuple[str, str]]:
     """The datasets an ingest read, from its lineage record (``kind``, ``files`` or ``query``)."""
     if source.get("kind") == "bigquery":
         return bigquery_tables(source.get("query") or "")
+    if source.get("kind") == "huggingface" and not source.get("path"):  # a Hub dataset; a local one is a folder
+        return [("huggingface", f"datasets/{source.get('dataset')}")]
     return [from_uri(f) for f in source.get("files") or []]
 
 

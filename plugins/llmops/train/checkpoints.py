@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,7 @@ REQUIRED = ("adapter_model.safetensors", "adapter_config.json", "trainer_state.j
 _NAME = re.compile(r"^checkpoint-(\d+)$")
 
 
-def fingerprint(*, examples: list[dict], base_model: str, revision: str | None, settings: dict) -> str:
+def fingerprint(*, examples: Iterable[dict], base_model: str, revision: str | None, settings: dict) -> str:
     """A hash of what determines the training trajectory: the encoded examples, the base model, the settings."""
     h = hashlib.sha256()
     h.update(json.dumps({"base_model": base_model, "revision": revision, "settings": settings},

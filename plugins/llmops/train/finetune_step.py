@@ -32,7 +32,7 @@ def run_finetune(cfg: UseCaseConfig, *, params: dict, event_extras: list[dict], 
     """Train a LoRA adapter for one DAG run. A pinned ``snapshot_id`` is checked by its shape before anything is
     read; a retry of the same run resumes from its newest complete checkpoint."""
     from llmops import paths, tracking
-    from llmops.data.snapshot import choose_snapshot, load_split
+    from llmops.data.snapshot import choose_snapshot, split_path
     from llmops.prompts import load_template
     from llmops.train import launcher, model_io
     from llmops.version import code_version
@@ -53,7 +53,7 @@ def run_finetune(cfg: UseCaseConfig, *, params: dict, event_extras: list[dict], 
     mlflow_run = tracking.run_for_dag_run(cfg.name, run_id, tags=lineage)
     tracking.log_params(mlflow_run, {**lineage, **{f"training.{k}": v for k, v in
                                                    training.model_dump(mode="json").items()}})
-    train_rows = load_split(cfg, snapshot_id, "train")
+    train_rows = split_path(cfg, snapshot_id, "train")  # read memory-mapped, in load_split's canonical order
     if try_number and try_number > 1:
         log.info("try %d: resuming from the newest complete checkpoint of this DAG run, if any", try_number)
     result = launcher.train(

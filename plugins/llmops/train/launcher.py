@@ -71,16 +71,21 @@ def stream(cmd: list[str], env: dict, *, prefix: str = "[train] ", keep: int = 6
         raise TrainingProcessFailed(f"training process exited with code {code}:\n" + "\n".join(tail))
 
 
-def write_job(out_dir: Path, rows: pd.DataFrame, template: PromptTemplate, kwargs: dict) -> Path:
-    """The job file for :mod:`llmops.train.worker` (rows as Parquet next to it), written atomically."""
+def write_job(out_dir: Path, rows: pd.DataFrame | str | Path, template: PromptTemplate, kwargs: dict) -> Path:
+    """The job file for :mod:`llmops.train.worker`, written atomically. A frame's rows are written as Parquet next
+    to it (``rows_order: given``); a Parquet path (a snapshot's train split) is named as is (``rows_order:
+    canonical``: the worker reads it sorted, like :func:`llmops.train.lora.finetune` does)."""
     from llmops.runs import write_json_atomic
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    rows_path = out_dir / "train_rows.parquet"
-    tmp = rows_path.with_name(f".{rows_path.name}.tmp")
-    rows[["prompt", "response"]].to_parquet(tmp, index=False)
-    os.replace(tmp, rows_path)
-    job = {**kwargs, "rows": str(rows_path), "out_dir": str(out_dir),
+    if isinstance(rows, pd.DataFrame):
+        rows_path, order = out_dir / "train_rows.parquet", "given"
+        tmp = rows_path.with_name(f".{rows_path.name}.tmp")
+        rows[["prompt", "response"]].to_parquet(tmp, index=False)
+        os.replace(tmp, rows_path)
+    else:
+        rows_path, order = Path(rows), "canonical"
+    job = {**kwargs, "rows": str(rows_path), "rows_order": order, "out_dir": str(out_dir),
            "template": {"path": template.path, "text": template.text},
            "training": kwargs["training"].model_dump(mode="json")}
     job_file = out_dir / "train_job.json"
@@ -88,7 +93,7 @@ def write_job(out_dir: Path, rows: pd.DataFrame, template: PromptTemplate, kwarg
     return job_file
 
 
-def train(train_rows: pd.DataFrame, *, template: PromptTemplate, out_dir: str | Path, mlflow_run_id: str | None = None,
+def train(train_rows: pd.DataFrame | str | Path, *, template: PromptTemplate, out_dir: str | Path, mlflow_run_id: str | None = None,
           on_log=None, gpus: int | None = None, **kwargs) -> dict:
     """:func:`llmops.train.lora.finetune` here on one device, or under torchrun on all visible GPUs."""
     from llmops.train.lora import RESULT_FILE, finetune

@@ -22,7 +22,7 @@ import pandas as pd
 from llmops.config import TrainingConfig
 from llmops.errors import ConfigError
 from llmops.prompts import PromptTemplate
-from llmops.train import budget, checkpoints, collators, hardware, model_io, sft_data
+from llmops.train import budget, checkpoints, collators, hardware, model_io, tokenize
 
 log = logging.getLogger(__name__)
 RESULT_FILE = "train_result.json"
@@ -85,7 +85,7 @@ def _choose_batching(training: TrainingConfig, model, base_model: str, attention
 
 
 def finetune(
-    train_rows: pd.DataFrame,
+    train_rows: pd.DataFrame | str | Path,
     *,
     base_model: str,
     revision: str | None,
@@ -97,27 +97,31 @@ def finetune(
     trust_remote_code: bool = False,
     callbacks: Sequence = (),
 ) -> dict:
-    """Train a LoRA adapter on ``train_rows`` (prompt, response) and save it to ``out_dir/adapter``."""
+    """Train a LoRA adapter on ``train_rows`` and save it to ``out_dir/adapter``.
+
+    ``train_rows``: a frame with prompt and response (used in its order), or the path of a Parquet file such as a
+    snapshot's ``train.parquet`` (read memory-mapped, in the canonical order of ``snapshot.load_split``). The
+    examples are tokenized through ``datasets`` and cached in ``out_dir/tokenized`` (:mod:`llmops.train.tokenize`),
+    so a retry reuses them."""
     from transformers import PrinterCallback, Trainer, TrainingArguments, set_seed
 
     from llmops.runs import write_json_atomic
 
     out_dir = Path(out_dir)
     set_seed(training.seed)
-    if training.max_train_rows:
-        train_rows = train_rows.head(training.max_train_rows)
     plan = hardware.plan_for(training)
     tokenizer = model_io.load_tokenizer(base_model, revision, trust_remote_code=trust_remote_code)
-    examples = sft_data.encode_rows(tokenizer, template, train_rows["prompt"].tolist(),
-                                    train_rows["response"].tolist(), training.max_seq_len)
+    examples = tokenize.train_examples(train_rows, tokenizer, template, training.max_seq_len,
+                                       cache_dir=out_dir / "tokenized", max_rows=training.max_train_rows)
     settings = {k: v for k, v in training.model_dump(mode="json").items() if k not in _OPERATIONAL}
-    fp = checkpoints.fingerprint(examples=examples, base_model=base_model, revision=revision,
+    fp = checkpoints.fingerprint(examples=tokenize.iter_examples(examples), base_model=base_model,
+                                 revision=revision,
                                  settings={**settings, "world_size": plan.world_size, "template": template.text})
     if (done := _reusable(out_dir, fp)) is not None:
         log.info("this training job already finished (fingerprint %s): reusing %s", fp, done["adapter_dir"])
         return {**done, "reused": True}
 
-    lengths = [len(e["input_ids"]) for e in examples]
+    lengths = tokenize.lengths(examples)
     shape = budget.ModelShape.from_pretrained_config(model_io.resolve_model_ref(base_model), revision,
                                                      trust_remote_code)
     b = training.budget
@@ -167,7 +171,7 @@ def finetune(
         "steps": int(result.global_step),
         "resumed_from_step": checkpoints.step_of(resume_from) if resume_from else None,
         "train_rows": int(len(examples)),
-        "completion_tokens": int(sum(sum(1 for t in e["labels"] if t != sft_data.IGNORE) for e in examples)),
+        "completion_tokens": tokenize.completion_tokens(examples),
         "tokens_seen": int(trainer.state.num_input_tokens_seen),
         "seconds": round(seconds, 2),
         "tokens_per_s": round(trainer.state.num_input_tokens_seen / max(seconds, 1e-9), 1),

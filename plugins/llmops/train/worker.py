@@ -31,8 +31,11 @@ def main(argv: list[str] | None = None) -> int:
         def on_log(step, metrics):
             tracking.log_metrics(run_id, {f"train_{k}": v for k, v in metrics.items()}, step)
 
+    rows = job.pop("rows")
+    if job.pop("rows_order", "given") == "given":  # a frame written by write_job: keep its order
+        rows = pd.read_parquet(rows)
     finetune(
-        pd.read_parquet(job.pop("rows")), template=PromptTemplate(**job.pop("template")),
+        rows, template=PromptTemplate(**job.pop("template")),
         training=TrainingConfig.model_validate(job.pop("training")), on_log=on_log, **job,
     )
     return 0

@@ -1,0 +1,205 @@
+"""Training examples through Hugging Face ``datasets``: rows memory-mapped, tokenized in batches by worker
+processes, and cached in the run folder.
+
+The rows come from the snapshot's train Parquet (read with ``Dataset.from_parquet`` into Arrow files under the
+run folder, then sorted in the canonical order :func:`llmops.data.snapshot.load_split` uses: by prompt, then
+response) or from an in-memory frame (taken in its given order, as :func:`llmops.train.lora.finetune` always did).
+``max_rows`` keeps the first N rows of that order, like ``DataFrame.head``.
+
+The encoding is token for token :func:`llmops.train.sft_data.encode` (the reference, and the single-prompt path
+serving and evaluation keep using): the same prompt part cut to ``max_len - 1`` tokens, the same response part,
+labels -100 on the prompt part. Only the work is batched: the chat template renders a batch of conversations in
+one call, and the prompt parts and the response parts are each tokenized in one tokenizer call per batch (a
+tokenizer encodes a list exactly as it encodes each string alone). ``map(batched=True, num_proc=...)`` spreads
+the batches over the worker's cores.
+
+The result is Arrow files under ``<run folder>/tokenized/``, named by a hash of the rows' ``datasets`` fingerprint,
+the tokenizer, the prompt template and ``max_len``: a retried task finds them and reuses them ("reused cached
+tokenization") instead of tokenizing again. ``datasets`` writes each file to a temporary name and renames it, so
+a task killed half-way leaves no partial cache behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from llmops.prompts import PromptTemplate
+from llmops.train.sft_data import IGNORE, _chat, uses_chat_template
+
+log = logging.getLogger(__name__)
+
+ENCODING_VERSION = 1  # part of the cache key: bump when the token format of sft_data.encode changes
+COLUMNS = ["prompt", "response"]
+BATCH_ROWS = 1000  # rows per map() batch: one chat-template call and two tokenizer calls each
+MAX_WORKERS = 8
+MIN_ROWS_PER_WORKER = 5000  # below this, starting worker processes costs more than it saves
+
+
+def encode_batch(tokenizer, template: PromptTemplate, prompts: Sequence[str], responses: Sequence[str],
+                 max_len: int) -> dict[str, list[list[int]]]:
+    """:func:`llmops.train.sft_data.encode` of many rows at once: ``{"input_ids": [...], "labels": [...]}``."""
+    prompts, responses = list(prompts), list(responses)
+    if not prompts:
+        return {"input_ids": [], "labels": []}
+    if uses_chat_template(tokenizer):
+        heads = tokenizer.apply_chat_template([_chat(template, p) for p in prompts], tokenize=False,
+                                              add_generation_prompt=True)
+        fulls = tokenizer.apply_chat_template([_chat(template, p, r) for p, r in zip(prompts, responses, strict=True)],
+                                              tokenize=False)
+        prompt_parts = _ids(tokenizer, heads)
+        # the assistant turn as the template writes it; a template whose full text does not start with the
+        # generation prompt falls back to response + eos, as sft_data._response_part does
+        tails = [full[len(head):] if full.startswith(head) else None for head, full in zip(heads, fulls, strict=True)]
+        tail_ids = iter(_ids(tokenizer, [t for t in tails if t is not None]))
+        plain = [r for r, t in zip(responses, tails, strict=True) if t is None]
+        plain_ids = iter(_ids(tokenizer, plain)) if plain else iter(())
+        response_parts = [next(tail_ids) if t is not None else [*next(plain_ids), tokenizer.eos_token_id]
+                          for t in tails]
+    else:
+        bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
+        prompt_parts = [bos + ids for ids in _ids(tokenizer, [template.render(p) for p in prompts])]
+        response_parts = [[*ids, tokenizer.eos_token_id] for ids in _ids(tokenizer, responses)]
+    out: dict[str, list[list[int]]] = {"input_ids": [], "labels": []}
+    for prompt_part, response_ids in zip(prompt_parts, response_parts, strict=True):
+        prompt_part = prompt_part[: max_len - 1]  # keep at least one response token
+        out["input_ids"].append((prompt_part + response_ids)[:max_len])
+        out["labels"].append(([IGNORE] * len(prompt_part) + response_ids)[:max_len])
+    return out
+
+
+def _ids(tokenizer, texts: list[str]) -> list[list[int]]:
+    if not texts:
+        return []
+    return tokenizer(texts, add_special_tokens=False, return_attention_mask=False)["input_ids"]
+
+
+def _encode_rows(batch: dict, tokenizer, template: PromptTemplate, max_len: int) -> dict:
+    return encode_batch(tokenizer, template, batch["prompt"], batch["response"], max_len)
+
+
+def tokenizer_hash(tokenizer) -> str:
+    """What makes two tokenizers encode alike: their vocabulary and rules, chat template and special tokens."""
+    h = hashlib.sha256(type(tokenizer).__name__.encode())
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        h.update(backend.to_str().encode())
+    else:  # a slow (Python) tokenizer: its vocabulary
+        h.update(json.dumps(sorted(tokenizer.get_vocab().items())).encode())
+    h.update(json.dumps([getattr(tokenizer, "chat_template", None), tokenizer.bos_token_id, tokenizer.eos_token_id,
+                         str(tokenizer.all_special_tokens)], default=str).encode())
+    return h.hexdigest()[:16]
+
+
+def workers(rows: int, num_proc: int | None = None) -> int:
+    """Processes for ``map``: ``num_proc`` if given, else the cores this process may use, at most
+    :data:`MAX_WORKERS`, and no more than one per :data:`MIN_ROWS_PER_WORKER` rows."""
+    if num_proc is not None:
+        return max(1, int(num_proc))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(cores, MAX_WORKERS, rows // MIN_ROWS_PER_WORKER))
+
+
+def rows_dataset(rows: pd.DataFrame | str | Path, cache_dir: Path, max_rows: int | None = None):
+    """The prompt/response rows as a ``datasets.Dataset``: a Parquet file memory-mapped (its Arrow copy under
+    ``cache_dir``) and sorted in the canonical order, or a frame in its given order; the first ``max_rows``."""
+    from datasets import Dataset
+
+    if isinstance(rows, pd.DataFrame):
+        missing = [c for c in COLUMNS if c not in rows.columns]
+        if missing:
+            raise ValueError(f"training rows: missing column(s) {missing}")
+        ds = Dataset.from_pandas(rows[COLUMNS].reset_index(drop=True), preserve_index=False)
+    else:
+        path = Path(rows)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no such Parquet file of training rows")
+        ds = Dataset.from_parquet(str(path), columns=COLUMNS, cache_dir=str(cache_dir / "datasets"))
+        ds = ds.sort(COLUMNS)  # the canonical order of snapshot.load_split
+    if max_rows is not None and max_rows < len(ds):
+        ds = ds.select(range(max_rows))
+    return ds
+
+
+def tokenize_dataset(ds, tokenizer, template: PromptTemplate, max_len: int, cache_dir: Path,
+                     num_proc: int | None = None):
+    """``ds`` (prompt, response) encoded as ``input_ids``/``labels``, cached under ``cache_dir``."""
+    from datasets import Features, List, Value
+
+    cache_dir = Path(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    key = hashlib.sha256(json.dumps([ds._fingerprint, tokenizer_hash(tokenizer), template.text, max_len,
+                                     ENCODING_VERSION]).encode()).hexdigest()[:16]
+    stem = f"tokenized-{key}"
+    before = {p.name for p in cache_dir.glob(f"{stem}*.arrow")}
+    nproc = workers(len(ds), num_proc)
+
+    def run(processes: int):
+        return ds.map(
+            _encode_rows, batched=True, batch_size=BATCH_ROWS, num_proc=processes if processes > 1 else None,
+            fn_kwargs={"tokenizer": tokenizer, "template": template, "max_len": max_len},
+            remove_columns=ds.column_names, cache_file_name=str(cache_dir / f"{stem}.arrow"),
+            load_from_cache_file=True, new_fingerprint=key, desc="tokenizing",
+            features=Features({"input_ids": List(Value("int32")), "labels": List(Value("int32"))}),
+        )
+
+    try:
+        out = run(nproc)
+    except AssertionError as e:  # "daemonic processes are not allowed to have children" (some worker pools)
+        if nproc == 1 or "daemonic" not in str(e):
+            raise
+        log.warning("cannot start tokenizer worker processes here (%s): tokenizing in this process", e)
+        nproc = 1
+        out = run(1)
+    used = {Path(f["filename"]).name for f in out.cache_files}
+    if used and used <= before:
+        log.info("reused cached tokenization of %d rows (%s)", len(out), cache_dir / stem)
+    else:
+        log.info("tokenized %d rows with %d process(es) into %s", len(out), nproc, cache_dir / stem)
+    return out
+
+
+def train_examples(rows: pd.DataFrame | str | Path, tokenizer, template: PromptTemplate, max_len: int, *,
+                   cache_dir: str | Path, max_rows: int | None = None, num_proc: int | None = None):
+    """The training examples of ``rows`` (a frame, or the path of a Parquet file such as a snapshot's
+    ``train.parquet``) as a memory-mapped ``datasets.Dataset`` with ``input_ids`` and ``labels``."""
+    cache_dir = Path(cache_dir)
+    ds = rows_dataset(rows, cache_dir, max_rows)
+    return tokenize_dataset(ds, tokenizer, template, max_len, cache_dir, num_proc)
+
+
+def iter_examples(examples, batch_rows: int = BATCH_ROWS) -> Iterator[dict]:
+    """Each example as a dict of lists, read from a ``datasets.Dataset`` a batch at a time (or a list as is)."""
+    if isinstance(examples, list):
+        yield from examples
+        return
+    for batch in examples.iter(batch_size=batch_rows):
+        for ids, labels in zip(batch["input_ids"], batch["labels"], strict=True):
+            yield {"input_ids": ids, "labels": labels}
+
+
+def lengths(examples) -> list[int]:
+    """Each example's token count."""
+    if isinstance(examples, list):
+        return [len(e["input_ids"]) for e in examples]
+    import pyarrow.compute as pc
+
+    return pc.list_value_length(examples.data.column("input_ids")).to_pylist() if len(examples) else []
+
+
+def completion_tokens(examples) -> int:
+    """Tokens the loss is computed on (labels that are not -100)."""
+    if isinstance(examples, list):
+        return sum(sum(1 for t in e["labels"] if t != IGNORE) for e in examples)
+    import pyarrow.compute as pc
+
+    if not len(examples):
+        return 0
+    flat = pc.list_flatten(examples.data.column("labels"))
+    return int(pc.sum(pc.not_equal(flat, IGNORE)).as_py() or 0)
