@@ -17,21 +17,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from llmops import paths
-from llmops.errors import ConfigError
+from llmops.errors import ConfigError, FieldError
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class FieldError(ValueError):
-    """Raised by a check that runs after all fields are read, naming the field (relative to its model) at fault."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(message)
-        self.field, self.message = field, message
 
 
 HF_DATASET_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)?$")

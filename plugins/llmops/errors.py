@@ -48,6 +48,24 @@ class BudgetExceeded(PermanentError):
     """The estimated cost of a training run is over the use case's budget."""
 
 
+class FieldError(ValueError):
+    """Raised by a config check that runs after all fields are read, naming the field (relative to its model) at
+    fault; :mod:`llmops.config` turns it into a :class:`ConfigError` with the full field path. A ``ValueError`` so
+    that pydantic's validators report it like their own."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field, self.message = field, message
+
+
+class MissingApiKeys(LLMOpsError):
+    """The REST API refuses to start: no ``LLMOPS_API_KEYS`` outside the dev profile."""
+
+
+class QueueFull(LLMOpsError):
+    """The bounded request queue of a served model version is full: the API answers 429 with ``Retry-After``."""
+
+
 class TrackingUnavailable(LLMOpsError):
     """The MLflow tracking server could not be reached; a retry of the task may succeed once it is back."""
 

@@ -75,6 +75,13 @@ def test_lineage_joins_source_to_model_version(airflow, tmp_path):
     assert gate["outputs"][0]["facets"]["llmops"]["properties"]["passed"] is True
     assert _key(evaluate["inputs"][0]) == _key(snap)
 
+    # START events already name what each step reads, where the upstream payload says it before the step runs
+    for task, done in (("validate", validate), ("snapshot", snapshot), ("evaluate", evaluate), ("gate", gate),
+                       ("register", register)):
+        [start] = [e for e in events if e["eventType"] == "START" and e["job"]["name"].endswith(f".{task}")]
+        assert [_key(i) for i in start["inputs"]] == [_key(i) for i in done["inputs"]][:len(start["inputs"])]
+        assert start["inputs"] and not start.get("outputs"), (task, start)
+
     # walk the graph backwards: from the model version to the source file, through the same identifiers
     produced_by = {}
     for e in events:

@@ -113,3 +113,39 @@ def test_evaluate_and_gate_read_the_eval_split_and_write_the_decision(tmp_path):
     assert g.run["gate"]["rules"] == [{"rule": "token_f1 = 0.1 fails >= 0.2", "passed": False}]
     ol = facets.operator_lineage(ev)
     assert ol.outputs[0].outputFacets["outputStatistics"].rowCount == 48
+
+
+def test_operators_name_their_inputs_in_the_start_event(tmp_path):
+    """What the provider calls when a task starts: the inputs from the rendered upstream payloads, no outputs;
+    an unrendered payload gives an empty (not a failing) START lineage."""
+    from llmops.operators.data import SnapshotOperator, ValidateOperator
+    from llmops.operators.evaluation import EvaluateOperator, GateOperator
+    from llmops.operators.register import RegisterOperator
+
+    ingested, validation, snapshot, snap_uri, trained = _payloads(tmp_path)
+    trained = {**trained, "snapshot_id": "0123456789abcdef"}
+    evaluation = {"metrics": {}, "results": str(tmp_path / "eval" / "results.json")}
+    uc = "stackoverflow_qa"
+    ops = {
+        "validate": ValidateOperator(task_id="validate", use_case=uc, ingested=ingested),
+        "snapshot": SnapshotOperator(task_id="snapshot", use_case=uc, ingested=ingested, validation=validation),
+        "evaluate": EvaluateOperator(task_id="evaluate", use_case=uc, trained=trained),
+        "gate": GateOperator(task_id="gate", use_case=uc, evaluation=evaluation, trained=trained),
+        "register": RegisterOperator(task_id="register", use_case=uc, decision={}, trained=trained,
+                                     evaluation=evaluation),
+    }
+    started = {task: op.get_openlineage_facets_on_start() for task, op in ops.items()}
+    assert all(not lin.outputs for lin in started.values())
+    staged = ("file", ingested["uri"])
+    assert [(d.namespace, d.name) for d in started["validate"].inputs] == [staged]
+    assert [(d.namespace, d.name) for d in started["snapshot"].inputs] == [staged]
+    assert [(d.namespace, d.name) for d in started["gate"].inputs] == [("file", evaluation["results"])]
+    snap = started["register"].inputs[0]
+    assert snap.name.endswith("/snapshots/stackoverflow_qa/0123456789abcdef")
+    assert snap.facets["version"].datasetVersion == "0123456789abcdef"
+    assert [(d.namespace, d.name) for d in started["register"].inputs[1:]] == [
+        ("huggingface", "org/base"), ("file", trained["adapter_dir"])]
+    assert [d.name for d in started["evaluate"].inputs] == [snap.name, trained["adapter_dir"]]
+    unrendered = RegisterOperator(task_id="r2", use_case=uc, decision={}, trained="{{ ti.xcom_pull('x') }}",
+                                  evaluation={})
+    assert unrendered.get_openlineage_facets_on_start().inputs == []

@@ -96,3 +96,27 @@ def test_a_broken_use_case_file_is_listed_without_hiding_the_others(use_case, tm
     found = {u["name"]: u for u in records.use_cases()}
     assert found["view_qa"]["model_name"] == "view_qa-lora"
     assert found["broken"]["description"].startswith("does not load")
+
+
+def test_crafted_names_are_refused_before_anything_is_read(use_case, monkeypatch):
+    """Logged in (the auth dependency replaced by a no-op here; the browser test logs in for real): a name of the
+    wrong shape is a 400 naming the field, a well-formed one that does not exist a 404."""
+    from fastapi.testclient import TestClient
+
+    from llmops.view import app as view_app
+
+    monkeypatch.setattr(view_app, "_authenticated", lambda: (lambda: None))
+    client = TestClient(view_app.create_app())
+    sid = use_case["snapshot_id"]
+    assert client.get(f"/use-cases/view_qa/snapshots/{sid}/manifest").json()["snapshot_id"] == sid
+    for path, field in ((f"/use-cases/View..QA/snapshots/{sid}/manifest", "use case"),
+                        ("/use-cases/view_qa/snapshots/..%5C..%5Cetc/manifest", "snapshot_id"),
+                        ("/use-cases/view_qa/snapshots/...../manifest", "snapshot_id"),
+                        ("/use-cases/view_qa/snapshots/" + "a" * 300 + "/manifest", "snapshot_id"),
+                        ("/use-cases/view_qa/versions/-1", "version"),
+                        ("/use-cases/view_qa/versions/latest", "version")):
+        r = client.get(path)
+        assert r.status_code == 400 and r.json()["detail"].startswith(f"{field}:"), (path, r.status_code, r.text)
+    assert client.get("/use-cases/view_qa/snapshots/0123456789abcdef/manifest").status_code == 404
+    assert client.get("/use-cases/view_qa/versions/7").status_code == 404
+    assert client.get("/use-cases/no_such_case").status_code == 404

@@ -91,6 +91,11 @@ class ValidateOperator(ReportsLineage, BaseOperator):
 
         return steps.validate(result, self.ingested)
 
+    def inputs_at_start(self):  # the assertions come with the COMPLETE event
+        from llmops.lineage import naming, steps
+
+        return [steps.Ref.of(naming.from_uri(self.ingested["uri"]))]
+
 
 class SnapshotOperator(ReportsLineage, BaseOperator):
     """Write the validated rows as a content-addressed snapshot and emit the dataset Asset event."""
@@ -136,3 +141,8 @@ class SnapshotOperator(ReportsLineage, BaseOperator):
 
         return steps.snapshot(
             result, self.ingested, lineage.snapshot_manifest(self.use_case, result["snapshot_id"]))
+
+    def inputs_at_start(self):
+        from llmops.lineage import naming, steps
+
+        return [steps.Ref.of(naming.from_uri(self.ingested["uri"]))]

@@ -90,8 +90,16 @@ class EvaluateOperator(ReportsLineage, BaseOperator):
         from llmops.operators import lineage
 
         return steps.evaluate(result, self.trained,
-                              lineage.snapshot_uri(self.use_case, self.trained["snapshot_id"]),
+                              lineage.snapshot_uri(self.use_case, Trained.from_xcom(self.trained).snapshot_id),
                               lineage.registry_uri(), lineage.model_name(self.use_case))
+
+    def inputs_at_start(self):  # the champion compared is found inside execute: only in the COMPLETE event
+        from llmops.lineage import steps
+        from llmops.operators import lineage
+
+        return steps.evaluate({"results": ""}, self.trained,
+                              lineage.snapshot_uri(self.use_case, Trained.from_xcom(self.trained).snapshot_id),
+                              lineage.registry_uri(), lineage.model_name(self.use_case)).inputs
 
 
 class GateOperator(ReportsLineage, BaseOperator):
@@ -114,14 +122,19 @@ class GateOperator(ReportsLineage, BaseOperator):
         cfg = load_config(self.use_case)
         with fail_without_retry():
             decision = run_gate(cfg, Evaluation.from_xcom(self.evaluation), Trained.from_xcom(self.trained),
-                                run_id=context["run_id"]).to_xcom()
+                                run_id=context["run_id"])
         dag_run = context.get("dag_run")
         if dag_run is not None:
-            set_run_note(dag_run.dag_id, dag_run.run_id, decision["text"])
-        record_step(self.use_case, context["run_id"], "gate", decision)
-        return decision
+            set_run_note(dag_run.dag_id, dag_run.run_id, decision.text)
+        record_step(self.use_case, context["run_id"], "gate", decision.to_xcom())
+        return decision.to_xcom()
 
     def lineage_of(self, result):
         from llmops.lineage import steps
 
         return steps.gate(result, self.evaluation)
+
+    def inputs_at_start(self):
+        from llmops.lineage import steps
+
+        return steps.gate({}, self.evaluation).inputs

@@ -1,7 +1,8 @@
 """OpenLineage for our operators: each reports what it read and wrote through the provider's operator hook.
 
 An operator mixes in :class:`ReportsLineage` and implements ``lineage_of(result)`` with a builder of
-:mod:`llmops.lineage.steps`. The task's return value is kept on the operator by Airflow's ``post_execute`` hook
+:mod:`llmops.lineage.steps` (the COMPLETE event: inputs and outputs) and, where its inputs are known before it
+runs (the upstream task's payload, rendered into the operator's fields), ``inputs_at_start()`` (the START event). The task's return value is kept on the operator by Airflow's ``post_execute`` hook
 (in the task process), because the provider calls ``get_openlineage_facets_on_complete`` in a forked child
 where reading XCom back through the supervisor can hang. Without the provider, or with it disabled, nothing of
 this runs; an error in it is logged by the provider and never fails the task.
@@ -30,6 +31,22 @@ class ReportsLineage:
     def lineage_of(self, result):
         """The step's :class:`llmops.lineage.steps.StepLineage` from the task's return value."""
         raise NotImplementedError
+
+    def inputs_at_start(self):
+        """The :class:`llmops.lineage.steps.Ref` datasets this step will read, known before it runs; ``None``
+        where they are decided inside ``execute`` (which files an ingest lists, which snapshot finetune picks)."""
+        return None
+
+    def get_openlineage_facets_on_start(self):
+        from llmops.errors import LLMOpsError
+        from llmops.lineage.facets import operator_lineage
+        from llmops.lineage.steps import StepLineage
+
+        try:
+            inputs = self.inputs_at_start()
+        except (KeyError, TypeError, ValueError, AttributeError, LLMOpsError):  # upstream payload not rendered
+            inputs = None
+        return operator_lineage(StepLineage(inputs or [], []))
 
     def get_openlineage_facets_on_complete(self, task_instance):
         from llmops.lineage.facets import operator_lineage

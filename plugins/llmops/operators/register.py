@@ -46,7 +46,8 @@ class RegisterOperator(ReportsLineage, BaseOperator):
             record_step(self.use_case, run_id, "register", {"registered": False, "reasons": reasons})
             tracking.end_run(trained.mlflow_run_id)
             raise AirflowSkipException("not registered, champion unchanged: " + "; ".join(reasons))
-        result = register_trained(cfg, trained, Evaluation.from_xcom(self.evaluation), decision, self.approval)
+        with fail_without_retry():  # a model or version the registry refuses (an unreachable server is retried)
+            result = register_trained(cfg, trained, Evaluation.from_xcom(self.evaluation), decision, self.approval)
         context["outlet_events"][model_asset(self.use_case)].extra = {
             "name": result["name"], "version": result["version"], "alias": result["alias"],
             "aliases": result["aliases"],
@@ -60,8 +61,16 @@ class RegisterOperator(ReportsLineage, BaseOperator):
         from llmops.operators import lineage
 
         return steps.register(result, self.trained,
-                              lineage.snapshot_uri(self.use_case, self.trained["snapshot_id"]),
+                              lineage.snapshot_uri(self.use_case, Trained.from_xcom(self.trained).snapshot_id),
                               lineage.registry_uri())
+
+    def inputs_at_start(self):
+        from llmops.lineage import steps
+        from llmops.operators import lineage
+
+        return steps.register({"name": "", "version": ""}, self.trained,
+                              lineage.snapshot_uri(self.use_case, Trained.from_xcom(self.trained).snapshot_id),
+                              lineage.registry_uri()).inputs
 
 
 class RollbackOperator(ReportsLineage, BaseOperator):

@@ -11,12 +11,10 @@ import hmac
 import os
 from collections.abc import Mapping
 
+from llmops.errors import MissingApiKeys
+
 DEV_PROFILE = "dev"
 OPEN_PATHS = frozenset({"/livez"})
-
-
-class MissingApiKeys(RuntimeError):
-    """No ``LLMOPS_API_KEYS`` outside the dev profile."""
 
 
 def parse_keys(raw: str | None) -> tuple[str, ...]:

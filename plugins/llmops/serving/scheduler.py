@@ -21,11 +21,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from llmops.errors import QueueFull
+
 log = logging.getLogger(__name__)
-
-
-class QueueFull(RuntimeError):
-    """The bounded request queue of a model version is full (HTTP 429)."""
 
 
 @dataclass

@@ -21,9 +21,11 @@ def _authenticated():
 
 
 def _config(name: str):
+    from llmops import names
     from llmops.config import load_by_name
     from llmops.errors import ConfigError
 
+    names.use_case(name, "use case")  # InvalidName: 400
     try:
         return load_by_name(name)
     except ConfigError:
@@ -31,8 +33,18 @@ def _config(name: str):
 
 
 def create_app() -> FastAPI:
+    from llmops.errors import InvalidName, PermanentError
+
     app = FastAPI(title="LLMOps", dependencies=[Depends(_authenticated())], docs_url=None, redoc_url=None,
                   openapi_url=None)
+
+    @app.exception_handler(InvalidName)
+    def _invalid_name(_request, e: InvalidName):  # a name of the wrong shape: refused before any path is built
+        return JSONResponse({"detail": str(e)}, status_code=400)
+
+    @app.exception_handler(PermanentError)
+    def _not_found(_request, e: PermanentError):  # a snapshot, version or use case that does not exist
+        return JSONResponse({"detail": str(e)}, status_code=404)
 
     @app.get("/")
     def index_redirect():
@@ -49,21 +61,20 @@ def create_app() -> FastAPI:
 
     @app.get("/use-cases/{name}/versions/{version}", response_class=HTMLResponse)
     def version(name: str, version: str):
+        from llmops import names
+
         cfg = _config(name)
-        chain = records.chain(name, cfg.model_name, version)
+        chain = records.chain(name, cfg.model_name, names.version(version, "version"))
         if chain is None:
             raise HTTPException(404, f"{cfg.model_name} has no version {version}")
         return pages.version(name, cfg.model_name, chain)
 
     @app.get("/use-cases/{name}/snapshots/{snapshot_id}/manifest")
     def manifest(name: str, snapshot_id: str):
-        from llmops.errors import SnapshotNotFound
+        from llmops import names
 
         _config(name)
-        try:
-            return JSONResponse(records.snapshot(name, snapshot_id))
-        except SnapshotNotFound as e:
-            raise HTTPException(404, str(e)) from None
+        return JSONResponse(records.snapshot(name, names.snapshot_id(snapshot_id, "snapshot_id")))
 
     @app.get("/use-cases/{name}/runs/{run_id}/validation")
     def validation_report(name: str, run_id: str):
