@@ -59,3 +59,27 @@ def test_chat_route_evaluation_and_training_agree_token_for_token(cfg, registere
     whole = sft_data.encode(m.tokenizer, m.template, q, a, 10_000)  # not cut at max_seq_len
     assert whole["input_ids"][:len(prompt_part)] == prompt_part
     assert m.tokenizer.decode(whole["input_ids"][len(prompt_part):]) == a + "<|im_end|>\n"
+
+
+def test_a_prompt_longer_than_max_seq_len_is_cut_the_same_way_everywhere(cfg, registered):
+    """Training, evaluation and the chat route keep the prompt's last max_seq_len - 1 tokens: the end of the
+    question and the assistant header the answer follows."""
+    from llmops.train import sft_data
+
+    app = create_app(cfg, Settings.for_use_case(cfg, reload_interval_s=3600, max_new_tokens=2, api_keys=(KEY,)))
+    with TestClient(app) as http:
+        m = app.state.store.get("champion")
+        seen = []
+        sched = app.state.service.scheduler(m)
+        submit = sched.submit
+        sched.submit = lambda job: (seen.append(job.ids), submit(job))[1]
+        q = " ".join(registered["rows"]["prompt"].head(40))  # far longer than max_seq_len tokens
+        client = openai.OpenAI(base_url="http://testserver/v1", api_key=KEY, http_client=http, max_retries=0)
+        client.chat.completions.create(model=cfg.model_name, messages=[{"role": "user", "content": q}], max_tokens=2)
+
+    max_len = cfg.training.max_seq_len
+    trained = sft_data.encode(m.tokenizer, m.template, q, "the answer", max_len)
+    prompt_part = [t for t, label in zip(trained["input_ids"], trained["labels"], strict=True) if label == -100]
+    assert len(prompt_part) == max_len - 1 and len(trained["input_ids"]) == max_len
+    assert seen == [prompt_part] == [sft_data.prompt_ids(m.tokenizer, m.template, q, max_len)]
+    assert m.tokenizer.decode(prompt_part).endswith("<|im_end|>\n<|im_start|>assistant\n")

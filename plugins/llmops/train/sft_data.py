@@ -41,9 +41,16 @@ def _response_part(tokenizer, template: PromptTemplate, prompt: str, response: s
     return tokenizer(response, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
 
 
+def fit_prompt(prompt_part: list[int], max_len: int) -> list[int]:
+    """A prompt part longer than ``max_len - 1`` tokens keeps its last ones: the end of the question and the chat
+    template's generation prompt, which the answer follows, and room for at least one response token. Training,
+    evaluation and serving all cut here, so a long prompt is the same tokens everywhere."""
+    return prompt_part[-(max_len - 1):] if len(prompt_part) > max_len - 1 else prompt_part
+
+
 def encode(tokenizer, template: PromptTemplate, prompt: str, response: str, max_len: int) -> dict:
     """Token ids of prompt part + response part; labels are -100 on the prompt part."""
-    prompt_part = _prompt_part(tokenizer, template, prompt)[: max_len - 1]  # keep at least one response token
+    prompt_part = fit_prompt(_prompt_part(tokenizer, template, prompt), max_len)
     response_ids = _response_part(tokenizer, template, prompt, response)
     ids = (prompt_part + response_ids)[:max_len]
     labels = ([IGNORE] * len(prompt_part) + response_ids)[:max_len]
@@ -57,7 +64,7 @@ def encode_rows(tokenizer, template: PromptTemplate, prompts: Sequence[str], res
 
 def prompt_ids(tokenizer, template: PromptTemplate, prompt: str, max_len: int) -> list[int]:
     """The generation input for one prompt: exactly the prefix :func:`encode` trains on."""
-    return _prompt_part(tokenizer, template, prompt)[-max_len:]
+    return fit_prompt(_prompt_part(tokenizer, template, prompt), max_len)
 
 
 def collate(examples: list[dict], pad_id: int, *, left: bool = False) -> dict:

@@ -7,7 +7,7 @@ response) or from an in-memory frame (taken in its given order, as :func:`llmops
 ``max_rows`` keeps the first N rows of that order, like ``DataFrame.head``.
 
 The encoding is token for token :func:`llmops.train.sft_data.encode` (the reference, and the single-prompt path
-serving and evaluation keep using): the same prompt part cut to ``max_len - 1`` tokens, the same response part,
+serving and evaluation keep using): the same prompt part cut to its last ``max_len - 1`` tokens, the same response part,
 labels -100 on the prompt part. Only the work is batched: the chat template renders a batch of conversations in
 one call, and the prompt parts and the response parts are each tokenized in one tokenizer call per batch (a
 tokenizer encodes a list exactly as it encodes each string alone). ``map(batched=True, num_proc=...)`` spreads
@@ -31,11 +31,11 @@ from pathlib import Path
 import pandas as pd
 
 from llmops.prompts import PromptTemplate
-from llmops.train.sft_data import IGNORE, _chat, uses_chat_template
+from llmops.train.sft_data import IGNORE, _chat, fit_prompt, uses_chat_template
 
 log = logging.getLogger(__name__)
 
-ENCODING_VERSION = 1  # part of the cache key: bump when the token format of sft_data.encode changes
+ENCODING_VERSION = 2  # part of the cache key: bump when the token format of sft_data.encode changes
 COLUMNS = ["prompt", "response"]
 BATCH_ROWS = 1000  # rows per map() batch: one chat-template call and two tokenizer calls each
 MAX_WORKERS = 8
@@ -68,7 +68,7 @@ def encode_batch(tokenizer, template: PromptTemplate, prompts: Sequence[str], re
         response_parts = [[*ids, tokenizer.eos_token_id] for ids in _ids(tokenizer, responses)]
     out: dict[str, list[list[int]]] = {"input_ids": [], "labels": []}
     for prompt_part, response_ids in zip(prompt_parts, response_parts, strict=True):
-        prompt_part = prompt_part[: max_len - 1]  # keep at least one response token
+        prompt_part = fit_prompt(prompt_part, max_len)  # the last max_len - 1 tokens, as sft_data.encode
         out["input_ids"].append((prompt_part + response_ids)[:max_len])
         out["labels"].append(([IGNORE] * len(prompt_part) + response_ids)[:max_len])
     return out
