@@ -223,11 +223,15 @@ def test_an_mlflow_outage_before_register_is_logged_and_the_retry_registers_one_
     _record("MLflow server down before register", outage=back_at - down_at, server_back_to_run_success=done - back_at)
 
     out = assert_nothing_lost(topo, fault_api, run_id, snapshot, epochs=epochs)
-    assert out["tis"]["register"]["try_number"] == 2, "register's first try ran before the server was stopped"
+    last = out["tis"]["register"]["try_number"]
+    assert last >= 2, "register's first try ran before the server was stopped"
     logs = _task_logs(topo, run_id, "register")
-    assert f"MLflow tracking server {topo.mlflow_url} is unreachable while" in logs[1], logs[1][-3000:]
-    assert "Airflow retries it" in logs[1]
-    assert f"registered {MODEL} version {out['version'].version}" in logs[2]
+    # every try before the last failed on the outage, with the one-line message (a retry that started while the
+    # server was still coming back fails the same way), and the last one registered the version
+    for attempt in range(1, last):
+        assert f"MLflow tracking server {topo.mlflow_url} is unreachable while" in logs[attempt], logs[attempt][-3000:]
+        assert "Airflow retries it" in logs[attempt]
+    assert f"registered {MODEL} version {out['version'].version}" in logs[last]
     client = _client(topo)
     assert client.get_model_version_by_alias(MODEL, "champion").version == out["version"].version
     assert client.get_model_version_by_alias(MODEL, "challenger").version == out["version"].version
