@@ -90,7 +90,7 @@ class EvaluateOperator(ReportsLineage, BaseOperator):
         from llmops.operators import lineage
 
         return steps.evaluate(result, self.trained,
-                              lineage.snapshot_uri(self.use_case, Trained.from_xcom(self.trained).snapshot_id),
+                              lineage.trained_snapshot_uri(self.use_case, self.trained),
                               lineage.registry_uri(), lineage.model_name(self.use_case))
 
     def inputs_at_start(self):  # the champion compared is found inside execute: only in the COMPLETE event
@@ -98,7 +98,7 @@ class EvaluateOperator(ReportsLineage, BaseOperator):
         from llmops.operators import lineage
 
         return steps.evaluate({"results": ""}, self.trained,
-                              lineage.snapshot_uri(self.use_case, Trained.from_xcom(self.trained).snapshot_id),
+                              lineage.trained_snapshot_uri(self.use_case, self.trained),
                               lineage.registry_uri(), lineage.model_name(self.use_case)).inputs
 
 

@@ -2,8 +2,8 @@
 
 An operator mixes in :class:`ReportsLineage` and implements ``lineage_of(result)`` with a builder of
 :mod:`llmops.lineage.steps` (the COMPLETE event: inputs and outputs) and, where its inputs are known before it
-runs (the upstream task's payload, rendered into the operator's fields), ``inputs_at_start()`` (the START event). The task's return value is kept on the operator by Airflow's ``post_execute`` hook
-(in the task process), because the provider calls ``get_openlineage_facets_on_complete`` in a forked child
+runs (the upstream task's payload, rendered into the operator's fields), ``inputs_at_start()`` (the START event).
+The task's return value is kept on the operator by Airflow's ``post_execute`` hook (in the task process), because the provider calls ``get_openlineage_facets_on_complete`` in a forked child
 where reading XCom back through the supervisor can hang. Without the provider, or with it disabled, nothing of
 this runs; an error in it is logged by the provider and never fails the task.
 """
@@ -65,6 +65,13 @@ def _store(use_case: str):
 
 def snapshot_uri(use_case: str, snapshot_id: str) -> str:
     return _store(use_case).uri(snapshot_id)
+
+
+def trained_snapshot_uri(use_case: str, trained) -> str:
+    """The URI of the snapshot a ``finetune`` payload (:class:`llmops.payloads.Trained`) was trained on."""
+    from llmops.payloads import Trained
+
+    return snapshot_uri(use_case, Trained.from_xcom(trained).snapshot_id)
 
 
 def snapshot_manifest(use_case: str, snapshot_id: str) -> dict | None:

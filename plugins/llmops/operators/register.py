@@ -61,7 +61,7 @@ class RegisterOperator(ReportsLineage, BaseOperator):
         from llmops.operators import lineage
 
         return steps.register(result, self.trained,
-                              lineage.snapshot_uri(self.use_case, Trained.from_xcom(self.trained).snapshot_id),
+                              lineage.trained_snapshot_uri(self.use_case, self.trained),
                               lineage.registry_uri())
 
     def inputs_at_start(self):
@@ -69,7 +69,7 @@ class RegisterOperator(ReportsLineage, BaseOperator):
         from llmops.operators import lineage
 
         return steps.register({"name": "", "version": ""}, self.trained,
-                              lineage.snapshot_uri(self.use_case, Trained.from_xcom(self.trained).snapshot_id),
+                              lineage.trained_snapshot_uri(self.use_case, self.trained),
                               lineage.registry_uri()).inputs
 
 

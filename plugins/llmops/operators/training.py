@@ -10,7 +10,6 @@ from airflow.sdk import BaseOperator
 from llmops.operators.common import fail_without_retry, load_config
 from llmops.operators.lineage import ReportsLineage
 from llmops.operators.links import MLflowRunLink
-from llmops.payloads import Trained
 
 log = logging.getLogger(__name__)
 
@@ -43,4 +42,4 @@ class FinetuneOperator(ReportsLineage, BaseOperator):
         from llmops.operators import lineage
 
         return steps.finetune(
-            result, lineage.snapshot_uri(self.use_case, Trained.from_xcom(result).snapshot_id), lineage.registry_uri())
+            result, lineage.trained_snapshot_uri(self.use_case, result), lineage.registry_uri())
