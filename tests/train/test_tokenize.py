@@ -76,6 +76,55 @@ def test_a_parquet_file_is_read_in_the_canonical_order_and_max_rows_keeps_its_he
     assert list(tokenize.iter_examples(frame_head)) == reference(plain, rows.head(50), 64)  # a frame keeps its order
 
 
+def test_windows_of_worker_processes_give_the_canonical_order_of_a_parquet_file(plain, rows, tmp_path, caplog):
+    path = tmp_path / "train.parquet"
+    rows.sample(frac=1, random_state=5).to_parquet(path, index=False, row_group_size=40)
+    canonical = pd.read_parquet(path).sort_values(["prompt", "response"], kind="stable").reset_index(drop=True)
+    tok = with_template(plain, CHATML)
+    with caplog.at_level(logging.INFO, logger="llmops.train.tokenize"):
+        examples = tokenize.train_examples(path, tok, TEMPLATE, 96, cache_dir=tmp_path / "tokenized", num_proc=2,
+                                           window_rows=70)
+    assert "in 5 window(s)" in caplog.text  # 303 rows, 70 a window
+    want = reference(tok, canonical, 96)
+    assert list(tokenize.iter_examples(examples)) == want
+    assert tokenize.lengths(examples) == tokenize.lengths(want)  # in the canonical order, not the file's
+    assert tokenize.completion_tokens(examples) == tokenize.completion_tokens(want)
+    head = tokenize.train_examples(path, tok, TEMPLATE, 96, cache_dir=tmp_path / "tokenized", num_proc=2,
+                                   window_rows=70, max_rows=100)
+    want_head = reference(tok, canonical.head(100), 96)
+    assert list(tokenize.iter_examples(head)) == want_head
+    assert tokenize.lengths(head) == tokenize.lengths(want_head)
+    assert tokenize.completion_tokens(head) == tokenize.completion_tokens(want_head)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="llmops.train.tokenize"):  # a retry finds every window's files
+        again = tokenize.train_examples(path, tok, TEMPLATE, 96, cache_dir=tmp_path / "tokenized", num_proc=2,
+                                        window_rows=70)
+    assert "reused cached tokenization of 303 rows" in caplog.text
+    assert list(tokenize.iter_examples(again)) == want
+
+
+def test_the_arrow_copy_and_order_are_made_once_and_a_missing_column_names_the_file(rows, tmp_path):
+    from llmops.train import rows_copy
+
+    path = tmp_path / "train.parquet"
+    rows.sample(frac=1, random_state=2).to_parquet(path, index=False)
+    copy = rows_copy.arrow_copy(path, tmp_path / "copies")
+    order = copy.order()
+    assert order.tolist() == pd.read_parquet(path).sort_values(["prompt", "response"], kind="stable").index.tolist()
+    made = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "copies").iterdir()}
+    assert sorted(made) == [f"rows-{copy.key}.arrow", f"rows-{copy.key}.order.npy"]  # no temporary file left
+    again = rows_copy.arrow_copy(path, tmp_path / "copies")
+    assert again == copy and again.order().tolist() == order.tolist()
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "copies").iterdir()} == made
+    assert copy.dataset().to_pandas().equals(pd.read_parquet(path)[["prompt", "response"]])
+    bad = tmp_path / "bad.parquet"
+    rows.rename(columns={"response": "answer"}).to_parquet(bad, index=False)
+    with pytest.raises(ValueError, match=r"bad\.parquet: missing column\(s\) \['response'\]"):
+        rows_copy.arrow_copy(bad, tmp_path / "copies")
+    with pytest.raises(FileNotFoundError, match="nowhere.parquet"):
+        rows_copy.arrow_copy(tmp_path / "nowhere.parquet", tmp_path / "copies")
+
+
 def test_a_second_call_reuses_the_cached_tokenization(plain, rows, tmp_path, caplog):
     cache = tmp_path / "tokenized"
     path = tmp_path / "train.parquet"

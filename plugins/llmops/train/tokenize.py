@@ -1,10 +1,12 @@
 """Training examples through Hugging Face ``datasets``: rows memory-mapped, tokenized in batches by worker
 processes, and cached in the run folder.
 
-The rows come from the snapshot's train Parquet (read with ``Dataset.from_parquet`` into Arrow files under the
-run folder, then sorted in the canonical order :func:`llmops.data.snapshot.load_split` uses: by prompt, then
-response) or from an in-memory frame (taken in its given order, as :func:`llmops.train.lora.finetune` always did).
-``max_rows`` keeps the first N rows of that order, like ``DataFrame.head``.
+The rows come from the snapshot's train Parquet (its Arrow copy under the run folder, memory-mapped, and the
+canonical order :func:`llmops.data.snapshot.load_split` uses, by prompt then response, both made in bounded memory
+by :mod:`llmops.train.rows_copy`) or from an in-memory frame (taken in its given order, as
+:func:`llmops.train.lora.finetune` always did). ``max_rows`` keeps the first N rows of that order, like
+``DataFrame.head``. The rows are tokenized in the order they lie in the file, a window at a time, and the result
+is put in the canonical order by a ``select`` (an index mapping, not a copy).
 
 The encoding is token for token :func:`llmops.train.sft_data.encode` (the reference, and the single-prompt path
 serving and evaluation keep using): the same prompt part cut to its last ``max_len - 1`` tokens, the same response part,
@@ -28,18 +30,20 @@ import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from llmops.prompts import PromptTemplate
+from llmops.train.rows_copy import COLUMNS, arrow_copy
 from llmops.train.sft_data import IGNORE, _chat, fit_prompt, uses_chat_template
 
 log = logging.getLogger(__name__)
 
 ENCODING_VERSION = 2  # part of the cache key: bump when the token format of sft_data.encode changes
-COLUMNS = ["prompt", "response"]
 BATCH_ROWS = 1000  # rows per map() batch: one chat-template call and two tokenizer calls each
 MAX_WORKERS = 8
 MIN_ROWS_PER_WORKER = 5000  # below this, starting worker processes costs more than it saves
+WINDOW_ROWS_PER_WORKER = 25_000  # rows a worker process tokenizes before the next window starts new ones
 
 
 def encode_batch(tokenizer, template: PromptTemplate, prompts: Sequence[str], responses: Sequence[str],
@@ -107,8 +111,10 @@ def workers(rows: int, num_proc: int | None = None) -> int:
 
 
 def rows_dataset(rows: pd.DataFrame | str | Path, cache_dir: Path, max_rows: int | None = None):
-    """The prompt/response rows as a ``datasets.Dataset``: a Parquet file memory-mapped (its Arrow copy under
-    ``cache_dir``) and sorted in the canonical order, or a frame in its given order; the first ``max_rows``."""
+    """The rows to tokenize as ``(ds, positions)``. ``ds`` is a ``datasets.Dataset`` of the chosen rows in the order
+    they lie in: a Parquet file's Arrow copy under ``cache_dir``, memory-mapped, so that tokenizing reads it front
+    to back; a frame as given. ``positions`` puts the tokenized rows in the canonical order (the first ``max_rows``
+    of it), or is None when ``ds`` already is in it."""
     from datasets import Dataset
 
     if isinstance(rows, pd.DataFrame):
@@ -116,21 +122,23 @@ def rows_dataset(rows: pd.DataFrame | str | Path, cache_dir: Path, max_rows: int
         if missing:
             raise ValueError(f"training rows: missing column(s) {missing}")
         ds = Dataset.from_pandas(rows[COLUMNS].reset_index(drop=True), preserve_index=False)
-    else:
-        path = Path(rows)
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: no such Parquet file of training rows")
-        ds = Dataset.from_parquet(str(path), columns=COLUMNS, cache_dir=str(cache_dir / "datasets"))
-        ds = ds.sort(COLUMNS)  # the canonical order of snapshot.load_split
-    if max_rows is not None and max_rows < len(ds):
-        ds = ds.select(range(max_rows))
-    return ds
+        return (ds.select(range(max_rows)) if max_rows is not None and max_rows < len(ds) else ds), None
+    copy = arrow_copy(Path(rows), Path(cache_dir) / "datasets")
+    chosen = copy.order()[:max_rows]
+    in_file_order = np.sort(chosen)
+    ds = copy.dataset()
+    if len(in_file_order) < len(ds):
+        ds = ds.select(in_file_order)
+    positions = np.searchsorted(in_file_order, chosen)
+    return ds, (None if np.array_equal(positions, np.arange(len(positions))) else positions)
 
 
 def tokenize_dataset(ds, tokenizer, template: PromptTemplate, max_len: int, cache_dir: Path,
-                     num_proc: int | None = None):
-    """``ds`` (prompt, response) encoded as ``input_ids``/``labels``, cached under ``cache_dir``."""
-    from datasets import Features, List, Value
+                     num_proc: int | None = None, window_rows: int | None = None):
+    """``ds`` (prompt, response) encoded as ``input_ids``/``labels``, cached under ``cache_dir``. The rows go to the
+    worker processes a window of ``window_rows`` at a time (default :data:`WINDOW_ROWS_PER_WORKER` per worker),
+    each window in new processes, so what a worker reads of the memory-mapped rows stays the size of a window."""
+    from datasets import concatenate_datasets
 
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -139,39 +147,59 @@ def tokenize_dataset(ds, tokenizer, template: PromptTemplate, max_len: int, cach
     stem = f"tokenized-{key}"
     before = {p.name for p in cache_dir.glob(f"{stem}*.arrow")}
     nproc = workers(len(ds), num_proc)
+    window = max(1, window_rows or (WINDOW_ROWS_PER_WORKER * nproc if nproc > 1 else len(ds)))
+    starts = range(0, len(ds), window) if len(ds) else [0]
+    parts = []
+    for i, start in enumerate(starts):
+        part = ds.select(range(start, min(start + window, len(ds)))) if len(starts) > 1 else ds
+        name = stem if len(starts) == 1 else f"{stem}-w{i:05d}"
+        wanted = workers(len(part), num_proc) if nproc > 1 else 1
+        part_out, got = _map(part, tokenizer, template, max_len, cache_dir / f"{name}.arrow", f"{key}-{i}", wanted)
+        if got < wanted:  # no worker processes here: the windows that follow run in this process too
+            nproc = 1
+        parts.append(part_out)
+    out = parts[0] if len(parts) == 1 else concatenate_datasets(parts)
+    used = {Path(f["filename"]).name for f in out.cache_files}
+    if used and used <= before:
+        log.info("reused cached tokenization of %d rows (%s)", len(out), cache_dir / stem)
+    else:
+        log.info("tokenized %d rows with %d process(es) in %d window(s) into %s", len(out), nproc, len(parts),
+                 cache_dir / stem)
+    return out
+
+
+def _map(ds, tokenizer, template: PromptTemplate, max_len: int, cache_file: Path, fingerprint: str, nproc: int):
+    """One ``map`` over ``ds`` into ``cache_file``; the processes it used (1 where none can be started here)."""
+    from datasets import Features, List, Value
 
     def run(processes: int):
         return ds.map(
             _encode_rows, batched=True, batch_size=BATCH_ROWS, num_proc=processes if processes > 1 else None,
             fn_kwargs={"tokenizer": tokenizer, "template": template, "max_len": max_len},
-            remove_columns=ds.column_names, cache_file_name=str(cache_dir / f"{stem}.arrow"),
-            load_from_cache_file=True, new_fingerprint=key, desc="tokenizing",
+            remove_columns=ds.column_names, cache_file_name=str(cache_file),
+            load_from_cache_file=True, new_fingerprint=fingerprint, desc="tokenizing",
             features=Features({"input_ids": List(Value("int32")), "labels": List(Value("int32"))}),
         )
 
     try:
-        out = run(nproc)
+        return run(nproc), nproc
     except AssertionError as e:  # "daemonic processes are not allowed to have children" (some worker pools)
         if nproc == 1 or "daemonic" not in str(e):
             raise
         log.warning("cannot start tokenizer worker processes here (%s): tokenizing in this process", e)
-        nproc = 1
-        out = run(1)
-    used = {Path(f["filename"]).name for f in out.cache_files}
-    if used and used <= before:
-        log.info("reused cached tokenization of %d rows (%s)", len(out), cache_dir / stem)
-    else:
-        log.info("tokenized %d rows with %d process(es) into %s", len(out), nproc, cache_dir / stem)
-    return out
+        return run(1), 1
 
 
 def train_examples(rows: pd.DataFrame | str | Path, tokenizer, template: PromptTemplate, max_len: int, *,
-                   cache_dir: str | Path, max_rows: int | None = None, num_proc: int | None = None):
+                   cache_dir: str | Path, max_rows: int | None = None, num_proc: int | None = None,
+                   window_rows: int | None = None):
     """The training examples of ``rows`` (a frame, or the path of a Parquet file such as a snapshot's
-    ``train.parquet``) as a memory-mapped ``datasets.Dataset`` with ``input_ids`` and ``labels``."""
+    ``train.parquet``) as a memory-mapped ``datasets.Dataset`` with ``input_ids`` and ``labels``, in the canonical
+    order (a frame: its order)."""
     cache_dir = Path(cache_dir)
-    ds = rows_dataset(rows, cache_dir, max_rows)
-    return tokenize_dataset(ds, tokenizer, template, max_len, cache_dir, num_proc)
+    ds, positions = rows_dataset(rows, cache_dir, max_rows)
+    examples = tokenize_dataset(ds, tokenizer, template, max_len, cache_dir, num_proc, window_rows)
+    return examples if positions is None else examples.select(positions)
 
 
 def iter_examples(examples, batch_rows: int = BATCH_ROWS) -> Iterator[dict]:
@@ -185,12 +213,16 @@ def iter_examples(examples, batch_rows: int = BATCH_ROWS) -> Iterator[dict]:
 
 
 def lengths(examples) -> list[int]:
-    """Each example's token count."""
+    """Each example's token count, in the dataset's order."""
     if isinstance(examples, list):
         return [len(e["input_ids"]) for e in examples]
     import pyarrow.compute as pc
 
-    return pc.list_value_length(examples.data.column("input_ids")).to_pylist() if len(examples) else []
+    if not len(examples):
+        return []
+    counts = pc.list_value_length(examples.data.column("input_ids"))  # from the list offsets: no token is read
+    indices = examples._indices  # a select()'s row mapping over the table, if any
+    return (counts if indices is None else counts.take(indices.column(0))).to_pylist()
 
 
 def completion_tokens(examples) -> int:
@@ -201,5 +233,7 @@ def completion_tokens(examples) -> int:
 
     if not len(examples):
         return 0
-    flat = pc.list_flatten(examples.data.column("labels"))
+    if examples._indices is not None and len(examples) != examples.data.num_rows:  # a subset of the table
+        return completion_tokens(list(iter_examples(examples)))
+    flat = pc.list_flatten(examples.data.column("labels"))  # every row of the table once, in any order
     return int(pc.sum(pc.not_equal(flat, IGNORE)).as_py() or 0)
