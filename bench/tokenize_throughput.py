@@ -37,6 +37,8 @@ def machine() -> str:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return f"{cpu}, {cores} cores, {mem:.0f} GiB RAM, CPU only (no GPU)"
+
+
 WORDS = ("python list dict pandas sort file read write loop index error value key string format async thread "
          "class method return import module package install version json parse date time regex match "
          "the a to of in is for with it how why when does not my this that can use using get set").split()
@@ -249,6 +251,8 @@ SECTION = "## Tokenization throughput: datasets path vs list path"
 
 
 def write_markdown(results: list[dict], rss: list[dict], args) -> None:
+    from llmops.train.tokenize import WINDOW_ROWS_PER_WORKER
+
     lines = [
         f"{SECTION} ({datetime.now(UTC).date()})", "",
         f"Command: `PYTHONPATH=plugins .venv/bin/python bench/tokenize_throughput.py --rows {args.rows} --rss-rows "
@@ -256,8 +260,9 @@ def write_markdown(results: list[dict], rss: list[dict], args) -> None:
         f"Machine: {machine()}.  ",
         f"Rows: generated Stack-Overflow-sized pairs (prompts 300-1500 characters, responses 200-1000), prompt "
         f"template `{TEMPLATE_FILE}`, max_seq_len {args.max_len}. List path = today's `sft_data.encode_rows` over "
-        "`load_split`'s frame; datasets path = `tokenize.train_examples` on the split's Parquet (Arrow copy, "
-        "canonical sort, `map(batched=True, num_proc=cores)`, cache in the run folder). Both timed from reading "
+        "`load_split`'s frame; datasets path = `tokenize.train_examples` on the split's Parquet (Arrow copy and "
+        "canonical order made in bounded memory, `map(batched=True, num_proc=cores)` over windows of "
+        f"{WINDOW_ROWS_PER_WORKER:,} rows per worker, cache in the run folder). Both timed from reading "
         "the split to having every example, each in a fresh child process. Outputs compared on the first 1,000 rows.",
         "",
         "| tokenizer | rows | list rows/s | datasets rows/s | ratio (target >= 3) | equal | retry (cache) s "
@@ -282,9 +287,8 @@ def write_markdown(results: list[dict], rss: list[dict], args) -> None:
                       f"{_growth(rss, 'peak_rss_mib')}x (main process), "
                       f"{_growth(rss, 'workers_peak_rss_mib')}x (largest worker), "
                       f"{_growth(rss, 'peak_anon_mib')}x (anonymous memory of the process and its workers); "
-                      "target <= 1.3x. Peak RSS counts the pages of the memory-mapped Arrow files (the split's "
-                      "copy, the tokenized output) as they are read, which grow with the file by design and are "
-                      "page cache the kernel can drop; anonymous memory (sampled every 20 ms) is what cannot."]
+                      "target <= 1.3x. Peak RSS counts the pages of memory-mapped Arrow files a process has read "
+                      "(page cache the kernel can drop); anonymous memory (sampled every 20 ms) is what it cannot."]
     out = ROOT / "docs" / "benchmarks.md"
     text = out.read_text() if out.exists() else "# Benchmarks\n"
     start = text.find(SECTION)
