@@ -53,7 +53,7 @@ def _read_chunks(batches, rows: int, columns: list[str], todo, col, off, width: 
     chunk = np.zeros((len(todo), width), np.uint8)
     length = np.zeros(len(todo), np.int64)
     remaining = np.zeros(len(todo), np.int64)
-    needed = sorted({int(c) for c in np.unique(col[todo])})
+    needed = np.unique(col[todo]).tolist()
     start = 0
     for batch in batches([columns[c] for c in needed]):
         end = start + batch.num_rows
@@ -71,8 +71,6 @@ def _read_chunks(batches, rows: int, columns: list[str], todo, col, off, width: 
 
 
 def _cut(array: pa.Array, local, begin_at, width: int, chunk, length, remaining, into) -> None:
-    if isinstance(array, pa.ChunkedArray):
-        array = array.combine_chunks()
     if not (pa.types.is_large_binary(array.type) or pa.types.is_large_string(array.type)):
         array = array.cast(pa.large_string() if pa.types.is_string(array.type) else pa.large_binary())
     _, offsets_buf, data_buf = array.buffers()

@@ -3,9 +3,10 @@
 An operator mixes in :class:`ReportsLineage` and implements ``lineage_of(result)`` with a builder of
 :mod:`llmops.lineage.steps` (the COMPLETE event: inputs and outputs) and, where its inputs are known before it
 runs (the upstream task's payload, rendered into the operator's fields), ``inputs_at_start()`` (the START event).
-The task's return value is kept on the operator by Airflow's ``post_execute`` hook (in the task process), because the provider calls ``get_openlineage_facets_on_complete`` in a forked child
-where reading XCom back through the supervisor can hang. Without the provider, or with it disabled, nothing of
-this runs; an error in it is logged by the provider and never fails the task.
+The task's return value is kept on the operator by Airflow's ``post_execute`` hook (in the task process), because
+the provider calls ``get_openlineage_facets_on_complete`` in a forked child where reading XCom back through the
+supervisor can hang. Without the provider, or with it disabled, nothing of this runs; an error in it is logged by
+the provider and never fails the task.
 """
 
 from __future__ import annotations

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-COLUMNS = ["prompt", "response"]
+from llmops.data.snapshot import CONTENT_COLUMNS as COLUMNS  # the columns of the canonical order
+
 BATCH_ROWS = 2000  # rows per record batch of the copy
 READ_BUFFER = 1 << 20  # bytes per buffered read of the Parquet file: with pre_buffer off, memory stays at one batch
 COPY_VERSION = 1  # part of the name: bump when the copy's layout changes
