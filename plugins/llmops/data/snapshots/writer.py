@@ -1,9 +1,11 @@
-"""Versioned, immutable dataset snapshots: content-addressed, written atomically, with a lineage manifest.
+"""Writing a snapshot: split by a hash of each row's key, content-addressed, published atomically, with a lineage
+manifest and a dataset card.
 
-Layout: ``<LLMOPS_HOME>/snapshots/<use_case>/<snapshot_id>/{train,eval}.parquet, {train,eval}.jsonl,
-manifest.json, README.md``. The README is a Hugging Face dataset card derived from the manifest, so every snapshot
-folder is a dataset ``datasets.load_dataset`` opens (see :func:`dataset_folder`). The id is a hash of the rows (in any order) and the split rule, so the same content gives the
-same id and a re-run writes nothing new. Rows stream through in batches: memory does not grow with the rows.
+Layout: ``<store>/<snapshot_id>/{train,eval}.parquet, {train,eval}.jsonl, manifest.json, README.md``. The README is a
+Hugging Face dataset card derived from the manifest, so every snapshot folder is a dataset ``datasets.load_dataset``
+opens. The id is a hash of the rows (in any order) and the split rule, so the same content gives the same id and a
+re-run writes nothing new. Rows stream through in batches: memory does not grow with the rows. Callers write through
+:class:`llmops.data.snapshots.handle.Snapshots`.
 """
 
 from __future__ import annotations
@@ -14,19 +16,17 @@ import logging
 import math
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from llmops.config import SnapshotConfig, SplitConfig
-from llmops.data import dataset_card
+from llmops.config import SplitConfig
 from llmops.data.batches import ParquetSink, SeenHashes, hash64, iter_parquet, row_hash, text_values
-from llmops.data.jsonl import write_jsonl
-from llmops.data.storage import store_for
-from llmops.errors import SnapshotNotFound
+from llmops.data.snapshots import dataset_card
+from llmops.data.snapshots.jsonl import write_jsonl
 from llmops.version import code_version
 
 log = logging.getLogger(__name__)
@@ -76,16 +76,6 @@ class ContentDigest:
         return h.hexdigest()[:16]
 
 
-def write_snapshot(df: pd.DataFrame, **kwargs) -> dict:
-    """:func:`write_snapshot_batches` for one in-memory frame."""
-    return write_snapshot_batches([df], **kwargs)
-
-
-def write_snapshot_file(path: Path | str, **kwargs) -> dict:
-    """:func:`write_snapshot_batches` for a staged Parquet file, read batch by batch."""
-    return write_snapshot_batches(iter_parquet(path), **kwargs)
-
-
 def _write_part(df: pd.DataFrame, sink: ParquetSink, jsonl, digest: ContentDigest, name: str) -> None:
     if len(df):
         sink.write(df)
@@ -93,29 +83,27 @@ def _write_part(df: pd.DataFrame, sink: ParquetSink, jsonl, digest: ContentDiges
         digest.update(name, df)
 
 
-def write_snapshot_batches(
+def write_batches(
+    store,
     batches: Iterable[pd.DataFrame],
     *,
-    use_case,
     split: SplitConfig,
     source: dict,
     validation: dict,
+    parents: list[str] | Callable[[], list[str]],
     interval: dict | None = None,
-    root: Path | None = None,
     steps: list[dict] | None = None,
     partition_key: str | None = None,
-    parents: list[str] | None = None,
     report_dir: Path | None = None,
 ) -> dict:
-    """Split, hash and write a snapshot batch by batch; return its manifest. Idempotent: when the content id
-    already exists, nothing is written (the new copy is discarded before it becomes visible).
+    """Split, hash and write a snapshot into ``store`` batch by batch; return its manifest. Idempotent: when the
+    content id already exists, nothing is written (the new copy is discarded before it becomes visible).
 
     Train rows stream to ``train.parquet``/``train.jsonl``; eval rows wait in a temporary file until every
     train prompt is known, then those that also appear in train are dropped (the leakage check) and the rest
-    written. ``steps`` are the preparation steps' row counts; ``parents`` the snapshots this one derives from
-    (default: the newest existing one); ``report_dir`` a folder (e.g. the validation report) copied in as
-    ``reports/``."""
-    store = store_for(use_case, root)
+    written. ``steps`` are the preparation steps' row counts; ``parents`` the snapshots this one derives from, or
+    a function giving them (asked only when the snapshot is new); ``report_dir`` a folder (e.g. the validation
+    report) copied in as ``reports/``."""
     tmp = Path(tempfile.mkdtemp(prefix=".tmp.", dir=store.scratch()))
     try:
         digest = ContentDigest(split)
@@ -161,9 +149,8 @@ def write_snapshot_batches(
         if existing_manifest is not None:
             log.info("snapshot %s already exists at %s; nothing written", sid, store.where(sid))
             return existing_manifest
-        if parents is None:
-            existing = list_snapshots(use_case, root=root)
-            parents = [existing[-1]["snapshot_id"]] if existing else []
+        if callable(parents):
+            parents = parents()
         manifest = {
             "snapshot_id": sid,
             "use_case": store.use_case,
@@ -194,115 +181,3 @@ def write_snapshot_batches(
     log.info("wrote snapshot %s: %d train / %d eval rows at %s", sid, manifest["rows"]["train"],
              manifest["rows"]["eval"], store.where(sid))
     return manifest
-
-
-def read_manifest(use_case, snapshot_id: str, root: Path | str | None = None) -> dict:
-    """``use_case``: the use case's config, its store, or a bare name (the default local store)."""
-    from llmops import names
-
-    snapshot_id = names.snapshot_id(snapshot_id)  # before any path or object name is built from it
-    store = store_for(use_case, root)
-    manifest = store.manifest(snapshot_id)
-    if manifest is None:
-        raise SnapshotNotFound(f"use case '{store.use_case}' has no snapshot '{snapshot_id}' "
-                               f"(looked in {store.where(snapshot_id)})")
-    return manifest
-
-
-def list_snapshots(use_case, root: Path | str | None = None) -> list[dict]:
-    """Manifests of every complete snapshot, oldest first."""
-    return sorted(store_for(use_case, root).manifests(), key=lambda m: (m["created_at"], m["snapshot_id"]))
-
-
-def latest_snapshot_id(use_case) -> str:
-    store = store_for(use_case)
-    found = list_snapshots(store)
-    if not found:
-        raise SnapshotNotFound(f"use case '{store.use_case}' has no snapshot yet: run the "
-                               f"'{store.use_case}__dataset' DAG first")
-    return found[-1]["snapshot_id"]
-
-
-def split_path(use_case, snapshot_id: str, split: str) -> Path:
-    """A local path of one split's Parquet file (a GCS snapshot is downloaded once into the cache)."""
-    store = store_for(use_case)
-    read_manifest(store, snapshot_id)  # raises a clear error if missing
-    return store.local_dir(snapshot_id) / f"{split}.parquet"
-
-
-def dataset_folder(use_case, snapshot_id: str) -> Path:
-    """The local folder of a snapshot, to give ``datasets.load_dataset``: the snapshot itself in a local store, the
-    downloaded copy of a GCS one. ``load_dataset(str(dataset_folder(cfg, sid)))`` gives its ``train`` and ``eval``
-    splits, as its ``README.md`` card declares them."""
-    store = store_for(use_case)
-    read_manifest(store, snapshot_id)  # raises a clear error if missing
-    return store.local_dir(snapshot_id)
-
-
-def load_split(use_case, snapshot_id: str, split: str) -> pd.DataFrame:
-    """One split in its canonical order (by prompt, then response): the id does not depend on the order rows
-    arrived in, so neither may what training and evaluation see."""
-    df = pd.read_parquet(split_path(use_case, snapshot_id, split))
-    return df.sort_values(CONTENT_COLUMNS, kind="stable").reset_index(drop=True)
-
-
-def _order(m: dict) -> tuple:
-    return ((m.get("interval") or {}).get("start") or m.get("partition_key") or "", m["created_at"], m["snapshot_id"])
-
-
-def union_snapshot(use_case, ids: list[str], split: SplitConfig) -> dict:
-    """One snapshot holding the rows of several (exact duplicates dropped); its parents are those snapshots.
-
-    Rows keep their split, because the split is a hash of each row's key. Content-addressed like any other."""
-    use_case = store_for(use_case)
-    manifests = [read_manifest(use_case, i) for i in ids]
-    seen = SeenHashes()
-
-    def batches():
-        for i in ids:
-            for part in ("train", "eval"):
-                for df in iter_parquet(split_path(use_case, i, part)):
-                    yield df[seen.first_seen(row_hash(df, CONTENT_COLUMNS))]
-    starts = [(m.get("interval") or {}).get("start") for m in manifests]
-    ends = [(m.get("interval") or {}).get("end") for m in manifests]
-    interval = {"start": min(starts), "end": max(ends)} if all(starts) and all(ends) else None
-    validation = {"success": all(m["validation"].get("success", False) for m in manifests),
-                  "union_of": {m["snapshot_id"]: m["validation"].get("success") for m in manifests}}
-    return write_snapshot_batches(batches(), use_case=use_case, split=split, source={"kind": "union", "snapshots": ids},
-                          validation=validation, interval=interval, parents=ids)
-
-
-def choose_snapshot(use_case, pinned: str | None, event_extras: list[dict], *, settings=None,
-                    split: SplitConfig | None = None) -> tuple[str, str]:
-    """Which snapshot a fine-tuning run uses, and why: a pinned id, else the triggering asset event's, else the
-    newest one. With ``snapshots.train_on: last_n`` (and no pin) the run trains on the union of the newest N
-    interval snapshots up to that one. ``use_case``: the use case's config (its ``snapshots`` and ``split``
-    settings apply), or its store / a bare name with ``settings``/``split`` given (default: train on the
-    interval's snapshot). Raises :class:`SnapshotNotFound` when the choice does not exist."""
-    from llmops import names
-
-    if not isinstance(use_case, str) and hasattr(use_case, "snapshots"):
-        settings, split = settings or use_case.snapshots, split or use_case.split
-    settings = settings or SnapshotConfig()
-    use_case = store_for(use_case)
-    if pinned:
-        read_manifest(use_case, names.snapshot_id(pinned))
-        return pinned, "pinned by the snapshot_id param"
-    chosen, why = None, ""
-    for extra in reversed(event_extras):
-        if extra.get("snapshot_id"):
-            read_manifest(use_case, names.snapshot_id(extra["snapshot_id"], "asset event extra.snapshot_id"))
-            chosen, why = extra["snapshot_id"], "named by the triggering dataset asset event"
-            break
-    if chosen is None:
-        chosen, why = latest_snapshot_id(use_case), "newest snapshot (no pin, no triggering event)"
-    if settings.train_on != "last_n":
-        return chosen, why
-    anchor = read_manifest(use_case, chosen)
-    candidates = sorted((m for m in list_snapshots(use_case) if m["source"].get("kind") != "union"
-                         and _order(m) <= _order(anchor)), key=_order)
-    window = [m["snapshot_id"] for m in candidates[-settings.last_n:]] or [chosen]
-    if len(window) == 1:
-        return window[0], f"{why}; last {settings.last_n} = just this one"
-    union = union_snapshot(use_case, window, split or SplitConfig())
-    return union["snapshot_id"], f"union of the last {len(window)} snapshots {window} ({why})"
