@@ -215,8 +215,8 @@ class EvaluationConfig(_Strict):
 
         try:
             return None if v is None else names.snapshot_id(v, "golden_snapshot_id")
-        except InvalidName as e:
-            raise ValueError(str(e)) from None
+        except InvalidName as e:  # the file's error names the field: keep the rule
+            raise ValueError(str(e).removeprefix("golden_snapshot_id: ")) from None
 
 
 class GateRule(_Strict):
