@@ -63,7 +63,7 @@ def create_app(cfg: UseCaseConfig, settings: Settings | None = None, store: Mode
     store = store or ModelStore(cfg, aliases)
     metrics = ServingMetrics()
     safety = SafetyFilter(cfg.evaluation.safety)
-    snapshots = Snapshots.of(cfg)  # read where the train rows of a version's snapshot are, for citations
+    snapshots = Snapshots.of(cfg)  # the served versions' snapshots: their train rows make the citation index
     citations: dict[str, CitationIndex] = {}
     stop = threading.Event()
     @contextlib.asynccontextmanager
