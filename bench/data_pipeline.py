@@ -50,8 +50,10 @@ def run_raw(src: Path, out: Path) -> dict:
 def run_pipeline(src: Path, out: Path) -> dict:
     os.environ["LLMOPS_HOME"] = str(out / "home")
     os.environ["LLMOPS_DATA_ROOTS"] = str(src.parent)
-    from llmops.config import PrepareConfig, SourceConfig, SplitConfig
-    from llmops.data.snapshot import write_snapshot_file
+    from llmops import paths
+    from llmops.config import PrepareConfig, SourceConfig
+    from llmops.data.snapshots.handle import Snapshots
+    from llmops.data.snapshots.store import LocalStore
     from llmops.data.stage import stage
     from llmops.data.validate import validate_file
 
@@ -61,8 +63,8 @@ def run_pipeline(src: Path, out: Path) -> dict:
     staged = out / "ingested.parquet"
     result = stage(source, PrepareConfig(strip_html=True), staged)
     summary = validate_file(staged, ROOT / "include" / "expectations" / "qa_pairs.json")
-    m = write_snapshot_file(staged, use_case="bench", split=SplitConfig(), source=result["source"],
-                            validation=summary, steps=result["steps"])
+    snapshots = Snapshots(LocalStore(paths.snapshots_root("bench"), "bench"))
+    m = snapshots.write_file(staged, source=result["source"], validation=summary, steps=result["steps"])
     return {"rows": m["rows"]["input"]}
 
 

@@ -69,6 +69,8 @@ def test_load_by_name_uses_the_use_cases_dir(tmp_path, monkeypatch, raw):
         ("training.epoch", 3, "training.epoch", "Extra inputs are not permitted"),
         ("source.format", "xml", "source.format", "'auto', 'jsonl', 'csv' or 'parquet'"),
         ("retries", -2, "retries", "greater than or equal to 0"),
+        ("evaluation.golden_snapshot_id", "../x/4394c71abe63714e", "evaluation.golden_snapshot_id",
+         "a snapshot id is 16 lower-case hexadecimal digits"),
     ],
 )
 def test_bad_field_names_file_and_dotted_field(tmp_path, raw, dotted, value, field, says):

@@ -130,7 +130,7 @@ def test_the_cli_refuses_crafted_names_with_a_clear_message(argv, capsys):
 
 
 def test_the_snapshot_store_checks_ids_and_keeps_paths_inside_its_root(tmp_path):
-    from llmops.data.storage import LocalStore
+    from llmops.data.snapshots.store import LocalStore
 
     store = LocalStore(tmp_path / "snaps")
     assert store.manifest("4394c71abe63714e") is None

@@ -167,12 +167,12 @@ def _print_before_after(use_case: str, run_id: str, n: int = 3) -> None:
 def print_summary(use_case: str) -> None:
     from llmops import registry
     from llmops.config import load_by_name
-    from llmops.data.snapshot import list_snapshots
+    from llmops.data.snapshots.handle import Snapshots
     from llmops.runs import latest_summary
 
     cfg = load_by_name(use_case)
     s = latest_summary(use_case) or {}
-    snaps = list_snapshots(cfg)
+    snaps = Snapshots.of(cfg).manifests()
     print("\n" + "=" * 72)
     print(f"use case {use_case}: what the pipeline produced")
     print("=" * 72)
@@ -244,13 +244,13 @@ def cmd_snapshots(args) -> int:
     _apply_env()
     from llmops import names
     from llmops.config import load_by_name
-    from llmops.data.snapshot import list_snapshots, read_manifest
+    from llmops.data.snapshots.handle import Snapshots
 
-    cfg = load_by_name(args.use_case)  # its `snapshots.root` says where to look; a broken file is an error
+    snapshots = Snapshots.of(load_by_name(args.use_case))  # its snapshots.root says where; a broken file: an error
     if args.show is not None:
-        print(json.dumps(read_manifest(cfg, names.snapshot_id(args.show, "--show")), indent=2))
+        print(json.dumps(snapshots.manifest(names.snapshot_id(args.show, "--show")), indent=2))
         return 0
-    found = list_snapshots(cfg)
+    found = snapshots.manifests()
     if not found:
         print(f"no snapshots for {args.use_case} (run the {args.use_case}__dataset DAG)")
     print(f"{'snapshot':16}  {'created (UTC)':25}  {'partition':19}  {'train':>7} {'eval':>6}  valid  parents")

@@ -207,6 +207,17 @@ class EvaluationConfig(_Strict):
     safety: SafetyConfig = SafetyConfig()
     recitation: RecitationConfig = RecitationConfig()
 
+    @field_validator("golden_snapshot_id")
+    @classmethod
+    def _snapshot_id(cls, v: str | None) -> str | None:
+        from llmops import names
+        from llmops.errors import InvalidName
+
+        try:
+            return None if v is None else names.snapshot_id(v, "golden_snapshot_id")
+        except InvalidName as e:  # the file's error names the field: keep the rule
+            raise ValueError(str(e).removeprefix("golden_snapshot_id: ")) from None
+
 
 class GateRule(_Strict):
     """Absolute (``min``/``max`` on a metric) or relative (``vs`` champion/base, improvement >= ``margin``)."""

@@ -15,8 +15,18 @@ def llmops_home(tmp_path, monkeypatch) -> Path:
     home = tmp_path / "home"
     monkeypatch.setenv("LLMOPS_HOME", str(home))
     monkeypatch.setenv("LLMOPS_DATA_ROOTS", str(tmp_path))  # test files live here, outside the project
-    monkeypatch.setattr("llmops.data.snapshot.code_version", lambda: "0.0.0+test")
+    monkeypatch.setattr("llmops.data.snapshots.writer.code_version", lambda: "0.0.0+test")
     return home
+
+
+def local_snapshots(use_case: str, split=None, choice=None, root: Path | None = None):
+    """A fresh handle over a use case's local store (``${LLMOPS_HOME}/snapshots/<use_case>``, or ``root``), as
+    ``Snapshots.of(cfg)`` opens it for a config without ``snapshots.root``."""
+    from llmops import paths
+    from llmops.data.snapshots.handle import Snapshots
+    from llmops.data.snapshots.store import LocalStore
+
+    return Snapshots(LocalStore(root or paths.snapshots_root(use_case), use_case), split=split, choice=choice)
 
 
 def make_rows(n: int = 60, start: int = 0, source_file: str = "/data/qa.jsonl") -> pd.DataFrame:

@@ -9,10 +9,9 @@ import pandas as pd
 import pytest
 
 from llmops.config import SplitConfig
-from llmops.data import dataset_card
-from llmops.data.snapshot import dataset_folder, write_snapshot
+from llmops.data.snapshots import dataset_card
 from llmops.errors import SnapshotNotFound
-from tests.data.conftest import make_rows
+from tests.data.conftest import local_snapshots, make_rows
 
 UC = "qa_case"
 SPLIT = SplitConfig(eval_fraction=0.2, seed=0)
@@ -21,7 +20,11 @@ VALIDATION = {"suite": "qa_pairs", "success": True, "evaluated": 8, "successful"
 
 
 def write(df: pd.DataFrame, **kw) -> dict:
-    return write_snapshot(df, use_case=UC, split=SPLIT, source=SOURCE, validation=VALIDATION, **kw)
+    return local_snapshots(UC, SPLIT).write_frame(df, source=SOURCE, validation=VALIDATION, **kw)
+
+
+def dataset_folder(snapshot_id: str):
+    return local_snapshots(UC).dataset_folder(snapshot_id)
 
 
 def load(folder, tmp_path):
@@ -38,7 +41,7 @@ def with_timestamps(df: pd.DataFrame) -> pd.DataFrame:
 def test_load_dataset_gives_the_manifests_splits_rows_and_columns(tmp_path, timestamps):
     df = make_rows(80)
     m = write(with_timestamps(df) if timestamps else df)
-    ds = load(dataset_folder(UC, m["snapshot_id"]), tmp_path)
+    ds = load(dataset_folder(m["snapshot_id"]), tmp_path)
     assert set(ds) == {"train", "eval"}
     for split in ("train", "eval"):
         assert ds[split].num_rows == m["rows"][split]
@@ -56,7 +59,7 @@ def test_the_card_declares_row_counts_that_load_dataset_checks(tmp_path):
     from datasets.exceptions import NonMatchingSplitsSizesError
 
     m = write(make_rows(40))
-    folder = dataset_folder(UC, m["snapshot_id"])
+    folder = dataset_folder(m["snapshot_id"])
     card = (folder / "README.md").read_text()
     assert f"num_examples: {m['rows']['train']}" in card
     (folder / "README.md").write_text(card.replace(f"num_examples: {m['rows']['train']}",
@@ -70,7 +73,7 @@ def test_the_card_carries_the_lineage():
     m = write(make_rows(30, start=30), interval={"start": "2026-01-05T00:00:00+00:00",
                                                  "end": "2026-01-12T00:00:00+00:00"},
               partition_key="2026-01-05T00:00:00")
-    card = (dataset_folder(UC, m["snapshot_id"]) / "README.md").read_text()
+    card = (dataset_folder(m["snapshot_id"]) / "README.md").read_text()
     assert m["parents"] == [first["snapshot_id"]] and f"`{first['snapshot_id']}`" in card
     assert "include/data/qa/*.jsonl" in card and "Source kind | `files`" in card
     assert "passed (suite `qa_pairs`)" in card and '"successful": 8' in card
@@ -82,7 +85,7 @@ def test_the_card_carries_the_lineage():
 
 def test_the_card_is_derived_from_the_manifest_which_is_unchanged():
     m = write(make_rows(30))
-    folder = dataset_folder(UC, m["snapshot_id"])
+    folder = dataset_folder(m["snapshot_id"])
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest == m and "README" not in json.dumps(manifest)
     sizes = {s: (folder / f"{s}.parquet").stat().st_size for s in ("train", "eval")}
@@ -92,7 +95,7 @@ def test_the_card_is_derived_from_the_manifest_which_is_unchanged():
 def test_a_rerun_writes_nothing(llmops_home):
     df = make_rows(50)
     m = write(df)
-    folder = dataset_folder(UC, m["snapshot_id"])
+    folder = dataset_folder(m["snapshot_id"])
     before = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
     assert "README.md" in before
     again = write(df.sample(frac=1, random_state=1))
@@ -102,7 +105,7 @@ def test_a_rerun_writes_nothing(llmops_home):
 
 def test_dataset_folder_of_an_unknown_snapshot_is_a_clear_error():
     with pytest.raises(SnapshotNotFound, match="no snapshot"):
-        dataset_folder(UC, "0123456789abcdef")
+        dataset_folder("0123456789abcdef")
 
 
 @pytest.mark.parametrize("dtype,expected", [

@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from llmops.config import SourceConfig
-from llmops.data.ingest import ingest, read_file
+from llmops.data.ingest import ingest
+from llmops.data.sources.files import read_file
 from llmops.errors import DataError
 
 QA = [

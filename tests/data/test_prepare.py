@@ -13,8 +13,9 @@ from llmops.config import PrepareConfig, SourceConfig, SplitConfig
 from llmops.data.ingest import ingest, read_source
 from llmops.data.partitions import partition_interval
 from llmops.data.prepare import prepare
-from llmops.data.snapshot import read_manifest, write_snapshot
+from llmops.data.snapshots.writer import split_of
 from llmops.errors import ConfigError, DataError
+from tests.data.conftest import local_snapshots
 
 
 def frame(prompts, responses) -> pd.DataFrame:
@@ -45,8 +46,6 @@ def test_nulls_are_kept_for_the_expectation_suite():
 
 
 def test_key_column_split_with_shared_prompt_records_leakage_in_the_manifest():
-    from llmops.data.snapshot import split_of
-
     split = SplitConfig(eval_fraction=0.5)
     keys = [str(i) for i in range(50)]
     k_train = next(k for k in keys if split_of(k, split) == "train")
@@ -55,10 +54,10 @@ def test_key_column_split_with_shared_prompt_records_leakage_in_the_manifest():
     df = pd.DataFrame({"prompt": ["same question?"] * 2 + [f"question {k}?" for k in others],
                        "response": ["answer A", "answer B"] + [f"answer {k}" for k in others],
                        "key": [k_train, k_eval, *others]})
-    m = write_snapshot(df, use_case="leaky", split=split, source={}, validation={"success": True})
+    m = local_snapshots("leaky", split).write_frame(df, source={}, validation={"success": True})
     leak = [s for s in m["steps"] if s["step"] == "leakage_check"][0]
     assert leak["eval_prompts_in_train"] == 1
-    assert read_manifest("leaky", m["snapshot_id"])["rows"]["eval"] == leak["rows_out"]
+    assert local_snapshots("leaky").manifest(m["snapshot_id"])["rows"]["eval"] == leak["rows_out"]
 
 
 def test_partition_interval_follows_the_cron():

@@ -9,18 +9,13 @@ import shutil
 import pandas as pd
 import pytest
 
-from llmops.config import SplitConfig
-from llmops.data import snapshot, storage
-from llmops.data.snapshot import (
-    choose_snapshot,
-    latest_snapshot_id,
-    list_snapshots,
-    load_split,
-    read_manifest,
-    split_of,
-    write_snapshot,
-)
-from llmops.errors import SnapshotNotFound
+from llmops import paths
+from llmops.config import SnapshotConfig, SplitConfig
+from llmops.data.snapshots import store, writer
+from llmops.data.snapshots.store import LocalStore
+from llmops.data.snapshots.writer import split_of
+from llmops.errors import InvalidName, SnapshotNotFound
+from tests.data.conftest import local_snapshots
 
 UC = "qa_case"
 SPLIT = SplitConfig(eval_fraction=0.2, seed=0)
@@ -28,8 +23,13 @@ SOURCE = {"path": "include/data/qa/*.jsonl", "files": ["a.jsonl"]}
 VALIDATION = {"suite": "qa_pairs", "success": True, "evaluated": 8, "successful": 8, "failed": []}
 
 
-def write(df: pd.DataFrame, split: SplitConfig = SPLIT) -> dict:
-    return write_snapshot(df, use_case=UC, split=split, source=SOURCE, validation=VALIDATION)
+def snaps(choice: SnapshotConfig | None = None, use_case: str = UC):
+    """A fresh handle (each call reads the manifests anew, as a new task would)."""
+    return local_snapshots(use_case, SPLIT, choice)
+
+
+def write(df: pd.DataFrame, split: SplitConfig = SPLIT, **kw) -> dict:
+    return local_snapshots(UC, split).write_frame(df, source=SOURCE, validation=VALIDATION, **kw)
 
 
 def tree(root) -> dict[str, int]:
@@ -37,7 +37,7 @@ def tree(root) -> dict[str, int]:
 
 
 def set_created_at(sid: str, when: str) -> None:
-    path = storage.paths.snapshots_root(UC) / sid / "manifest.json"
+    path = paths.snapshots_root(UC) / sid / "manifest.json"
     path.write_text(json.dumps({**json.loads(path.read_text()), "created_at": when}))
 
 
@@ -49,12 +49,12 @@ def test_manifest_and_files(llmops_home, good_rows):
     expected_eval = sum(split_of(p, SPLIT) == "eval" for p in good_rows["prompt"])
     assert 0 < expected_eval < 60
     assert m["rows"] == {"input": 60, "train": 60 - expected_eval, "eval": expected_eval}
-    assert m["split"] == {"rule": snapshot.SPLIT_RULE, "eval_fraction": 0.2, "seed": 0}
+    assert m["split"] == {"rule": writer.SPLIT_RULE, "eval_fraction": 0.2, "seed": 0}
     assert m["validation"] == VALIDATION and m["source"] == SOURCE
     assert m["code_version"] == "0.0.0+test"
     assert m["use_case"] == UC and m["uri"] == final.as_uri()
-    assert read_manifest(UC, m["snapshot_id"]) == json.loads((final / "manifest.json").read_text()) == m
-    train, eval_ = load_split(UC, m["snapshot_id"], "train"), load_split(UC, m["snapshot_id"], "eval")
+    assert snaps().manifest(m["snapshot_id"]) == json.loads((final / "manifest.json").read_text()) == m
+    train, eval_ = snaps().load_split(m["snapshot_id"], "train"), snaps().load_split(m["snapshot_id"], "eval")
     assert len(train) == m["rows"]["train"] and len(eval_) == m["rows"]["eval"]
     assert set(train["prompt"]) | set(eval_["prompt"]) == set(good_rows["prompt"])
     assert all(split_of(p, SPLIT) == "eval" for p in eval_["prompt"])
@@ -81,7 +81,7 @@ def test_different_content_or_split_gives_different_id(good_rows):
     assert write(changed)["snapshot_id"] != base
     assert write(good_rows.iloc[1:])["snapshot_id"] != base
     assert write(good_rows, SplitConfig(eval_fraction=0.2, seed=1))["snapshot_id"] != base
-    assert len(list_snapshots(UC)) == 4
+    assert len(snaps().manifests()) == 4
 
 
 def test_source_columns_do_not_change_the_id(good_rows):
@@ -95,8 +95,8 @@ def test_split_is_stable_when_new_rows_arrive(rows):
     old_m, new_m = write(old), write(grown)
     assert old_m["snapshot_id"] != new_m["snapshot_id"]
     for part in ("train", "eval"):
-        before = set(load_split(UC, old_m["snapshot_id"], part)["prompt"])
-        after = set(load_split(UC, new_m["snapshot_id"], part)["prompt"])
+        before = set(snaps().load_split(old_m["snapshot_id"], part)["prompt"])
+        after = set(snaps().load_split(new_m["snapshot_id"], part)["prompt"])
         assert before <= after, f"a prompt left {part}"
     assert {split_of(p, SPLIT) for p in old["prompt"]} == {"train", "eval"}
 
@@ -120,21 +120,21 @@ def test_concurrent_writer_wins_and_temp_is_removed(llmops_home, good_rows, monk
         shutil.copytree(src, dst)
         raise OSError(39, "Directory not empty")
 
-    monkeypatch.setattr(storage.os, "rename", racing_rename)
+    monkeypatch.setattr(store.os, "rename", racing_rename)
     m = write(good_rows)
     assert os.listdir(llmops_home / "snapshots" / UC) == [m["snapshot_id"]]
-    assert read_manifest(UC, m["snapshot_id"])["snapshot_id"] == m["snapshot_id"]
+    assert snaps().manifest(m["snapshot_id"])["snapshot_id"] == m["snapshot_id"]
 
 
 def test_list_and_latest(rows):
     with pytest.raises(SnapshotNotFound, match="has no snapshot yet"):
-        latest_snapshot_id(UC)
-    assert list_snapshots(UC) == []
+        snaps().latest_id()
+    assert snaps().manifests() == []
     a, b = write(rows(60))["snapshot_id"], write(rows(61))["snapshot_id"]
     set_created_at(a, "2026-02-01T00:00:00+00:00")
     set_created_at(b, "2026-01-01T00:00:00+00:00")
-    assert [m["snapshot_id"] for m in list_snapshots(UC)] == [b, a]
-    assert latest_snapshot_id(UC) == a
+    assert [m["snapshot_id"] for m in snaps().manifests()] == [b, a]
+    assert snaps().latest_id() == a
 
 
 def test_choose_snapshot_pinned_then_event_then_newest(rows):
@@ -142,43 +142,91 @@ def test_choose_snapshot_pinned_then_event_then_newest(rows):
     set_created_at(old, "2026-01-01T00:00:00+00:00")
     set_created_at(new, "2026-02-01T00:00:00+00:00")
 
-    sid, why = choose_snapshot(UC, old, [{"snapshot_id": new}])
+    sid, why = snaps().choose(old, [{"snapshot_id": new}])
     assert (sid, why) == (old, "pinned by the snapshot_id param")
-    sid, why = choose_snapshot(UC, None, [{"snapshot_id": new}, {"snapshot_id": old}, {"other": 1}])
+    sid, why = snaps().choose(None, [{"snapshot_id": new}, {"snapshot_id": old}, {"other": 1}])
     assert sid == old and "triggering dataset asset event" in why
-    sid, why = choose_snapshot(UC, None, [{}])
+    sid, why = snaps().choose(None, [{}])
     assert sid == new and why.startswith("newest snapshot")
 
 
 def test_choose_snapshot_unknown_ids_raise(rows):
     write(rows(60))
     with pytest.raises(SnapshotNotFound, match="use case 'qa_case' has no snapshot 'deadbeefdeadbeef'"):
-        choose_snapshot(UC, "deadbeefdeadbeef", [])
+        snaps().choose("deadbeefdeadbeef", [])
     with pytest.raises(SnapshotNotFound, match="no snapshot 'cafebabecafebabe'"):
-        choose_snapshot(UC, None, [{"snapshot_id": "cafebabecafebabe"}])
+        snaps().choose(None, [{"snapshot_id": "cafebabecafebabe"}])
     with pytest.raises(SnapshotNotFound, match="has no snapshot yet"):
-        choose_snapshot("other_case", None, [])
+        snaps(use_case="other_case").choose(None, [])
 
 
 def test_last_n_mode_trains_on_a_union_snapshot_of_the_newest_n(rows):
-    from llmops.config import SnapshotConfig
-
     ids = []
     for week in range(3):
         interval = {"start": f"2026-01-{5 + 7 * week:02d}T00:00:00+00:00", "end": "x"}
-        m = write_snapshot(rows(60, start=100 * week), use_case=UC, split=SPLIT, source=SOURCE,
-                           validation=VALIDATION, interval=interval, partition_key=interval["start"][:19])
+        m = write(rows(60, start=100 * week), interval=interval, partition_key=interval["start"][:19])
         ids.append(m["snapshot_id"])
-    assert read_manifest(UC, ids[1])["parents"] == [ids[0]]  # lineage: the previous snapshot
-    settings = SnapshotConfig(train_on="last_n", last_n=2)
-    sid, why = choose_snapshot(UC, None, [{"snapshot_id": ids[2]}], settings=settings, split=SPLIT)
-    union = read_manifest(UC, sid)
+    assert snaps().manifest(ids[1])["parents"] == [ids[0]]  # lineage: the previous snapshot
+    last_2 = SnapshotConfig(train_on="last_n", last_n=2)
+    sid, why = snaps(last_2).choose(None, [{"snapshot_id": ids[2]}])
+    union = snaps().manifest(sid)
     assert union["parents"] == ids[1:] and union["source"] == {"kind": "union", "snapshots": ids[1:]}
     assert union["rows"]["input"] == 120 and "union of the last 2" in why
     # rows keep their split in the union, because the split is a hash of each row's key
     for i in ids[1:]:
-        assert set(load_split(UC, i, "eval")["prompt"]) <= set(load_split(UC, sid, "eval")["prompt"])
+        assert set(snaps().load_split(i, "eval")["prompt"]) <= set(snaps().load_split(sid, "eval")["prompt"])
     # anchored on an older event, the window ends there; a pin always wins
-    assert read_manifest(UC, choose_snapshot(UC, None, [{"snapshot_id": ids[1]}], settings=settings,
-                                             split=SPLIT)[0])["parents"] == ids[:2]
-    assert choose_snapshot(UC, ids[0], [], settings=settings, split=SPLIT)[0] == ids[0]
+    assert snaps().manifest(snaps(last_2).choose(None, [{"snapshot_id": ids[1]}])[0])["parents"] == ids[:2]
+    assert snaps(last_2).choose(ids[0], [])[0] == ids[0]
+
+
+
+class CountingStore(LocalStore):
+    """The real local store, counting the manifests it reads."""
+
+    reads: list[str]
+
+    def manifest(self, sid: str) -> dict | None:
+        self.reads = [*getattr(self, "reads", []), sid]
+        return super().manifest(sid)
+
+
+def test_a_handle_reads_each_manifest_once(good_rows, rows):
+    from llmops.data.snapshots.handle import Snapshots
+
+    sid = write(good_rows)["snapshot_id"]
+    other = write(rows(70))["snapshot_id"]
+    counting = CountingStore(paths.snapshots_root(UC), UC)
+    handle = Snapshots(counting, split=SPLIT)
+    handle.split_path(sid, "train")
+    assert len(handle.load_split(sid, "eval")) == handle.manifest(sid)["rows"]["eval"]
+    handle.load_split(sid, "train")
+    handle.dataset_folder(sid)
+    assert handle.choose(sid, []) == (sid, "pinned by the snapshot_id param")
+    assert counting.reads == [sid]
+    assert {m["snapshot_id"] for m in handle.manifests()} == {sid, other}  # a listing reads only the new one
+    handle.latest_id()
+    assert sorted(counting.reads) == sorted([sid, other])
+    with pytest.raises(SnapshotNotFound):  # a missing snapshot is not remembered: it may be written later
+        handle.manifest("0123456789abcdef")
+    with pytest.raises(SnapshotNotFound):
+        handle.manifest("0123456789abcdef")
+    assert counting.reads.count("0123456789abcdef") == 2
+
+
+def test_a_written_snapshot_is_known_to_its_handle_without_a_read(good_rows):
+    from llmops.data.snapshots.handle import Snapshots
+
+    counting = CountingStore(paths.snapshots_root(UC), UC)
+    handle = Snapshots(counting, split=SPLIT)
+    m = handle.write_frame(good_rows, source=SOURCE, validation=VALIDATION)
+    reads = list(counting.reads)  # the writer asks once whether the id exists
+    assert handle.manifest(m["snapshot_id"]) == m and handle.load_split(m["snapshot_id"], "train") is not None
+    assert counting.reads == reads
+
+
+@pytest.mark.parametrize("bad", ["../4394c71abe63714e", "4394C71ABE63714E", "/etc", " ", "4394c71abe63714"])
+def test_a_malformed_event_snapshot_id_is_refused_where_it_enters(good_rows, bad):
+    write(good_rows)
+    with pytest.raises(InvalidName, match=r"^asset event extra\.snapshot_id: .* is refused: a snapshot id is 16"):
+        snaps().choose(None, [{"snapshot_id": bad}])

@@ -9,16 +9,8 @@ import yaml
 
 from llmops import paths
 from llmops.cli import main
-from llmops.config import SplitConfig, load_by_name
-from llmops.data.snapshot import (
-    choose_snapshot,
-    latest_snapshot_id,
-    list_snapshots,
-    load_split,
-    read_manifest,
-    write_snapshot,
-    write_snapshot_batches,
-)
+from llmops.config import load_by_name
+from llmops.data.snapshots.handle import Snapshots
 from llmops.errors import ConfigError, SnapshotNotFound
 from tests.data.conftest import make_rows
 from tests.data.emulators import connection_env
@@ -54,14 +46,14 @@ def gcs_root(gcs_emulator, tmp_path, monkeypatch):
     return {"bucket": bucket, "prefix": prefix, "objects": objects}
 
 
-def cfg():
-    """The use case's config, as the operator or CLI that holds it passes it down (its snapshots.root is gs://)."""
-    return load_by_name(UC)
+def snaps() -> Snapshots:
+    """A fresh handle on the use case's snapshots, as the operator or CLI that holds its config opens it (its
+    snapshots.root is gs://)."""
+    return Snapshots.of(load_by_name(UC))
 
 
 def write(df, **kw):
-    return write_snapshot(df, use_case=cfg(), split=SplitConfig(), source={"kind": "local"},
-                          validation={"success": True}, **kw)
+    return snaps().write_frame(df, source={"kind": "local"}, validation={"success": True}, **kw)
 
 
 def test_snapshot_is_published_to_gcs_and_read_back(gcs_root, llmops_home):
@@ -74,9 +66,9 @@ def test_snapshot_is_published_to_gcs_and_read_back(gcs_root, llmops_home):
     assert not (llmops_home / "snapshots").exists()  # nothing kept locally but the scratch folder, now empty
     assert not any((llmops_home / "tmp" / "snapshots" / UC).iterdir())
 
-    assert read_manifest(cfg(), sid)["rows"] == m["rows"]
-    assert [s["snapshot_id"] for s in list_snapshots(cfg())] == [sid] and latest_snapshot_id(cfg()) == sid
-    train = load_split(cfg(), sid, "train")
+    assert snaps().manifest(sid)["rows"] == m["rows"]
+    assert [s["snapshot_id"] for s in snaps().manifests()] == [sid] and snaps().latest_id() == sid
+    train = snaps().load_split(sid, "train")
     assert len(train) == m["rows"]["train"]
     assert (llmops_home / "cache" / "snapshots" / UC / sid / "train.parquet").exists()
 
@@ -91,23 +83,23 @@ def test_a_failed_write_leaves_nothing_visible(gcs_root, llmops_home):
         raise OSError("source went away")
 
     with pytest.raises(OSError, match="source went away"):
-        write_snapshot_batches(batches(), use_case=cfg(), split=SplitConfig(), source={}, validation={})
+        snaps().write(batches(), source={}, validation={})
     assert gcs_root["objects"]() == {}
-    assert list_snapshots(cfg()) == []
+    assert snaps().manifests() == []
     with pytest.raises(SnapshotNotFound, match=f"gs://{BUCKET}/{gcs_root['prefix']}/{UC}/0000000000000000"):
-        read_manifest(cfg(), "0000000000000000")
+        snaps().manifest("0000000000000000")
 
 
 def test_last_n_union_and_cli_work_on_gcs(gcs_root, llmops_home, capsys):
     a = write(make_rows(60), interval={"start": "2026-01-05T00:00:00+00:00", "end": "2026-01-12T00:00:00+00:00"})
     b = write(make_rows(60, start=40), interval={"start": "2026-01-12T00:00:00+00:00",
                                                  "end": "2026-01-19T00:00:00+00:00"})
-    sid, why = choose_snapshot(cfg(), None, [{"snapshot_id": b["snapshot_id"]}])
+    sid, why = snaps().choose(None, [{"snapshot_id": b["snapshot_id"]}])
     assert "union of the last 2" in why
-    union = read_manifest(cfg(), sid)
+    union = snaps().manifest(sid)
     assert union["parents"] == [a["snapshot_id"], b["snapshot_id"]]
     assert union["rows"]["input"] == 100  # rows 40-59 appear in both and are kept once
-    both = pd.concat([load_split(cfg(), sid, p) for p in ("train", "eval")])
+    both = pd.concat([snaps().load_split(sid, p) for p in ("train", "eval")])
     assert both["prompt"].is_unique and len(both) == 100
     assert main(["snapshots", UC]) == 0
     listed = capsys.readouterr().out
@@ -130,7 +122,6 @@ def test_an_unknown_scheme_for_the_root_is_a_config_error(tmp_path, monkeypatch)
 def test_the_dataset_card_is_uploaded_before_the_manifest_and_cached(gcs_root, llmops_home, tmp_path, monkeypatch):
     from datasets import load_dataset
 
-    from llmops.data.snapshot import dataset_folder
     from llmops.data.sources.hooks import EndpointGCSHook
 
     uploaded = []
@@ -144,7 +135,7 @@ def test_the_dataset_card_is_uploaded_before_the_manifest_and_cached(gcs_root, l
     m = write(make_rows(60))
     assert "README.md" in uploaded and uploaded[-1] == "manifest.json"
     assert f"{UC}/{m['snapshot_id']}/README.md" in gcs_root["objects"]()
-    folder = dataset_folder(cfg(), m["snapshot_id"])
+    folder = snaps().dataset_folder(m["snapshot_id"])
     assert folder == llmops_home / "cache" / "snapshots" / UC / m["snapshot_id"]
     assert (folder / "README.md").exists()
     ds = load_dataset(str(folder), cache_dir=str(tmp_path / "hf-cache"))

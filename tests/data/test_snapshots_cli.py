@@ -8,8 +8,7 @@ import pytest
 
 from llmops.cli import main
 from llmops.config import SplitConfig
-from llmops.data.snapshot import write_snapshot
-from tests.data.conftest import make_rows
+from tests.data.conftest import local_snapshots, make_rows
 
 UC = "cli_qa"
 
@@ -28,13 +27,16 @@ def cli_use_case(tmp_path, monkeypatch):
     monkeypatch.setenv("LLMOPS_USE_CASES_DIR", str(tmp_path / "use_cases"))
 
 
+def write(df, **kw) -> dict:
+    return local_snapshots(UC, SplitConfig()).write_frame(df, source={"kind": "local"}, validation={"success": True},
+                                                          **kw)
+
+
 def test_lists_snapshots_with_rows_partition_and_parents(llmops_home, capsys):
     assert main(["snapshots", UC]) == 0
     assert f"no snapshots for {UC}" in capsys.readouterr().out
-    first = write_snapshot(make_rows(60), use_case=UC, split=SplitConfig(), source={"kind": "local"},
-                           validation={"success": True}, partition_key="2026-01-05T00:00:00")
-    second = write_snapshot(make_rows(60, start=100), use_case=UC, split=SplitConfig(), source={"kind": "local"},
-                            validation={"success": True}, partition_key="2026-01-12T00:00:00")
+    first = write(make_rows(60), partition_key="2026-01-05T00:00:00")
+    second = write(make_rows(60, start=100), partition_key="2026-01-12T00:00:00")
     assert main(["snapshots", UC]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split()[:3] == ["snapshot", "created", "(UTC)"]
@@ -47,8 +49,7 @@ def test_lists_snapshots_with_rows_partition_and_parents(llmops_home, capsys):
 
 
 def test_show_prints_the_manifest_and_an_unknown_id_is_a_clear_error(llmops_home, capsys):
-    m = write_snapshot(make_rows(60), use_case=UC, split=SplitConfig(), source={"kind": "local"},
-                       validation={"success": True})
+    m = write(make_rows(60))
     assert main(["snapshots", UC, "--show", m["snapshot_id"]]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["snapshot_id"] == m["snapshot_id"] and shown["rows"] == m["rows"]
@@ -56,3 +57,11 @@ def test_show_prints_the_manifest_and_an_unknown_id_is_a_clear_error(llmops_home
     assert main(["snapshots", UC, "--show", "0000000000000000"]) == 1
     err = capsys.readouterr().err
     assert "has no snapshot '0000000000000000'" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("bad", ["../x", "4394C71ABE63714E", "4394c71abe63714e/.."])
+def test_a_malformed_id_is_refused_at_the_command_line_before_any_read(llmops_home, capsys, bad):
+    assert main(["snapshots", UC, "--show", bad]) == 1
+    err = capsys.readouterr().err
+    assert f"--show: {bad!r} is refused: a snapshot id is 16 lower-case hexadecimal digits" in err
+    assert "Traceback" not in err and not (llmops_home / "snapshots").exists()

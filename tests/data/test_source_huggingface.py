@@ -13,10 +13,10 @@ import yaml
 from llmops import paths
 from llmops.config import PrepareConfig, SourceConfig, SplitConfig, load_use_case
 from llmops.data.ingest import read_source
-from llmops.data.snapshot import write_snapshot_file
 from llmops.data.sources.huggingface import folder_hash
 from llmops.data.stage import stage
 from llmops.errors import ConfigError, DataError
+from tests.data.conftest import local_snapshots
 
 CARD = """---
 configs:
@@ -82,9 +82,9 @@ def test_through_stage_and_snapshot_the_manifest_records_the_revision(folder, tm
     staged = tmp_path / "staged.parquet"
     result = stage(source(folder), PrepareConfig(), staged, interval=interval)
     assert result["rows"] == 40
-    m = write_snapshot_file(staged, use_case="hf_case", split=SplitConfig(), source=result["source"],
-                            validation={"success": True}, steps=result["steps"],
-                            interval={"start": interval[0].isoformat(), "end": interval[1].isoformat()})
+    m = local_snapshots("hf_case", SplitConfig()).write_file(
+        staged, source=result["source"], validation={"success": True}, steps=result["steps"],
+        interval={"start": interval[0].isoformat(), "end": interval[1].isoformat()})
     assert m["rows"]["train"] + m["rows"]["eval"] == 40
     assert m["source"]["resolved_revision"] == folder_hash(folder) and m["source"]["dataset"] == str(folder)
     snapshot_dir = paths.snapshots_root("hf_case") / m["snapshot_id"]

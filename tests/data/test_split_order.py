@@ -12,7 +12,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from llmops.data.split_order import canonical_order
+from llmops.data.snapshots.split_order import canonical_order
 
 COLUMNS = ["prompt", "response"]
 
@@ -38,7 +38,7 @@ def test_long_shared_beginnings_take_more_passes_and_give_pandas_order(caplog):
     rows = [(preamble + "b", "x"), (preamble + "a", "z"), (preamble + "a", "y"), (preamble, "q"),
             ("short", "r"), (preamble + "a", "y"), ("", "e"), ("short", ""), (preamble + "ab", "")]
     df = pd.DataFrame(rows, columns=COLUMNS)
-    with caplog.at_level(logging.INFO, logger="llmops.data.split_order"):
+    with caplog.at_level(logging.INFO, logger="llmops.data.snapshots.split_order"):
         got, calls = order_of(df, budget=8 * len(df), batch_rows=2)  # 8 bytes a row a pass
     assert got.tolist() == pandas_order(df)
     assert len(calls) > 156 // 8  # one pass per 8 shared bytes at least

@@ -16,11 +16,11 @@ from llmops import paths
 from llmops.config import PrepareConfig, SourceConfig, SplitConfig
 from llmops.data.batches import SeenHashes, hash64, iter_parquet
 from llmops.data.ingest import ingest
-from llmops.data.jsonl import write_jsonl as to_jsonl
-from llmops.data.snapshot import write_snapshot_file
+from llmops.data.snapshots.jsonl import write_jsonl as to_jsonl
 from llmops.data.stage import stage
 from llmops.data.validate import validate, validate_file
 from llmops.errors import DataError, ValidationFailed
+from tests.data.conftest import local_snapshots
 
 SUITE = paths.PROJECT_ROOT / "include" / "expectations" / "qa_pairs.json"
 
@@ -148,11 +148,11 @@ def test_snapshot_is_the_same_for_any_batch_size(tmp_path, monkeypatch):
     df = frame(50).assign(timestamp=pd.Timestamp("2026-01-05T10:00:00Z"))
     staged = tmp_path / "rows.parquet"
     df.to_parquet(staged)
-    kw = {"use_case": "stream", "split": SplitConfig(eval_fraction=0.3), "source": {}, "validation": {}}
-    one = write_snapshot_file(staged, root=tmp_path / "a", **kw)
+    split = SplitConfig(eval_fraction=0.3)
+    one = local_snapshots("stream", split, root=tmp_path / "a").write_file(staged, source={}, validation={})
     monkeypatch.setenv("LLMOPS_BATCH_ROWS", "3")
     df.sample(frac=1, random_state=1).to_parquet(staged)
-    many = write_snapshot_file(staged, root=tmp_path / "b", **kw)
+    many = local_snapshots("stream", split, root=tmp_path / "b").write_file(staged, source={}, validation={})
     assert one["snapshot_id"] == many["snapshot_id"]
     assert one["rows"] == many["rows"] and one["rows"]["eval"] > 0
     for part in ("train", "eval"):
@@ -179,7 +179,7 @@ def test_leakage_is_checked_across_batches(tmp_path, monkeypatch):
     staged = tmp_path / "rows.parquet"
     df.to_parquet(staged)
     monkeypatch.setenv("LLMOPS_BATCH_ROWS", "4")
-    m = write_snapshot_file(staged, use_case="leak", split=split, source={}, validation={}, root=tmp_path / "s")
+    m = local_snapshots("leak", split, root=tmp_path / "s").write_file(staged, source={}, validation={})
     leakage = next(s for s in m["steps"] if s["step"] == "leakage_check")
     assert leakage["eval_prompts_in_train"] == 1
     eval_ = pd.read_parquet(tmp_path / "s" / m["snapshot_id"] / "eval.parquet")
@@ -207,16 +207,14 @@ def test_iter_parquet_respects_the_batch_size(tmp_path):
 
 
 def test_training_sees_the_same_rows_in_the_same_order_whatever_order_they_arrived_in(llmops_home):
-    from llmops.data.snapshot import load_split, write_snapshot
-
     df = frame(50)
-    kw = {"use_case": "order", "split": SplitConfig(eval_fraction=0.3), "source": {}, "validation": {}}
-    a = write_snapshot(df.sample(frac=1, random_state=1), root=None, **kw)
-    first = {p: load_split("order", a["snapshot_id"], p) for p in ("train", "eval")}
+    split = SplitConfig(eval_fraction=0.3)
+    a = local_snapshots("order", split).write_frame(df.sample(frac=1, random_state=1), source={}, validation={})
+    first = {p: local_snapshots("order").load_split(a["snapshot_id"], p) for p in ("train", "eval")}
     shutil.rmtree(llmops_home / "snapshots" / "order")
-    b = write_snapshot(df.sample(frac=1, random_state=2), root=None, **kw)
+    b = local_snapshots("order", split).write_frame(df.sample(frac=1, random_state=2), source={}, validation={})
     assert a["snapshot_id"] == b["snapshot_id"]
     for p in ("train", "eval"):
-        again = load_split("order", b["snapshot_id"], p)
+        again = local_snapshots("order").load_split(b["snapshot_id"], p)
         assert again["prompt"].tolist() == first[p]["prompt"].tolist()
         assert again["prompt"].tolist() == sorted(again["prompt"].tolist())

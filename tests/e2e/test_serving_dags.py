@@ -89,13 +89,13 @@ def logged_days(airflow, champion) -> dict:
             mp.setenv(key, airflow.env[key])
         from llmops import registry
         from llmops.config import load_by_name
-        from llmops.data.snapshot import load_split
+        from llmops.data.snapshots.handle import Snapshots
         from llmops.serving.app import Settings, create_app
         from llmops.serving.prediction_log import log_dir
 
         cfg = load_by_name(USE_CASE)
         sid = registry.client().get_model_version(MODEL, champion).tags["snapshot_id"]
-        train = load_split(USE_CASE, sid, "train")["prompt"]
+        train = Snapshots.of(cfg).load_split(sid, "train")["prompt"]
         ordered = train.iloc[train.str.len().argsort(kind="stable")].tolist()
         prompts = [ordered[(2 * i + 1) * len(ordered) // 40] for i in range(20)]  # one per length ventile
         logs = log_dir(USE_CASE)

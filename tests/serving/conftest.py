@@ -48,13 +48,13 @@ def train_and_register(cfg: UseCaseConfig, rows, run_name: str, promote: bool, s
 def registered(cfg, sample_rows, serving_home):
     """Version 1 = champion, trained on a snapshot written in the same LLMOPS_HOME (made once per module)."""
     from llmops import registry
-    from llmops.data.snapshot import list_snapshots, load_split, write_snapshot
+    from llmops.data.snapshots.handle import Snapshots
 
-    if not list_snapshots(cfg.name):
-        write_snapshot(sample_rows.head(300), use_case=cfg.name, split=cfg.split, source={"kind": "test"},
-                       validation={"success": True})
-    sid = list_snapshots(cfg.name)[-1]["snapshot_id"]
-    rows = load_split(cfg.name, sid, "train")
+    snapshots = Snapshots.of(cfg)
+    if not snapshots.manifests():
+        snapshots.write_frame(sample_rows.head(300), source={"kind": "test"}, validation={"success": True})
+    sid = snapshots.latest_id()
+    rows = snapshots.load_split(sid, "train")
     rows.attrs["snapshot_id"] = sid
     if registry.alias_version(cfg.model_name, "champion") is None:
         train_and_register(cfg, rows, "run-v1", promote=True, seed=0)

@@ -10,8 +10,9 @@ import pytest
 import yaml
 
 from llmops import registry, tracking
-from llmops.config import SplitConfig
-from llmops.data.snapshot import write_snapshot
+from llmops.config import SplitConfig, load_by_name
+from llmops.data.snapshots.handle import Snapshots
+from llmops.data.snapshots.store import store_for
 from llmops.runs import record_step
 from llmops.view import pages, records
 
@@ -26,9 +27,9 @@ def use_case(tmp_path, monkeypatch, sample_rows):
     (tmp_path / "use_cases" / "view_qa.yaml").write_text(yaml.safe_dump(cfg))
     monkeypatch.setenv("LLMOPS_USE_CASES_DIR", str(tmp_path / "use_cases"))
     rows = sample_rows.head(60).assign(source_file="qa.jsonl", source_line=range(1, 61))
-    manifest = write_snapshot(rows, use_case="view_qa", split=SplitConfig(eval_fraction=0.2),
-                              source={"kind": "files", "files": ["/data/qa.jsonl"]},
-                              validation={"success": True, "suite": "qa_pairs", "successful": 8, "evaluated": 8})
+    snapshots = Snapshots(store_for(load_by_name("view_qa")), split=SplitConfig(eval_fraction=0.2))
+    manifest = snapshots.write_frame(rows, source={"kind": "files", "files": ["/data/qa.jsonl"]},
+                                     validation={"success": True, "suite": "qa_pairs", "successful": 8, "evaluated": 8})
     record_step("view_qa", "scheduled__2026-01-05", "snapshot", {"snapshot_id": manifest["snapshot_id"]})
     run = tracking.run_for_dag_run("view_qa", "manual__ft1")
     adapter = tmp_path / "adapter"

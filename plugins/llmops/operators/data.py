@@ -116,14 +116,14 @@ class SnapshotOperator(ReportsLineage, BaseOperator):
         from urllib.parse import urlparse
         from urllib.request import url2pathname
 
-        from llmops.data.snapshot import write_snapshot_file
+        from llmops.data.snapshots.handle import Snapshots
         from llmops.runs import record_step
 
         cfg = load_config(self.use_case)
         interval = self.ingested.get("interval")
         report = self.validation.get("report")
-        manifest = write_snapshot_file(
-            self.ingested["uri"], use_case=cfg, split=cfg.split, source=self.ingested["source"],
+        manifest = Snapshots.of(cfg).write_file(
+            self.ingested["uri"], source=self.ingested["source"],
             validation={k: v for k, v in self.validation.items() if k != "report"}, interval=interval,
             steps=self.ingested.get("steps"), partition_key=self.ingested.get("partition_key"),
             report_dir=Path(url2pathname(urlparse(report).path)).parent if report else None,

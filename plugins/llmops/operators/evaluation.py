@@ -51,7 +51,7 @@ class EvaluateOperator(ReportsLineage, BaseOperator):
 
     def execute(self, context):
         from llmops import paths, tracking
-        from llmops.data.snapshot import load_split
+        from llmops.data.snapshots.handle import Snapshots
         from llmops.evaluate.evaluation import evaluate_candidates
         from llmops.prompts import load_template
         from llmops.runs import record_step, write_json_atomic
@@ -61,9 +61,10 @@ class EvaluateOperator(ReportsLineage, BaseOperator):
         with fail_without_retry():
             template = load_template(cfg.prompt_template)
             sid = Trained.from_xcom(self.trained).snapshot_id
-            eval_rows = load_split(cfg, sid, "eval")
-            golden = load_split(cfg, ev.golden_snapshot_id, "eval") if ev.golden_snapshot_id else None
-            train = load_split(cfg, sid, "train") if ev.recitation.enabled else None
+            snapshots = Snapshots.of(cfg)
+            eval_rows = snapshots.load_split(sid, "eval")
+            golden = snapshots.load_split(ev.golden_snapshot_id, "eval") if ev.golden_snapshot_id else None
+            train = snapshots.load_split(sid, "train") if ev.recitation.enabled else None
         trained = Trained.from_xcom(self.trained)
         run_dir = paths.run_dir(self.use_case, context["run_id"])
         mlflow_run = trained.mlflow_run_id

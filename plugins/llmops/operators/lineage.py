@@ -59,7 +59,7 @@ class ReportsLineage:
 
 def _store(use_case: str):
     from llmops.config import load_by_name
-    from llmops.data.storage import store_for
+    from llmops.data.snapshots.store import store_for
 
     return store_for(load_by_name(use_case))  # the use case's own snapshots.root decides the namespace
 

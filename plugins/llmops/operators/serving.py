@@ -66,7 +66,7 @@ class MonitorServingOperator(BaseOperator):
 
     def execute(self, context):
         from llmops import paths, registry
-        from llmops.data.snapshot import latest_snapshot_id, load_split
+        from llmops.data.snapshots.handle import Snapshots
         from llmops.monitoring.checks import breaches, daily_figures
         from llmops.monitoring.report import write_report
         from llmops.serving.prediction_log import read_day
@@ -78,7 +78,8 @@ class MonitorServingOperator(BaseOperator):
         if version is not None:
             snapshot_id = registry.client().get_model_version(cfg.model_name, version).tags.get("snapshot_id")
         with fail_without_retry():
-            train = load_split(cfg, snapshot_id or latest_snapshot_id(cfg), "train")
+            snapshots = Snapshots.of(cfg)
+            train = snapshots.load_split(snapshot_id or snapshots.latest_id(), "train")
         figures = daily_figures(requests, train["prompt"])
         crossed = breaches(figures, cfg.serving.monitoring)
         report = write_report(paths.llmops_home() / "monitoring" / self.use_case / self.day, self.day, figures,
@@ -101,7 +102,7 @@ class ComparePromptsOperator(BaseOperator):
 
     def execute(self, context):
         from llmops import names, paths
-        from llmops.data.snapshot import latest_snapshot_id, load_split
+        from llmops.data.snapshots.handle import Snapshots
         from llmops.evaluate.prompt_compare import compare_templates, to_markdown
 
         cfg = load_config(self.use_case)
@@ -111,7 +112,8 @@ class ComparePromptsOperator(BaseOperator):
             templates = [str(names.prompt_template(t, prompts_dir, f"params.templates[{i}]")
                              .relative_to(paths.PROJECT_ROOT)) for i, t in enumerate(requested)]
         with champion_model(cfg, "compare prompts for") as (model, version):
-            rows = load_split(cfg, latest_snapshot_id(cfg), "eval").head(
+            snapshots = Snapshots.of(cfg)
+            rows = snapshots.load_split(snapshots.latest_id(), "eval").head(
                 cfg.evaluation.max_eval_rows)
             table = compare_templates(model.model, model.tokenizer, templates, rows,
                                       max_len=cfg.training.max_seq_len, max_new_tokens=cfg.evaluation.max_new_tokens,

@@ -53,7 +53,7 @@ class Settings(ServingConfig):
 
 
 def create_app(cfg: UseCaseConfig, settings: Settings | None = None, store: ModelStore | None = None) -> FastAPI:
-    from llmops.data.snapshot import load_split
+    from llmops.data.snapshots.handle import Snapshots
     from llmops.evaluate.safety import SafetyFilter
     from llmops.serving.citations import CitationIndex
 
@@ -63,6 +63,7 @@ def create_app(cfg: UseCaseConfig, settings: Settings | None = None, store: Mode
     store = store or ModelStore(cfg, aliases)
     metrics = ServingMetrics()
     safety = SafetyFilter(cfg.evaluation.safety)
+    snapshots = Snapshots.of(cfg)  # the served versions' snapshots: their train rows make the citation index
     citations: dict[str, CitationIndex] = {}
     stop = threading.Event()
     @contextlib.asynccontextmanager
@@ -93,7 +94,7 @@ def create_app(cfg: UseCaseConfig, settings: Settings | None = None, store: Mode
         sid = m.snapshot_id
         if sid and sid not in citations:
             try:
-                citations[sid] = CitationIndex(load_split(cfg, sid, "train"), sid,
+                citations[sid] = CitationIndex(snapshots.load_split(sid, "train"), sid,
                                                cfg.evaluation.recitation.ngram_words)
             except Exception as e:  # the snapshot store may not be reachable from the server
                 log.warning("no citation index for snapshot %s: %s", sid, e)

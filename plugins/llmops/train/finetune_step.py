@@ -32,14 +32,15 @@ def run_finetune(cfg: UseCaseConfig, *, params: dict, event_extras: list[dict], 
     """Train a LoRA adapter for one DAG run. A pinned ``snapshot_id`` is checked by its shape before anything is
     read; a retry of the same run resumes from its newest complete checkpoint."""
     from llmops import paths, tracking
-    from llmops.data.snapshot import choose_snapshot, split_path
+    from llmops.data.snapshots.handle import Snapshots
     from llmops.prompts import load_template
     from llmops.train import launcher, model_io
     from llmops.version import code_version
 
     pinned = params.get("snapshot_id")
     pinned = names.snapshot_id(pinned, "params.snapshot_id") if pinned not in (None, "") else None
-    snapshot_id, why = choose_snapshot(cfg, pinned, event_extras)
+    snapshots = Snapshots.of(cfg)
+    snapshot_id, why = snapshots.choose(pinned, event_extras)
     template = load_template(cfg.prompt_template)
     log.info("training on snapshot %s (%s)", snapshot_id, why)
     training = effective_training(cfg, params)
@@ -53,7 +54,7 @@ def run_finetune(cfg: UseCaseConfig, *, params: dict, event_extras: list[dict], 
     mlflow_run = tracking.run_for_dag_run(cfg.name, run_id, tags=lineage)
     tracking.log_params(mlflow_run, {**lineage, **{f"training.{k}": v for k, v in
                                                    training.model_dump(mode="json").items()}})
-    train_rows = split_path(cfg, snapshot_id, "train")  # read memory-mapped, in load_split's canonical order
+    train_rows = snapshots.split_path(snapshot_id, "train")  # read memory-mapped, in load_split's canonical order
     if try_number and try_number > 1:
         log.info("try %d: resuming from the newest complete checkpoint of this DAG run, if any", try_number)
     result = launcher.train(

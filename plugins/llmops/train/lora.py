@@ -100,7 +100,7 @@ def finetune(
     """Train a LoRA adapter on ``train_rows`` and save it to ``out_dir/adapter``.
 
     ``train_rows``: a frame with prompt and response (used in its order), or the path of a Parquet file such as a
-    snapshot's ``train.parquet`` (read memory-mapped, in the canonical order of ``snapshot.load_split``). The
+    snapshot's ``train.parquet`` (read memory-mapped, in the canonical order of ``Snapshots.load_split``). The
     examples are tokenized through ``datasets`` and cached in ``out_dir/tokenized`` (:mod:`llmops.train.tokenize`),
     so a retry reuses them."""
     from transformers import PrinterCallback, Trainer, TrainingArguments, set_seed

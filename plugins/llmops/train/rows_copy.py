@@ -5,7 +5,7 @@ memory that does not grow with the split and kept in the run folder so a retried
 converts and the second reads every text of the memory-mapped table into the process: the job's memory grew with
 its snapshot. Here the Parquet file is read through a buffered stream, one batch of :data:`BATCH_ROWS` at a time,
 into an Arrow stream file (written under a temporary name, then renamed), and the order is found from that file
-read the same way (:func:`llmops.data.split_order.canonical_order`).
+read the same way (:func:`llmops.data.snapshots.split_order.canonical_order`).
 
 The copy is named by the source file's resolved path, size and modification time, as ``datasets`` names the
 copies it makes, and that name is the dataset's fingerprint.
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from llmops.data.snapshot import CONTENT_COLUMNS as COLUMNS  # the columns of the canonical order
+from llmops.data.snapshots.writer import CONTENT_COLUMNS as COLUMNS  # the columns of the canonical order
 
 BATCH_ROWS = 2000  # rows per record batch of the copy
 READ_BUFFER = 1 << 20  # bytes per buffered read of the Parquet file: with pre_buffer off, memory stays at one batch
@@ -45,7 +45,7 @@ class ArrowCopy:
 
     def order(self) -> np.ndarray:
         """Row numbers in the canonical order (cached next to the copy)."""
-        from llmops.data.split_order import canonical_order
+        from llmops.data.snapshots.split_order import canonical_order
 
         saved = self.path.with_suffix(".order.npy")
         if saved.exists():

@@ -2,7 +2,7 @@
 processes, and cached in the run folder.
 
 The rows come from the snapshot's train Parquet (its Arrow copy under the run folder, memory-mapped, and the
-canonical order :func:`llmops.data.snapshot.load_split` uses, by prompt then response, both made in bounded memory
+canonical order ``Snapshots.load_split`` uses, by prompt then response, both made in bounded memory
 by :mod:`llmops.train.rows_copy`) or from an in-memory frame (taken in its given order, as
 :func:`llmops.train.lora.finetune` always did). ``max_rows`` keeps the first N rows of that order, like
 ``DataFrame.head``. The rows are tokenized in the order they lie in the file, a window at a time, and the result

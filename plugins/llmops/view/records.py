@@ -43,11 +43,11 @@ def dataset_runs(use_case: str) -> dict[str, list[str]]:
 def snapshots(use_case: str) -> list[dict]:
     """Every complete snapshot, newest first: id, partition, rows, validation outcome, parents, dataset runs."""
     from llmops.config import load_by_name
-    from llmops.data.snapshot import list_snapshots
+    from llmops.data.snapshots.handle import Snapshots
 
     runs = dataset_runs(use_case)
     out = []
-    for m in reversed(list_snapshots(load_by_name(use_case))):
+    for m in reversed(Snapshots.of(load_by_name(use_case)).manifests()):
         v = m.get("validation") or {}
         out.append({"snapshot_id": m["snapshot_id"], "created_at": m.get("created_at"),
                     "partition_key": m.get("partition_key"), "interval": m.get("interval"), "rows": m.get("rows"),
@@ -60,9 +60,9 @@ def snapshots(use_case: str) -> list[dict]:
 
 def snapshot(use_case: str, snapshot_id: str) -> dict:
     from llmops.config import load_by_name
-    from llmops.data.snapshot import read_manifest
+    from llmops.data.snapshots.handle import Snapshots
 
-    return read_manifest(load_by_name(use_case), snapshot_id)
+    return Snapshots.of(load_by_name(use_case)).manifest(snapshot_id)  # the id is checked by the route
 
 
 def _gate(c, run_id: str | None) -> dict:

@@ -4,7 +4,7 @@ into the pipeline in batches.
 ``dataset`` is a Hub id pinned to a ``revision`` or a local dataset folder (Parquet/JSON/CSV files, optionally
 with a README.md card naming its configs and splits; a path checked against ``source.allowed_roots`` first). The
 split is prepared once into Arrow files under ``${LLMOPS_HOME}/cache/huggingface`` and memory-mapped, then read
-``batch_rows()`` rows at a time, columns mapped and rows filtered to the interval exactly as for files.
+a batch of rows at a time, columns mapped and rows filtered to the interval exactly as for files.
 
 The lineage records the revision read: for a Hub dataset the commit sha its files were resolved at (when the
 download records it, else the pinned revision); for a local folder a content hash of its files, so a changed
@@ -24,7 +24,8 @@ import pandas as pd
 
 from llmops import paths
 from llmops.config import SourceConfig, is_local_dataset
-from llmops.data.batches import batch_rows
+from llmops.data.sources.files import check_local_path
+from llmops.data.sources.rows import in_interval, map_columns
 from llmops.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -60,8 +61,6 @@ def load(source: SourceConfig):
     """The split as a memory-mapped ``datasets.Dataset``, and the lineage of the read."""
     import datasets
 
-    from llmops.data.ingest import check_local_path
-
     local = is_local_dataset(source.dataset)
     target = str(check_local_path(source.dataset, source.allowed_roots)) if local else source.dataset
     if local and not Path(target).is_dir():
@@ -89,18 +88,16 @@ def where(source: SourceConfig, lineage: dict) -> str:
     return "/".join(p for p in (base, source.name, source.split) if p)
 
 
-def read_dataset(source: SourceConfig, interval: tuple[datetime, datetime] | None = None
+def read_dataset(source: SourceConfig, interval: tuple[datetime, datetime] | None = None, batch: int = 100_000
                  ) -> tuple[Iterator[pd.DataFrame], dict]:
-    """The split's rows in batches of ``batch_rows()``, columns mapped and filtered to ``interval`` (with the
+    """The split's rows in batches of at most ``batch``, columns mapped and filtered to ``interval`` (with the
     row's number in the split as ``source_line``), and the lineage."""
-    from llmops.data.ingest import in_interval, map_columns
-
     ds, lineage = load(source)
     name = where(source, lineage)
 
     def batches() -> Iterator[pd.DataFrame]:
         line, total = 1, 0
-        for table in ds.with_format("arrow").iter(batch_size=batch_rows()):
+        for table in ds.with_format("arrow").iter(batch_size=batch):
             df = table.to_pandas()
             df["source_line"] = range(line, line + len(df))
             line += len(df)

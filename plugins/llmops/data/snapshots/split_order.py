@@ -1,5 +1,6 @@
-"""The canonical order of a split's rows (by prompt, then response, as :func:`llmops.data.snapshot.load_split`
-sorts them) computed over a stream of Arrow record batches, in memory that does not grow with the text.
+"""The canonical order of a split's rows (by prompt, then response, as
+:meth:`llmops.data.snapshots.handle.Snapshots.load_split` sorts them) computed over a stream of Arrow record
+batches, in memory that does not grow with the text.
 
 Sorting a memory-mapped Arrow table reads every string into the process, and those pages stay resident, so a
 training job's memory would grow with its snapshot. Here the rows are ranked by fixed-width byte chunks of their

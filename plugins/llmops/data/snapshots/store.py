@@ -18,9 +18,20 @@ import tempfile
 from pathlib import Path
 
 from llmops import names, paths
+from llmops.errors import InvalidName
 
 log = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
+
+
+def _child(root: Path, sid: str) -> Path:
+    """``root/<sid>`` resolved, refused unless it is a folder directly inside ``root``. The id's shape is checked
+    where it enters (:func:`llmops.names.snapshot_id`); this only keeps every path built from it inside the root."""
+    root_r = Path(root).resolve()
+    path = names.inside(root_r, root_r / sid, "snapshot_id")
+    if path.parent != root_r:
+        raise InvalidName(f"snapshot_id: {sid!r} is refused: must name a folder directly inside {root_r}")
+    return path
 
 
 class LocalStore:
@@ -39,18 +50,16 @@ class LocalStore:
         self.root.mkdir(parents=True, exist_ok=True)
         return self.root
 
-    def _dir(self, sid: str) -> Path:
-        """The snapshot's folder: the id checked by its shape, the path checked to stay inside the root."""
-        return names.inside(self.root, self.root / names.snapshot_id(sid), "snapshot_id")
-
     def manifest(self, sid: str) -> dict | None:
-        path = self._dir(sid) / MANIFEST
+        """The snapshot's manifest, or None while it does not exist."""
+        path = _child(self.root, sid) / MANIFEST
         return json.loads(path.read_text()) if path.exists() else None
 
-    def manifests(self) -> list[dict]:
+    def ids(self) -> list[str]:
+        """The ids of every complete snapshot (those with a manifest), in no particular order."""
         if not self.root.exists():
             return []
-        return [json.loads(p.read_text()) for p in self.root.glob(f"*/{MANIFEST}") if not p.parent.name.startswith(".")]
+        return [p.parent.name for p in self.root.glob(f"*/{MANIFEST}") if not p.parent.name.startswith(".")]
 
     def publish(self, built: Path, sid: str) -> bool:
         """Move the built folder into place; False when that id exists already (the built copy is left)."""
@@ -64,7 +73,7 @@ class LocalStore:
         return True
 
     def local_dir(self, sid: str) -> Path:
-        return self._dir(sid)
+        return _child(self.root, sid)
 
 
 class GCSStore:
@@ -91,16 +100,17 @@ class GCSStore:
         return path
 
     def manifest(self, sid: str) -> dict | None:
-        hook, name = self._hook(), f"{self.prefix}/{names.snapshot_id(sid)}/{MANIFEST}"
+        """The snapshot's manifest, or None while it does not exist (it is uploaded last)."""
+        hook, name = self._hook(), f"{self.prefix}/{sid}/{MANIFEST}"
         if not hook.exists(self.bucket, name):
             return None
         return json.loads(hook.download(bucket_name=self.bucket, object_name=name))
 
-    def manifests(self) -> list[dict]:
-        hook = self._hook()
-        names = [n for n in hook.list(self.bucket, prefix=f"{self.prefix}/")
-                 if n.endswith(f"/{MANIFEST}") and n.count("/") == self.prefix.count("/") + 2]
-        return [json.loads(hook.download(bucket_name=self.bucket, object_name=n)) for n in names]
+    def ids(self) -> list[str]:
+        """The ids of every complete snapshot (those whose manifest is uploaded), in no particular order."""
+        depth = self.prefix.count("/") + 2
+        return [n.split("/")[-2] for n in self._hook().list(self.bucket, prefix=f"{self.prefix}/")
+                if n.endswith(f"/{MANIFEST}") and n.count("/") == depth]
 
     def publish(self, built: Path, sid: str) -> bool:
         """Upload every file, the manifest last; False when that id exists already."""
@@ -116,7 +126,7 @@ class GCSStore:
 
     def local_dir(self, sid: str) -> Path:
         """A local copy of the snapshot (downloaded once, atomically)."""
-        cache = paths.llmops_home() / "cache" / "snapshots" / self.use_case / names.snapshot_id(sid)
+        cache = _child(paths.llmops_home() / "cache" / "snapshots" / self.use_case, sid)
         if (cache / MANIFEST).exists():
             return cache
         cache.parent.mkdir(parents=True, exist_ok=True)
@@ -138,24 +148,15 @@ class GCSStore:
         return cache
 
 
-def store_for(use_case, root: Path | str | None = None, gcp_conn_id: str = "google_cloud_default"):
-    """The store of a use case's snapshots.
-
-    ``use_case``: the use case's config (its ``snapshots.root`` and ``gcp_conn_id`` decide where), a store (returned
-    as is), or a bare name (the default ``${LLMOPS_HOME}/snapshots/<name>``). Nothing is looked up by name: the
-    caller that holds the config passes it down, so a broken config can never point a reader at another store.
-    ``root`` overrides: a local folder (used as is) or ``gs://bucket/prefix`` (snapshots under
-    ``<prefix>/<use_case>/``)."""
-    if isinstance(use_case, LocalStore | GCSStore):
-        return use_case
-    name = use_case if isinstance(use_case, str) else use_case.name
-    if root is None and not isinstance(use_case, str) and use_case.snapshots.root:
-        settings = use_case.snapshots
-        if not settings.root.startswith("gs://"):
-            return LocalStore(paths.resolve(settings.root) / name, name)
-        root, gcp_conn_id = settings.root, settings.gcp_conn_id
-    if root is None:
+def store_for(cfg) -> LocalStore | GCSStore:
+    """The store of a use case's snapshots, from its config: ``snapshots.root`` (a local folder, or
+    ``gs://bucket/prefix`` with ``snapshots.gcp_conn_id``; snapshots under ``<root>/<use_case>/``), by default
+    ``${LLMOPS_HOME}/snapshots/<use_case>``. Called once, where the config enters (see
+    :meth:`llmops.data.snapshots.handle.Snapshots.of`); nothing is looked up by name, so a broken config can never
+    point a reader at another store."""
+    name, root = cfg.name, cfg.snapshots.root
+    if not root:
         return LocalStore(paths.snapshots_root(name), name)
-    if str(root).startswith("gs://"):
-        return GCSStore(str(root), name, gcp_conn_id)
-    return LocalStore(Path(root), name)
+    if root.startswith("gs://"):
+        return GCSStore(root, name, cfg.snapshots.gcp_conn_id)
+    return LocalStore(paths.resolve(root) / name, name)
