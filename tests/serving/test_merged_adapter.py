@@ -12,7 +12,7 @@ from llmops.serving.model_store import load_version
 
 def test_merged_model_matches_adapter_logits_and_greedy_output(cfg, registered):
     from llmops import registry
-    from llmops.model import adapters, loading
+    from llmops.model import loading
     from llmops.model.decoding import generate
 
     version = registry.alias_version(cfg.model_name, "champion")
@@ -20,7 +20,7 @@ def test_merged_model_matches_adapter_logits_and_greedy_output(cfg, registered):
     merged = load_version(cfg, "champion", version, cache / "m")
     adapter_dir = registry.download_adapter(registry.version_info(cfg.model_name, version), cache / "a")
     base, _ = loading.load_base(cfg.base_model, None, trust_remote_code=cfg.trust_remote_code)
-    adapter = adapters.load_adapter(base, adapter_dir).eval()
+    adapter = loading.load_adapter(base, adapter_dir).eval()
     assert not any("lora" in n for n, _ in merged.model.named_parameters())
     assert any("lora" in n for n, _ in adapter.named_parameters())
     ids = merged.tokenizer(["How do I undo the last commit in git?"], return_tensors="pt")

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from llmops.config import TrainingConfig
-from llmops.model import adapters, encoding, loading
+from llmops.model import encoding, loading
 from llmops.prompts import PromptTemplate
 from llmops.train.lora import finetune
 
@@ -64,8 +64,8 @@ def test_adapter_reload_gives_identical_logits(trained, tiny_model_dir):
 
     base1, tok = loading.load_base(str(tiny_model_dir))
     base2, _ = loading.load_base(str(tiny_model_dir))
-    a = adapters.load_adapter(base1, trained["adapter_dir"])
-    b = adapters.load_adapter(base2, trained["adapter_dir"])
+    a = loading.load_adapter(base1, trained["adapter_dir"])
+    b = loading.load_adapter(base2, trained["adapter_dir"])
     ids = torch.tensor([encoding.prompt_ids(tok, TEMPLATE, "How do I reverse a list in python?", 64)])
     with torch.no_grad():
         la, lb = a(input_ids=ids).logits, b(input_ids=ids).logits

@@ -20,7 +20,7 @@ from llmops.config import EvaluationConfig
 from llmops.evaluate.metrics import answer_words, exact_match, rouge_l, token_f1
 from llmops.evaluate.recitation import RecitationIndex
 from llmops.evaluate.safety import SafetyFilter
-from llmops.model import adapters, encoding, loading
+from llmops.model import encoding, loading
 from llmops.model.decoding import generate
 from llmops.prompts import PromptTemplate
 
@@ -115,11 +115,11 @@ def evaluate_candidates(eval_rows: pd.DataFrame, *, base_model: str, revision: s
         sets["golden_"] = golden_rows.head(cfg.max_eval_rows).reset_index(drop=True)
     scorer = Scorer(sets, template, cfg, max_len, train_texts)
     base, tokenizer = loading.load_base(base_model, revision)
-    model = adapters.load_adapter(base, adapter_dir, name="challenger")
+    model = loading.load_adapter(base, adapter_dir, name="challenger")
     shared = champion is not None and (champion["base_model"], champion.get("revision") or None) == (
         base_model, revision or None)
     if shared:
-        adapters.load_adapter(None, champion["adapter_dir"], name="champion", into=model)
+        loading.load_adapter(None, champion["adapter_dir"], name="champion", into=model)
     candidates = {}
     with model.disable_adapter():
         candidates["base"] = scorer.score(model, tokenizer)
@@ -133,7 +133,8 @@ def evaluate_candidates(eval_rows: pd.DataFrame, *, base_model: str, revision: s
             log.info("champion version %s is on base model %s: loading it separately", champion["version"],
                      champion["base_model"])
             c_base, c_tok = loading.load_base(champion["base_model"], champion.get("revision") or None)
-            candidates["champion"] = scorer.score(adapters.load_adapter(c_base, champion["adapter_dir"], name="champion"), c_tok)
+            c_model = loading.load_adapter(c_base, champion["adapter_dir"], name="champion")
+            candidates["champion"] = scorer.score(c_model, c_tok)
     for name, c in candidates.items():
         m = c["metrics"]
         log.info("%-10s eval_loss %.4f  perplexity %.2f  exact_match %.3f  token_f1 %.3f  rouge_l %.3f  unsafe %.3f  "

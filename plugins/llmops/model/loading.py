@@ -1,4 +1,5 @@
-"""Load a base model and tokenizer by hub id or local path (safetensors only; a GGUF file converted once).
+"""Load a base model and tokenizer by hub id or local path, and save/load LoRA adapters (safetensors only; a GGUF
+base model is converted once).
 
 A ``base_model`` written as a local path (absolute, ``./``/``~``-relative, with an environment variable such as
 ``${LLMOPS_HOME}``, or with more folders than a hub id's ``owner/name``) must exist: a missing one is a
@@ -8,13 +9,25 @@ trained, and never passed on to transformers as a hub repo id.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
-from llmops.errors import BaseModelNotFound
+from llmops.errors import BaseModelNotFound, LLMOpsError
 
 log = logging.getLogger(__name__)
+ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
+METADATA_FILE = "llmops_adapter.json"
 MAKE_TINY = "python -m llmops.cli make-base-model --use-case <use case>"
+
+
+def missing_adapter_files(adapter_dir: str | Path) -> list[str]:
+    """The files a complete adapter folder lacks (empty: complete). The one check used wherever an adapter is
+    written, resumed, evaluated or loaded."""
+    return [f for f in ADAPTER_FILES if not (Path(adapter_dir) / f).exists()]
 
 
 def is_local_path(ref: str) -> bool:
@@ -91,3 +104,41 @@ def load_base(ref: str, revision: str | None = None, *, trust_remote_code: bool 
     log.info("loaded base model %s (revision %s): %d parameters", src, revision or "default",
              sum(p.numel() for p in model.parameters()))
     return model, tokenizer
+
+
+def save_adapter(model, out_dir: str | Path, metadata: dict) -> Path:
+    """Save only the LoRA weights (safetensors) plus our metadata, atomically, replacing any earlier try."""
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        model.save_pretrained(tmp, safe_serialization=True)
+        (tmp / METADATA_FILE).write_text(json.dumps(metadata, indent=2, sort_keys=True))
+        missing = missing_adapter_files(tmp)
+        if missing:
+            raise LLMOpsError(f"adapter save produced no {missing} in {tmp}")
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        os.rename(tmp, out_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out_dir
+
+
+def load_adapter(base_model, adapter_dir: str | Path, *, name: str = "default", into=None):
+    """The adapter in ``adapter_dir`` on ``base_model`` (not trainable), or, with ``into`` (a ``PeftModel``), added
+    to it as one more adapter named ``name`` on the same base weights."""
+    from peft import PeftModel
+
+    adapter_dir = Path(adapter_dir)
+    missing = missing_adapter_files(adapter_dir)
+    if missing:
+        raise LLMOpsError(f"{adapter_dir}: not a complete adapter, missing {missing}")
+    if into is not None:
+        into.load_adapter(str(adapter_dir), adapter_name=name, is_trainable=False)
+        return into
+    return PeftModel.from_pretrained(base_model, str(adapter_dir), adapter_name=name, is_trainable=False)
+
+
+def adapter_metadata(adapter_dir: str | Path) -> dict:
+    return json.loads((Path(adapter_dir) / METADATA_FILE).read_text())

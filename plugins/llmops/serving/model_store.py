@@ -61,14 +61,14 @@ class ServedVersion(LoadedModel):
 
 def load_version(cfg: UseCaseConfig, alias: str, version: str, cache: Path) -> LoadedModel:
     from llmops import registry
-    from llmops.model import adapters, loading
+    from llmops.model import loading
 
     adapter_dir = registry.download_adapter(registry.version_info(cfg.model_name, version), cache / f"v{version}")
-    meta = adapters.adapter_metadata(adapter_dir)
+    meta = loading.adapter_metadata(adapter_dir)
     template = PromptTemplate(path=meta.get("prompt_template", ""), text=meta["prompt_template_text"])
     base, tokenizer = loading.load_base(meta.get("base_model") or cfg.base_model, meta.get("base_model_revision")
                                         or None, trust_remote_code=cfg.trust_remote_code)
-    model = adapters.load_adapter(base, adapter_dir).merge_and_unload()  # served versions never train
+    model = loading.load_adapter(base, adapter_dir).merge_and_unload()  # served versions never train
     model.eval()
     log.info("loaded %s version %s (%s) from %s", cfg.model_name, version, alias, adapter_dir)
     return LoadedModel(alias=alias, version=str(version), model=model, tokenizer=tokenizer, template=template,

@@ -21,7 +21,7 @@ import pandas as pd
 
 from llmops.config import TrainingConfig
 from llmops.errors import ConfigError
-from llmops.model import adapters, loading
+from llmops.model import loading
 from llmops.prompts import PromptTemplate
 from llmops.train import budget, checkpoints, collators, hardware, tokenize
 
@@ -67,7 +67,7 @@ def _reusable(out_dir: Path, fp: str) -> dict | None:
         return None
     result = json.loads(path.read_text())
     adapter = Path(result.get("adapter_dir", ""))
-    if result.get("fingerprint") == fp and not adapters.missing_adapter_files(adapter):
+    if result.get("fingerprint") == fp and not loading.missing_adapter_files(adapter):
         return result
     return None
 
@@ -189,7 +189,7 @@ def finetune(
 
         summary["peak_gpu_mem_gb"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
     if trainer.is_world_process_zero():
-        summary["adapter_dir"] = str(adapters.save_adapter(model, out_dir / "adapter", metadata))
+        summary["adapter_dir"] = str(loading.save_adapter(model, out_dir / "adapter", metadata))
         write_json_atomic(out_dir / RESULT_FILE, summary)
     log.info("trained %d steps in %.1fs (mean loss %.4f, %.0f tok/s); adapter at %s", summary["steps"], seconds,
              summary["train_loss"], summary["tokens_per_s"], summary.get("adapter_dir"))
