@@ -73,9 +73,14 @@ def _app(cfg, **settings):
 
 def _first_request_decoding(srv: Server, pool, prompt: str):
     """Send one request while the model is held: it is taken off the queue and waits to decode."""
-    first = pool.submit(_post, srv.url, prompt)
-    _wait_for(lambda: srv.champion().engine.waiting() == 0,
-              "the first request to leave the queue")
+    engine, submitted = srv.champion().engine, []
+    submit = engine.submit
+    engine.submit = lambda job: (submitted.append(job), submit(job))[1]
+    try:
+        first = pool.submit(_post, srv.url, prompt)
+        _wait_for(lambda: submitted and engine.waiting() == 0, "the first request to leave the queue")
+    finally:
+        del engine.submit  # the engine's own method again
     return first
 
 
