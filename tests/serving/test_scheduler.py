@@ -1,5 +1,5 @@
-"""Batched decoding on the tiny model: greedy outputs equal unbatched ones; a full queue refuses at once;
-a cancelled request takes no slot."""
+"""The batch scheduler on the tiny model: concurrent requests are decoded together and streamed, a full queue
+refuses at once, a cancelled request takes no slot."""
 
 from __future__ import annotations
 
