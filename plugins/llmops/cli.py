@@ -42,8 +42,8 @@ def cmd_env(_args) -> int:
 def make_base_model(use_case: str, force: bool = False) -> Path:
     from llmops.config import load_by_name
     from llmops.data.ingest import ingest
-    from llmops.train import gguf
-    from llmops.train.tiny_model import make_tiny_model
+    from llmops.model import gguf
+    from llmops.model.tiny_model import make_tiny_model
 
     cfg = load_by_name(use_case)
     if gguf.is_gguf(cfg.base_model):  # a real checkpoint: converted once into safetensors, nothing to make

@@ -44,6 +44,11 @@ class RegistryError(PermanentError):
     """A model, version or alias the request names does not exist."""
 
 
+class BaseModelNotFound(PermanentError):
+    """A ``base_model`` written as a local path names no folder; the message gives the path as expanded and what
+    creates it."""
+
+
 class BudgetExceeded(PermanentError):
     """The estimated cost of a training run is over the use case's budget."""
 
@@ -62,8 +67,32 @@ class MissingApiKeys(LLMOpsError):
     """The REST API refuses to start: no ``LLMOPS_API_KEYS`` outside the dev profile."""
 
 
-class QueueFull(LLMOpsError):
-    """The bounded request queue of a served model version is full: the API answers 429 with ``Retry-After``."""
+class ServingError(LLMOpsError):
+    """A request the serving API cannot answer; :mod:`llmops.serving.app` maps each kind to its HTTP status."""
+
+
+class NotServed(ServingError):
+    """The alias or version a request names is not served here (404)."""
+
+
+class NoChampion(ServingError):
+    """No `champion` is loaded yet, so a request naming no model cannot be served (503)."""
+
+
+class QueueFull(ServingError):
+    """The bounded request queue of a served model version is full (429 with ``Retry-After``)."""
+
+
+class RequestTimedOut(ServingError):
+    """A request was not answered within ``serving.request_timeout_s`` (503 with ``Retry-After``)."""
+
+
+class PromptTooLong(ServingError):
+    """The prompt is longer than ``serving.max_prompt_chars`` (413)."""
+
+
+class BlankPrompt(ServingError):
+    """The prompt is empty or only whitespace (422)."""
 
 
 class TrackingUnavailable(LLMOpsError):

@@ -38,7 +38,7 @@ def register_trained(cfg: UseCaseConfig, trained: Trained, evaluation: Evaluatio
     """Upload the adapter to the run, create the model version with its tags, move the aliases, end the run.
     Idempotent: a retried or racing registration of the same run converges on one version."""
     from llmops import registry, tracking
-    from llmops.train.model_io import adapter_metadata
+    from llmops.model.loading import adapter_metadata
 
     tracking.log_artifacts(trained.mlflow_run_id, trained.adapter_dir, "adapter")
     tags = version_tags(cfg, adapter_metadata(trained.adapter_dir), evaluation, decision, approval)

@@ -39,7 +39,7 @@ def real(airflow, tmp_path_factory):
     old = os.environ.get("LLMOPS_HOME")
     os.environ["LLMOPS_HOME"] = airflow.env["LLMOPS_HOME"]  # convert into the home the tasks use, once
     try:
-        from llmops.train import gguf
+        from llmops.model import gguf
 
         base = gguf.convert(cfg["base_model"])
     finally:
@@ -84,10 +84,10 @@ def _the_api_serves_the_tuned_adapter(airflow, monkeypatch, version: str):
     for k in ("LLMOPS_HOME", "MLFLOW_TRACKING_URI", "LLMOPS_USE_CASES_DIR"):
         monkeypatch.setenv(k, airflow.env[k])
     from llmops.config import load_by_name
-    from llmops.evaluate.evaluation import generate
+    from llmops.model import encoding, loading
+    from llmops.model.decoding import generate
     from llmops.serving.app import Settings, create_app
     from llmops.serving.model_store import ModelStore
-    from llmops.train import model_io, sft_data
 
     cfg = load_by_name(UC)
     store = ModelStore(cfg)
@@ -111,15 +111,15 @@ def _the_api_serves_the_tuned_adapter(airflow, monkeypatch, version: str):
 
     # token for token: what the API fed the model is the prompt part training masked out of the loss
     tok = served.tokenizer
-    trained = sft_data.encode(tok, served.template, QUESTION, "It removes common leading whitespace.", 96)
-    prompt_part = [i for i, lab in zip(trained["input_ids"], trained["labels"], strict=True) if lab == sft_data.IGNORE]
-    assert seen == [prompt_part] == [sft_data.prompt_ids(tok, served.template, QUESTION, 96)]
+    trained = encoding.encode(tok, served.template, QUESTION, "It removes common leading whitespace.", 96)
+    prompt_part = [i for i, lab in zip(trained["input_ids"], trained["labels"], strict=True) if lab == encoding.IGNORE]
+    assert seen == [prompt_part] == [encoding.prompt_ids(tok, served.template, QUESTION, 96)]
     rendered = tok.decode(prompt_part)
     assert served.template.render(QUESTION).strip() in rendered and "<|im_start|>assistant" in rendered
 
     # the answer is the tuned adapter's (the same greedy answer as the adapter in-process), not the base model's
     tuned = generate(served.model, tok, served.template, [QUESTION], max_new_tokens=24, max_len=96, batch_size=1)[0]
-    base, base_tok = model_io.load_base(cfg.base_model)
+    base, base_tok = loading.load_base(cfg.base_model)
     base_answer = generate(base, base_tok, served.template, [QUESTION], max_new_tokens=24, max_len=96,
                            batch_size=1)[0]
     assert body["completion"] == tuned

@@ -9,13 +9,13 @@ def random_adapter(base_dir, out_dir, seed: int):
     import torch
     from peft import LoraConfig, get_peft_model
 
-    from llmops.train import model_io
+    from llmops.model import loading
 
     torch.manual_seed(seed)
-    base, _ = model_io.load_base(str(base_dir))
+    base, _ = loading.load_base(str(base_dir))
     model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules="all-linear",
                                             init_lora_weights=False))
-    return model_io.save_adapter(model, out_dir, {"seed": seed, "base_model": str(base_dir)})
+    return loading.save_adapter(model, out_dir, {"seed": seed, "base_model": str(base_dir)})
 
 
 @pytest.fixture(scope="session")

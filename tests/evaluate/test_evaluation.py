@@ -7,9 +7,9 @@ import math
 import pytest
 
 from llmops.config import EvaluationConfig, SafetyConfig
-from llmops.evaluate.evaluation import evaluate_candidates, generate
+from llmops.evaluate.evaluation import evaluate_candidates
+from llmops.model import loading
 from llmops.prompts import PromptTemplate
-from llmops.train import model_io
 
 TEMPLATE = PromptTemplate(path="inline", text="### Question:\n{prompt}\n\n### Answer:\n")
 
@@ -57,17 +57,9 @@ def test_blocked_flags_match_the_safety_filter(results):
 def test_base_scores_equal_the_plain_base_model(results, tiny_model_dir, sample_rows):
     from llmops.evaluate.evaluation import completion_loss
 
-    base, tok = model_io.load_base(str(tiny_model_dir))
+    base, tok = loading.load_base(str(tiny_model_dir))
     plain = completion_loss(base, tok, TEMPLATE, sample_rows.iloc[100:124], max_len=96, batch_size=8)
     assert plain["loss"] == pytest.approx(results["candidates"]["base"]["metrics"]["eval_loss"], rel=1e-5)
-
-
-def test_batched_generation_equals_one_by_one(tiny_model_dir, sample_rows):
-    base, tok = model_io.load_base(str(tiny_model_dir))
-    prompts = sample_rows["prompt"].iloc[:5].tolist()
-    batched = generate(base, tok, TEMPLATE, prompts, max_new_tokens=8, max_len=96, batch_size=5)
-    single = [generate(base, tok, TEMPLATE, [p], max_new_tokens=8, max_len=96, batch_size=1)[0] for p in prompts]
-    assert batched == single
 
 
 def test_report_has_a_table_across_candidates_and_plots(results, tmp_path):

@@ -59,20 +59,26 @@ def test_generate_returns_completion_version_safety_and_citations(client, regist
         assert c["snapshot_id"] == registered["snapshot_id"] and len(c["text"].split()) >= 8
 
 
-def test_prompt_formatting_is_the_training_code_path(cfg, registered):
-    """The served request is encoded exactly like the prompt part of a training example."""
-    from llmops.prompts import load_template
-    from llmops.train import sft_data
+def test_prompt_formatting_is_the_training_code_path(client, cfg, registered, tmp_path):
+    """What the service sends to its engine for a request is exactly the prompt part of the training example the
+    training code (``train_examples``) makes of the same question."""
+    import pandas as pd
 
-    store = ModelStore(cfg)
-    store.refresh()
-    m = store.get("champion")
+    from llmops.model.encoding import IGNORE
+    from llmops.prompts import load_template
+    from llmops.train.tokenize import train_examples
+
+    m = client.app.state.store.get("champion")
     assert m.template.text == load_template(cfg.prompt_template).text
+    seen = []
+    submit = m.engine.submit
+    m.engine.submit = lambda job: (seen.append(job.ids), submit(job))[1]
     prompt, response = "How do I undo the last commit in git?", "Use git reset --soft HEAD~1."
-    train_example = sft_data.encode(m.tokenizer, m.template, prompt, response, max_len=128)
-    served = sft_data.prompt_ids(m.tokenizer, m.template, prompt, 128)
-    n_prompt = sum(1 for t in train_example["labels"] if t == sft_data.IGNORE)
-    assert train_example["input_ids"][:n_prompt] == served
+    assert client.post("/v1/generate", json={"prompt": prompt, "max_new_tokens": 2}).status_code == 200
+    rows = pd.DataFrame({"prompt": [prompt], "response": [response]})
+    example = next(iter(train_examples(rows, m.tokenizer, m.template, cfg.training.max_seq_len, cache_dir=tmp_path)))
+    n_prompt = sum(1 for t in example["labels"] if t == IGNORE)
+    assert seen == [example["input_ids"][:n_prompt]] and n_prompt > 0
 
 
 def test_bad_requests_get_clear_4xx_before_the_model_runs(client):

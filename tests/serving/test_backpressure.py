@@ -73,9 +73,14 @@ def _app(cfg, **settings):
 
 def _first_request_decoding(srv: Server, pool, prompt: str):
     """Send one request while the model is held: it is taken off the queue and waits to decode."""
-    first = pool.submit(_post, srv.url, prompt)
-    _wait_for(lambda: srv.champion().scheduler is not None and srv.champion().scheduler.waiting() == 0,
-              "the first request to leave the queue")
+    engine, submitted = srv.champion().engine, []
+    submit = engine.submit
+    engine.submit = lambda job: (submitted.append(job), submit(job))[1]
+    try:
+        first = pool.submit(_post, srv.url, prompt)
+        _wait_for(lambda: submitted and engine.waiting() == 0, "the first request to leave the queue")
+    finally:
+        del engine.submit  # the engine's own method again
     return first
 
 
@@ -84,17 +89,17 @@ def test_full_queue_is_429_at_once_and_a_request_waiting_too_long_is_503(cfg, re
     app = _app(cfg, max_queue=1, max_batch_size=1, max_wait_ms=0, request_timeout_s=2.0)
     with Server(app) as srv, concurrent.futures.ThreadPoolExecutor(4) as pool:
         m = srv.champion()
-        m.lock.acquire()  # decoding is held: the model is busy
+        m.engine.lock.acquire()  # decoding is held: the model is busy
         try:
             first = _first_request_decoding(srv, pool, prompt)
             queued = pool.submit(_post, srv.url, prompt)
-            _wait_for(lambda: m.scheduler.waiting() == 1, "the second request to wait in the queue")
+            _wait_for(lambda: m.engine.waiting() == 1, "the second request to wait in the queue")
             started = time.monotonic()
             refused = _post(srv.url, prompt)
             refused_after = time.monotonic() - started
             timed_out = [first.result(timeout=30), queued.result(timeout=30)]
         finally:
-            m.lock.release()
+            m.engine.lock.release()
         assert refused.status_code == 429 and refused.headers["Retry-After"] == "1"
         assert "server busy: 1 requests already waiting" in refused.json()["error"]["message"]
         assert refused_after < 1.0  # answered at once, not after waiting for a slot
@@ -113,21 +118,21 @@ def test_a_client_that_disconnects_takes_no_decoding_slot(cfg, registered):
     app = _app(cfg, max_queue=4, max_batch_size=4, max_wait_ms=0, request_timeout_s=60)
     with Server(app) as srv, concurrent.futures.ThreadPoolExecutor(4) as pool:
         m = srv.champion()
-        m.lock.acquire()
+        m.engine.lock.acquire()
         try:
             first = _first_request_decoding(srv, pool, prompt)
             jobs = []
-            submit = m.scheduler.submit
-            m.scheduler.submit = lambda job: (jobs.append(job), submit(job))[1]
+            submit = m.engine.submit
+            m.engine.submit = lambda job: (jobs.append(job), submit(job))[1]
             with pytest.raises(httpx.ReadTimeout):
                 _post(srv.url, prompt, timeout=0.5)  # the client gives up and closes the connection
             _wait_for(lambda: jobs and jobs[0].cancelled.is_set(), "the server to notice the client left", 10)
         finally:
-            m.lock.release()
+            m.engine.lock.release()
         assert first.result(timeout=60).status_code == 200
-        _wait_for(lambda: m.scheduler.waiting() == 0, "the queue to drain")
+        _wait_for(lambda: m.engine.waiting() == 0, "the queue to drain")
         time.sleep(0.3)  # one more turn of the decoding loop
-        assert m.scheduler.batches == [1]  # the request that left was never decoded
+        assert m.engine.batches == [1]  # the request that left was never decoded
         assert jobs[0].future.cancelled()
     assert len(_logged(cfg.name)) == before + 1
 
@@ -137,7 +142,7 @@ def test_concurrent_requests_are_batched_and_every_answer_is_in_the_prediction_l
     app = _app(cfg, max_queue=64, max_batch_size=8, max_wait_ms=20, request_timeout_s=120)
     with Server(app) as srv, concurrent.futures.ThreadPoolExecutor(24) as pool:
         answers = list(pool.map(lambda p: _post(srv.url, p, timeout=120), prompts))
-        batches = list(srv.champion().scheduler.batches)
+        batches = list(srv.champion().engine.batches)
     assert [r.status_code for r in answers] == [200] * len(prompts)
     assert sum(batches) == len(prompts) and max(batches) > 1  # decoded together, not one by one
     logged = _logged(cfg.name)[before:]

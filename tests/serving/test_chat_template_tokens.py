@@ -31,55 +31,50 @@ def tiny_model_dir(tiny_model_dir, tmp_path_factory):
     return folder
 
 
-def test_chat_route_evaluation_and_training_agree_token_for_token(cfg, registered):
-    from llmops.train import sft_data
+def _trained_prompt_part(m, question: str, answer: str, max_len: int, cache_dir) -> list[int]:
+    """The prompt part of the training example of (question, answer), made by the training code path."""
+    import pandas as pd
 
-    app = create_app(cfg, Settings.for_use_case(cfg, reload_interval_s=3600, max_new_tokens=2, api_keys=(KEY,)))
-    with TestClient(app) as http:
-        m = app.state.store.get("champion")
-        assert sft_data.uses_chat_template(m.tokenizer)
-        seen = []
-        sched = app.state.service.scheduler(m)
-        submit = sched.submit
-        sched.submit = lambda job: (seen.append(job.ids), submit(job))[1]
-        rows = registered["rows"]
-        i = rows["prompt"].str.len().idxmin()  # a prompt that fits max_seq_len whole (no truncation on either side)
+    from llmops.train.tokenize import train_examples
+
+    rows = pd.DataFrame({"prompt": [question], "response": [answer]})
+    example = next(iter(train_examples(rows, m.tokenizer, m.template, max_len, cache_dir=cache_dir)))
+    return [t for t, label in zip(example["input_ids"], example["labels"], strict=True) if label == -100]
+
+
+@pytest.mark.parametrize("length", ["fits", "longer than max_seq_len"])
+def test_chat_route_evaluation_and_training_agree_token_for_token(cfg, registered, tmp_path, length):
+    """Training, evaluation and the chat route render a question as the same tokens; a prompt longer than
+    max_seq_len keeps its last max_seq_len - 1 tokens everywhere: the end of the question and the assistant header
+    the answer follows."""
+    from llmops.model import encoding
+
+    rows, max_len = registered["rows"], cfg.training.max_seq_len
+    if length == "fits":  # the shortest prompt: no truncation on either side
+        i = rows["prompt"].str.len().idxmin()
         q, a = rows["prompt"].loc[i], rows["response"].loc[i]
-        client = openai.OpenAI(base_url="http://testserver/v1", api_key=KEY, http_client=http, max_retries=0)
-        client.chat.completions.create(model=cfg.model_name, messages=[{"role": "user", "content": q}], max_tokens=2)
-
-    trained = sft_data.encode(m.tokenizer, m.template, q, a, cfg.training.max_seq_len)
-    prompt_part = [t for t, label in zip(trained["input_ids"], trained["labels"], strict=True) if label == -100]
-    evaluated = sft_data.prompt_ids(m.tokenizer, m.template, q, cfg.training.max_seq_len)
-    assert seen == [prompt_part] == [evaluated]
-    text = m.tokenizer.decode(prompt_part)
-    assert text.startswith("<|im_start|>system\n") and text.endswith("<|im_end|>\n<|im_start|>assistant\n")
-    assert m.template.render(q).strip() in text  # our prompt template is the user turn
-    # the response part the loss is computed on ends with the chat template's end-of-turn marker
-    whole = sft_data.encode(m.tokenizer, m.template, q, a, 10_000)  # not cut at max_seq_len
-    assert whole["input_ids"][:len(prompt_part)] == prompt_part
-    assert m.tokenizer.decode(whole["input_ids"][len(prompt_part):]) == a + "<|im_end|>\n"
-
-
-def test_a_prompt_longer_than_max_seq_len_is_cut_the_same_way_everywhere(cfg, registered):
-    """Training, evaluation and the chat route keep the prompt's last max_seq_len - 1 tokens: the end of the
-    question and the assistant header the answer follows."""
-    from llmops.train import sft_data
-
+    else:
+        q, a = " ".join(rows["prompt"].head(40)), "the answer"  # far longer than max_seq_len tokens
     app = create_app(cfg, Settings.for_use_case(cfg, reload_interval_s=3600, max_new_tokens=2, api_keys=(KEY,)))
     with TestClient(app) as http:
         m = app.state.store.get("champion")
+        assert encoding.uses_chat_template(m.tokenizer)
         seen = []
-        sched = app.state.service.scheduler(m)
-        submit = sched.submit
-        sched.submit = lambda job: (seen.append(job.ids), submit(job))[1]
-        q = " ".join(registered["rows"]["prompt"].head(40))  # far longer than max_seq_len tokens
+        submit = m.engine.submit
+        m.engine.submit = lambda job: (seen.append(job.ids), submit(job))[1]
         client = openai.OpenAI(base_url="http://testserver/v1", api_key=KEY, http_client=http, max_retries=0)
         client.chat.completions.create(model=cfg.model_name, messages=[{"role": "user", "content": q}], max_tokens=2)
 
-    max_len = cfg.training.max_seq_len
-    trained = sft_data.encode(m.tokenizer, m.template, q, "the answer", max_len)
-    prompt_part = [t for t, label in zip(trained["input_ids"], trained["labels"], strict=True) if label == -100]
-    assert len(prompt_part) == max_len - 1 and len(trained["input_ids"]) == max_len
-    assert seen == [prompt_part] == [sft_data.prompt_ids(m.tokenizer, m.template, q, max_len)]
-    assert m.tokenizer.decode(prompt_part).endswith("<|im_end|>\n<|im_start|>assistant\n")
+    prompt_part = _trained_prompt_part(m, q, a, max_len, tmp_path)
+    assert seen == [prompt_part] == [encoding.prompt_ids(m.tokenizer, m.template, q, max_len)]
+    text = m.tokenizer.decode(prompt_part)
+    assert text.endswith("<|im_end|>\n<|im_start|>assistant\n")
+    if length == "fits":
+        assert text.startswith("<|im_start|>system\n")
+        assert m.template.render(q).strip() in text  # our prompt template is the user turn
+        # the response part the loss is computed on ends with the chat template's end-of-turn marker
+        whole = encoding.encode(m.tokenizer, m.template, q, a, 10_000)  # not cut at max_seq_len
+        assert whole["input_ids"][:len(prompt_part)] == prompt_part
+        assert m.tokenizer.decode(whole["input_ids"][len(prompt_part):]) == a + "<|im_end|>\n"
+    else:
+        assert len(prompt_part) == max_len - 1

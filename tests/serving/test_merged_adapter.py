@@ -12,15 +12,15 @@ from llmops.serving.model_store import load_version
 
 def test_merged_model_matches_adapter_logits_and_greedy_output(cfg, registered):
     from llmops import registry
-    from llmops.evaluate.evaluation import generate
-    from llmops.train import model_io
+    from llmops.model import loading
+    from llmops.model.decoding import generate
 
     version = registry.alias_version(cfg.model_name, "champion")
     cache = Path(tempfile.mkdtemp())
     merged = load_version(cfg, "champion", version, cache / "m")
     adapter_dir = registry.download_adapter(registry.version_info(cfg.model_name, version), cache / "a")
-    base, _ = model_io.load_base(cfg.base_model, None, trust_remote_code=cfg.trust_remote_code)
-    adapter = model_io.load_adapter(base, adapter_dir).eval()
+    base, _ = loading.load_base(cfg.base_model, None, trust_remote_code=cfg.trust_remote_code)
+    adapter = loading.load_adapter(base, adapter_dir).eval()
     assert not any("lora" in n for n, _ in merged.model.named_parameters())
     assert any("lora" in n for n, _ in adapter.named_parameters())
     ids = merged.tokenizer(["How do I undo the last commit in git?"], return_tensors="pt")

@@ -67,18 +67,17 @@ def test_wrong_key_and_bad_model_field(server, cfg):
 
 
 def test_chat_tokens_match_training(server, cfg, registered):
-    from llmops.train import sft_data
+    from llmops.model import encoding
 
     app, http = server
     m = app.state.store.get("champion")
     seen = []
-    sched = app.state.service.scheduler(m)
-    submit = sched.submit
-    sched.submit = lambda job: (seen.append(job.ids), submit(job))[1]
+    submit = m.engine.submit
+    m.engine.submit = lambda job: (seen.append(job.ids), submit(job))[1]
     q, a = registered["rows"]["prompt"].iloc[3], registered["rows"]["response"].iloc[3]
     _client(http).chat.completions.create(model=cfg.model_name, messages=[{"role": "user", "content": q}],
                                           max_tokens=2)
-    trained = sft_data.encode(m.tokenizer, m.template, q, a, cfg.training.max_seq_len)
+    trained = encoding.encode(m.tokenizer, m.template, q, a, cfg.training.max_seq_len)
     prompt_part = [t for t, label in zip(trained["input_ids"], trained["labels"], strict=True) if label == -100]
     assert seen == [prompt_part]
 

@@ -17,7 +17,7 @@ CLIENTS, HELD = 4, 1  # HELD batches: the decoding thread enters the model's loc
 
 
 class Gate:
-    """The served model's lock (the app holds it while generating) that can also hold the next ``n`` requests
+    """The served version's engine lock (held while a batch decodes) that can also hold the next ``n`` requests
     reaching it: they picked that model and stay in flight until :meth:`open` is called."""
 
     def __init__(self):
@@ -84,7 +84,7 @@ def test_alias_move_under_concurrent_load_drops_no_request(cfg, registered, trai
 
     with TestClient(app) as c:
         assert store.versions() == {"champion": v1}
-        gate = store.get("champion").lock = Gate()
+        gate = store.get("champion").engine.lock = Gate()
         threads = [threading.Thread(target=client_loop, args=(i, c), daemon=True) for i in range(CLIENTS)]
         for t in threads:
             t.start()

@@ -1,5 +1,5 @@
-"""Batched decoding on the tiny model: greedy outputs equal unbatched ones; a full queue refuses at once;
-a cancelled request takes no slot."""
+"""The batch scheduler on the tiny model: concurrent requests are decoded together and streamed, a full queue
+refuses at once, a cancelled request takes no slot."""
 
 from __future__ import annotations
 
@@ -8,45 +8,37 @@ import types
 
 import pytest
 
+from llmops.errors import QueueFull
+from llmops.model.decoding import decode
+from llmops.model.encoding import prompt_ids
 from llmops.prompts import load_template
-from llmops.serving.scheduler import BatchScheduler, Job, QueueFull, generate_ids
+from llmops.serving.scheduler import BatchScheduler, Job
 
 
 @pytest.fixture(scope="module")
 def loaded(tiny_model_dir):
-    from llmops.train import model_io
+    from llmops.model import loading
 
-    model, tokenizer = model_io.load_base(str(tiny_model_dir), None)
+    model, tokenizer = loading.load_base(str(tiny_model_dir), None)
     model.eval()
-    return types.SimpleNamespace(model=model, tokenizer=tokenizer, version="1", lock=threading.Lock())
+    return types.SimpleNamespace(model=model, tokenizer=tokenizer)
+
+
+def _scheduler(loaded, **batching) -> BatchScheduler:
+    return BatchScheduler(loaded.model, loaded.tokenizer, name="v1", **batching)
 
 
 def _ids(loaded, prompts):
-    from llmops.train import sft_data
-
     template = load_template("include/prompts/qa_v1.txt")
-    return [sft_data.prompt_ids(loaded.tokenizer, template, p, 96) for p in prompts]
-
-
-def test_batched_greedy_equals_unbatched(loaded, sample_rows):
-    prompts = sample_rows["prompt"].iloc[[0, 5, 17, 40, 41, 99]].tolist()
-    ids = _ids(loaded, prompts)
-    assert len({len(i) for i in ids}) > 1, "the batch must need left padding"
-    limits = [12, 12, 3, 12, 7, 12]
-    alone = [generate_ids(loaded.model, loaded.tokenizer, [Job(ids=i, max_new_tokens=n)])[0]
-             for i, n in zip(ids, limits, strict=True)]
-    together = generate_ids(loaded.model, loaded.tokenizer,
-                            [Job(ids=i, max_new_tokens=n) for i, n in zip(ids, limits, strict=True)])
-    assert together == alone
-    assert [len(t) for t in together] <= limits and any(len(t) == 12 for t in together)
+    return [prompt_ids(loaded.tokenizer, template, p, 96) for p in prompts]
 
 
 def test_scheduler_batches_concurrent_requests_and_streams_tokens(loaded, sample_rows):
     ids = _ids(loaded, sample_rows["prompt"].iloc[:6].tolist())
-    expected = [generate_ids(loaded.model, loaded.tokenizer, [Job(ids=i, max_new_tokens=8)])[0] for i in ids]
-    sched = BatchScheduler(loaded, max_batch_size=4, max_wait_ms=50, max_queue=16)
+    expected = [decode(loaded.model, loaded.tokenizer, [Job(ids=i, max_new_tokens=8)])[0] for i in ids]
+    sched = _scheduler(loaded, max_batch_size=4, max_wait_ms=50, max_queue=16)
     streamed: list[list[int]] = [[] for _ in ids]
-    with loaded.lock:  # everything queues up while the model is busy
+    with sched.lock:  # everything queues up while the model is busy
         futures = [sched.submit(Job(ids=i, max_new_tokens=8, on_token=streamed[k].append))
                    for k, i in enumerate(ids)]
     results = [f.result(timeout=120) for f in futures]
@@ -57,8 +49,8 @@ def test_scheduler_batches_concurrent_requests_and_streams_tokens(loaded, sample
 
 def test_full_queue_refuses_at_once_and_cancelled_jobs_take_no_slot(loaded, sample_rows):
     ids = _ids(loaded, sample_rows["prompt"].iloc[:1].tolist())[0]
-    sched = BatchScheduler(loaded, max_batch_size=1, max_wait_ms=0, max_queue=2)
-    loaded.lock.acquire()
+    sched = _scheduler(loaded, max_batch_size=1, max_wait_ms=0, max_queue=2)
+    sched.lock.acquire()
     try:
         running = sched.submit(Job(ids=ids, max_new_tokens=2))
         while sched.waiting():  # the worker took it and waits for the model
@@ -69,7 +61,7 @@ def test_full_queue_refuses_at_once_and_cancelled_jobs_take_no_slot(loaded, samp
             sched.submit(Job(ids=ids, max_new_tokens=2))
         left.cancelled.set()
     finally:
-        loaded.lock.release()
+        sched.lock.release()
     assert len(running.result(timeout=60)) <= 2 and len(queued[1].result(timeout=60)) <= 2
     assert queued[0].cancelled()
     sched.close()

@@ -1,12 +1,13 @@
-"""Padding-free packing keeps examples apart; chat templates format prompt and response like the model expects."""
+"""Padding-free packing keeps examples apart; padded batches are safe for every model."""
 
 from __future__ import annotations
 
 import pytest
 
 from llmops.config import TrainingConfig
+from llmops.model import encoding, loading
 from llmops.prompts import PromptTemplate
-from llmops.train import collators, hardware, model_io, sft_data
+from llmops.train import collators, hardware
 
 TEMPLATE = PromptTemplate(path="inline", text="### Question:\n{prompt}\n\n### Answer:\n")
 ROWS = [("How do I reverse a list?", "Use reversed(xs) or xs[::-1]."),
@@ -33,7 +34,7 @@ def test_packed_examples_do_not_attend_to_each_other(model_and_tokenizer):
     import torch
 
     model, tok = model_and_tokenizer
-    examples = sft_data.encode_rows(tok, TEMPLATE, [p for p, _ in ROWS], [r for _, r in ROWS], 96)
+    examples = encoding.encode_rows(tok, TEMPLATE, [p for p, _ in ROWS], [r for _, r in ROWS], 96)
     packed = collators.PackedCollator()(examples)
     model.eval()
     with torch.no_grad():
@@ -47,7 +48,7 @@ def test_packed_and_padded_batches_give_the_same_loss(model_and_tokenizer):
     import torch
 
     model, tok = model_and_tokenizer
-    examples = sft_data.encode_rows(tok, TEMPLATE, [p for p, _ in ROWS], [r for _, r in ROWS], 96)
+    examples = encoding.encode_rows(tok, TEMPLATE, [p for p, _ in ROWS], [r for _, r in ROWS], 96)
     model.eval()
     with torch.no_grad():
         packed = model(**collators.PackedCollator()(examples)).loss
@@ -58,24 +59,6 @@ def test_packed_and_padded_batches_give_the_same_loss(model_and_tokenizer):
 def test_a_model_that_mixes_packed_examples_is_caught(tiny_model_dir):
     # with the KV cache on, transformers does not read restarting position_ids as packed sequences: the check
     # must see the cross-example attention and refuse packing
-    model, _ = model_io.load_base(str(tiny_model_dir))
+    model, _ = loading.load_base(str(tiny_model_dir))
     model.config.use_cache = True
     assert not collators.packing_is_safe(model)
-
-
-def test_chat_template_formats_turns_and_masks_the_prompt(tiny_model_dir):
-    tok = model_io.load_tokenizer(str(tiny_model_dir))
-    tok.chat_template = ("{% for m in messages %}<s>{{ m['role'] }}: {{ m['content'] }}</s>{% endfor %}"
-                         "{% if add_generation_prompt %}<s>assistant: {% endif %}")
-    ex = sft_data.encode(tok, TEMPLATE, "What is a dict?", "A mapping.", max_len=128)
-    prefix = sft_data.prompt_ids(tok, TEMPLATE, "What is a dict?", 128)
-    assert tok.decode(prefix) == "<s>user: ### Question:\nWhat is a dict?\n\n### Answer:</s><s>assistant: "
-    assert ex["input_ids"][: len(prefix)] == prefix and ex["labels"][: len(prefix)] == [-100] * len(prefix)
-    assert tok.decode(ex["labels"][len(prefix):]) == "A mapping.</s>"
-
-
-def test_no_chat_template_keeps_bos_template_eos(tiny_model_dir):
-    tok = model_io.load_tokenizer(str(tiny_model_dir))
-    assert not sft_data.uses_chat_template(tok)
-    ex = sft_data.encode(tok, TEMPLATE, "What is a dict?", "A mapping.", max_len=128)
-    assert ex["input_ids"][0] == tok.bos_token_id and ex["input_ids"][-1] == tok.eos_token_id

@@ -8,8 +8,9 @@ import pytest
 
 from llmops.config import TrainingBudget, TrainingConfig
 from llmops.errors import ConfigError
+from llmops.model import loading
 from llmops.prompts import PromptTemplate
-from llmops.train import budget, hardware, launcher, model_io
+from llmops.train import budget, hardware, launcher
 from llmops.train.lora import finetune
 
 
@@ -49,7 +50,7 @@ def test_lora_flops_and_mfu():
 
 def test_model_shape_without_loading_weights(tiny_model_dir):
     shape = budget.ModelShape.from_pretrained_config(str(tiny_model_dir))
-    model, _ = model_io.load_base(str(tiny_model_dir))
+    model, _ = loading.load_base(str(tiny_model_dir))
     assert shape == budget.ModelShape.of(model)
     assert shape.params == sum(p.numel() for p in model.parameters())
     assert shape.matmul_params == shape.params  # tied embeddings: the output projection uses them

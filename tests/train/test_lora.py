@@ -7,8 +7,8 @@ import json
 import pytest
 
 from llmops.config import TrainingConfig
+from llmops.model import encoding, loading
 from llmops.prompts import PromptTemplate
-from llmops.train import model_io, sft_data
 from llmops.train.lora import finetune
 
 TEMPLATE = PromptTemplate(path="inline", text="### Question:\n{prompt}\n\n### Answer:\n")
@@ -39,12 +39,12 @@ def test_every_lora_parameter_changed_and_base_weights_did_not(trained, tiny_mod
     import torch
     from peft import PeftModel, get_peft_model
 
-    from llmops.train.model_io import lora_config
+    from llmops.train.hardware import lora_config
 
-    base, _ = model_io.load_base(str(tiny_model_dir))
+    base, _ = loading.load_base(str(tiny_model_dir))
     base_state = {k: v.clone() for k, v in base.state_dict().items()}
     torch.manual_seed(0)
-    fresh = get_peft_model(model_io.load_base(str(tiny_model_dir))[0], lora_config(TrainingConfig()))
+    fresh = get_peft_model(loading.load_base(str(tiny_model_dir))[0], lora_config(TrainingConfig()))
     init_b = {k: v.clone() for k, v in fresh.named_parameters() if "lora_B" in k}
     assert init_b and all(torch.count_nonzero(v) == 0 for v in init_b.values())  # LoRA B starts at zero
 
@@ -62,11 +62,11 @@ def test_every_lora_parameter_changed_and_base_weights_did_not(trained, tiny_mod
 def test_adapter_reload_gives_identical_logits(trained, tiny_model_dir):
     import torch
 
-    base1, tok = model_io.load_base(str(tiny_model_dir))
-    base2, _ = model_io.load_base(str(tiny_model_dir))
-    a = model_io.load_adapter(base1, trained["adapter_dir"])
-    b = model_io.load_adapter(base2, trained["adapter_dir"])
-    ids = torch.tensor([sft_data.prompt_ids(tok, TEMPLATE, "How do I reverse a list in python?", 64)])
+    base1, tok = loading.load_base(str(tiny_model_dir))
+    base2, _ = loading.load_base(str(tiny_model_dir))
+    a = loading.load_adapter(base1, trained["adapter_dir"])
+    b = loading.load_adapter(base2, trained["adapter_dir"])
+    ids = torch.tensor([encoding.prompt_ids(tok, TEMPLATE, "How do I reverse a list in python?", 64)])
     with torch.no_grad():
         la, lb = a(input_ids=ids).logits, b(input_ids=ids).logits
     assert torch.equal(la, lb)
@@ -79,34 +79,3 @@ def test_training_lowers_loss(trained):
     # the mean over all steps includes the early, high losses: the last logged loss must be below it
     assert trained["final_logged_loss"] < trained["train_loss"]
     assert trained["completion_tokens"] > 0
-
-
-def test_prompt_tokens_are_masked_from_the_loss(tiny_model_dir):
-    _, tok = model_io.load_base(str(tiny_model_dir))
-    ex = sft_data.encode(tok, TEMPLATE, "How do I merge two dicts?", "Use a | b.", max_len=128)
-    prefix = sft_data.prompt_ids(tok, TEMPLATE, "How do I merge two dicts?", 128)
-    assert ex["input_ids"][: len(prefix)] == prefix
-    assert ex["labels"][: len(prefix)] == [sft_data.IGNORE] * len(prefix)
-    answer = ex["labels"][len(prefix):]
-    assert sft_data.IGNORE not in answer and answer[-1] == tok.eos_token_id
-    assert tok.decode(answer, skip_special_tokens=True).strip() == "Use a | b."
-
-
-def test_pickle_weights_are_refused(tmp_path, tiny_model_dir):
-    import shutil
-
-    import torch
-
-    bad = tmp_path / "pickled"
-    shutil.copytree(tiny_model_dir, bad)
-    (bad / "model.safetensors").unlink()
-    marker = tmp_path / "payload-ran"
-
-    class Payload:
-        def __reduce__(self):
-            return (open, (str(marker), "w"))
-
-    torch.save({"x": Payload()}, bad / "pytorch_model.bin", _use_new_zipfile_serialization=True)
-    with pytest.raises(OSError):
-        model_io.load_base(str(bad))
-    assert not marker.exists(), "a pickle payload ran while loading weights"

@@ -1,4 +1,4 @@
-"""Tokenization through ``datasets``: token for token sft_data.encode (with and without a chat template), the
+"""Tokenization through ``datasets``: token for token encoding.encode (with and without a chat template), the
 snapshot's canonical row order and ``max_train_rows`` as before, and a cache in the run folder a retry reuses."""
 
 from __future__ import annotations
@@ -11,8 +11,10 @@ import pandas as pd
 import pytest
 
 from llmops.config import TrainingConfig
+from llmops.errors import DataError
+from llmops.model import encoding, loading
 from llmops.prompts import PromptTemplate
-from llmops.train import model_io, sft_data, tokenize
+from llmops.train import tokenize
 
 TEMPLATE = PromptTemplate(path="inline", text="### Question:\n{prompt}\n\n### Answer:\n")
 CHATML = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
@@ -24,8 +26,8 @@ MISMATCHED = ("{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }}\n{% e
 
 @pytest.fixture(scope="module")
 def plain(tiny_model_dir):
-    tok = model_io.load_tokenizer(str(tiny_model_dir))
-    assert not sft_data.uses_chat_template(tok)
+    tok = loading.load_tokenizer(str(tiny_model_dir))
+    assert not encoding.uses_chat_template(tok)
     return tok
 
 
@@ -44,12 +46,12 @@ def rows(sample_rows) -> pd.DataFrame:
 
 
 def reference(tok, df: pd.DataFrame, max_len: int) -> list[dict]:
-    return sft_data.encode_rows(tok, TEMPLATE, df["prompt"].tolist(), df["response"].tolist(), max_len)
+    return encoding.encode_rows(tok, TEMPLATE, df["prompt"].tolist(), df["response"].tolist(), max_len)
 
 
 @pytest.mark.parametrize("chat", [None, CHATML, MISMATCHED], ids=["no-chat-template", "chatml", "mismatched"])
 @pytest.mark.parametrize("max_len", [12, 96, 1024])
-def test_the_datasets_path_equals_sft_data_encode(plain, rows, tmp_path, chat, max_len):
+def test_the_datasets_path_equals_encoding_encode(plain, rows, tmp_path, chat, max_len):
     tok = with_template(plain, chat) if chat else plain
     examples = tokenize.train_examples(rows, tok, TEMPLATE, max_len, cache_dir=tmp_path / "tokenized")
     assert list(tokenize.iter_examples(examples)) == reference(tok, rows, max_len)
@@ -119,8 +121,10 @@ def test_the_arrow_copy_and_order_are_made_once_and_a_missing_column_names_the_f
     assert copy.dataset().to_pandas().equals(pd.read_parquet(path)[["prompt", "response"]])
     bad = tmp_path / "bad.parquet"
     rows.rename(columns={"response": "answer"}).to_parquet(bad, index=False)
-    with pytest.raises(ValueError, match=r"bad\.parquet: missing column\(s\) \['response'\]"):
+    with pytest.raises(DataError, match=r"bad\.parquet: missing column\(s\) \['response'\]"):
         rows_copy.arrow_copy(bad, tmp_path / "copies")
+    with pytest.raises(DataError, match=r"training rows \(a data frame\): missing column\(s\) \['response'\]"):
+        tokenize.rows_dataset(rows.rename(columns={"response": "answer"}), tmp_path / "frame")
     with pytest.raises(FileNotFoundError, match="nowhere.parquet"):
         rows_copy.arrow_copy(tmp_path / "nowhere.parquet", tmp_path / "copies")
 
@@ -158,5 +162,5 @@ def test_finetune_trains_on_a_parquet_path_with_max_train_rows(tiny_model_dir, r
     assert result["train_rows"] == 40 and result["steps"] == 2
     canonical = rows.sort_values(["prompt", "response"], kind="stable").head(40)
     assert result["completion_tokens"] == tokenize.completion_tokens(
-        reference(model_io.load_tokenizer(str(tiny_model_dir)), canonical, 64))
+        reference(loading.load_tokenizer(str(tiny_model_dir)), canonical, 64))
     assert any((tmp_path / "run" / "tokenized").glob("tokenized-*.arrow"))

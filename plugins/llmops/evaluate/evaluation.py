@@ -1,9 +1,10 @@
 """Evaluate every candidate (base model, current champion, new challenger) on the same rows, in one run.
 
 Loss is the mean cross-entropy over completion tokens (prompt masked, exactly as in training); perplexity is its
-exponential. Generation is batched greedy decoding with left padding and the KV cache, scored by exact match,
-token F1, ROUGE-L, answer length, latency, the safety filter and the recitation (citation) check. Every metric
-keeps its per-example scores, in row order, so the gate can compute paired bootstrap intervals.
+exponential. Generation is batched greedy decoding with left padding and the KV cache
+(:func:`llmops.model.decoding.generate`, the decoder the serving scheduler uses), scored by exact match, token F1,
+ROUGE-L, answer length, latency, the safety filter and the recitation (citation) check. Every metric keeps its
+per-example scores, in row order, so the gate can compute paired bootstrap intervals.
 """
 
 from __future__ import annotations
@@ -12,17 +13,16 @@ import logging
 import math
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
 import pandas as pd
 
 from llmops.config import EvaluationConfig
-from llmops.errors import LLMOpsError
 from llmops.evaluate.metrics import answer_words, exact_match, rouge_l, token_f1
 from llmops.evaluate.recitation import RecitationIndex
 from llmops.evaluate.safety import SafetyFilter
+from llmops.model import encoding, loading
+from llmops.model.decoding import generate
 from llmops.prompts import PromptTemplate
-from llmops.train import model_io, sft_data
 
 log = logging.getLogger(__name__)
 TEXT_METRICS = {"exact_match": exact_match, "token_f1": token_f1, "rouge_l": rouge_l}
@@ -33,50 +33,24 @@ def completion_loss(model, tokenizer, template: PromptTemplate, rows: pd.DataFra
     """Token-weighted mean loss over completion tokens, plus the per-example losses."""
     import torch
 
-    examples = sft_data.encode_rows(tokenizer, template, rows["prompt"].tolist(), rows["response"].tolist(), max_len)
+    examples = encoding.encode_rows(tokenizer, template, rows["prompt"].tolist(), rows["response"].tolist(), max_len)
     total, count, per_example = 0.0, 0, []
     model.eval()
     with torch.no_grad():
         for i in range(0, len(examples), batch_size):
-            batch = sft_data.collate(examples[i:i + batch_size], tokenizer.pad_token_id)
+            batch = encoding.collate(examples[i:i + batch_size], tokenizer.pad_token_id)
             batch = {k: v.to(model.device) for k, v in batch.items()}
             logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float()
             labels = batch["labels"][:, 1:]
             losses = torch.nn.functional.cross_entropy(
-                logits[:, :-1].transpose(1, 2), labels, ignore_index=sft_data.IGNORE, reduction="none")
-            mask = labels != sft_data.IGNORE
+                logits[:, :-1].transpose(1, 2), labels, ignore_index=encoding.IGNORE, reduction="none")
+            mask = labels != encoding.IGNORE
             sums, counts = (losses * mask).sum(1), mask.sum(1)
             per_example.extend((sums / counts.clamp(min=1)).tolist())
             total += float(sums.sum())
             count += int(counts.sum())
     loss = total / count if count else math.nan
     return {"loss": loss, "perplexity": math.exp(min(loss, 50)), "tokens": count, "per_example": per_example}
-
-
-def generate(model, tokenizer, template: PromptTemplate, prompts: Sequence[str], *, max_new_tokens: int,
-             max_len: int, batch_size: int, timings: list[float] | None = None) -> list[str]:
-    """Batched greedy generation (left padding, KV cache); returns only the new text.
-
-    With ``timings``, appends each example's latency in ms (its batch's wall time / batch size)."""
-    import torch
-
-    outputs = []
-    model.eval()
-    for i in range(0, len(prompts), batch_size):
-        started = time.perf_counter()
-        encoded = [{"input_ids": sft_data.prompt_ids(tokenizer, template, p, max_len)} for p in prompts[i:i + batch_size]]
-        batch = sft_data.collate(encoded, tokenizer.pad_token_id, left=True)
-        with torch.no_grad():
-            out = model.generate(
-                input_ids=batch["input_ids"].to(model.device), attention_mask=batch["attention_mask"].to(model.device),
-                max_new_tokens=max_new_tokens, do_sample=False, use_cache=True,
-                pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
-            )
-        new = out[:, batch["input_ids"].shape[1]:]
-        outputs.extend(t.strip() for t in tokenizer.batch_decode(new, skip_special_tokens=True))
-        if timings is not None:
-            timings.extend([1000 * (time.perf_counter() - started) / len(encoded)] * len(encoded))
-    return outputs
 
 
 def _mean(values: list[float]) -> float:
@@ -127,18 +101,6 @@ class Scorer:
         return metrics, pe, samples
 
 
-def _peft(base, adapter_dir: str | Path, name: str, model=None):
-    from peft import PeftModel
-
-    missing = model_io.missing_adapter_files(adapter_dir)
-    if missing:
-        raise LLMOpsError(f"{adapter_dir}: not a complete adapter, missing {missing}")
-    if model is None:
-        return PeftModel.from_pretrained(base, str(adapter_dir), adapter_name=name, is_trainable=False)
-    model.load_adapter(str(adapter_dir), adapter_name=name, is_trainable=False)
-    return model
-
-
 def evaluate_candidates(eval_rows: pd.DataFrame, *, base_model: str, revision: str | None, adapter_dir: str,
                         template: PromptTemplate, cfg: EvaluationConfig, max_len: int,
                         train_texts: Sequence[str] = (), golden_rows: pd.DataFrame | None = None,
@@ -152,12 +114,12 @@ def evaluate_candidates(eval_rows: pd.DataFrame, *, base_model: str, revision: s
     if golden_rows is not None:
         sets["golden_"] = golden_rows.head(cfg.max_eval_rows).reset_index(drop=True)
     scorer = Scorer(sets, template, cfg, max_len, train_texts)
-    base, tokenizer = model_io.load_base(base_model, revision)
-    model = _peft(base, adapter_dir, "challenger")
+    base, tokenizer = loading.load_base(base_model, revision)
+    model = loading.load_adapter(base, adapter_dir, name="challenger")
     shared = champion is not None and (champion["base_model"], champion.get("revision") or None) == (
         base_model, revision or None)
     if shared:
-        _peft(None, champion["adapter_dir"], "champion", model)
+        loading.load_adapter(None, champion["adapter_dir"], name="champion", into=model)
     candidates = {}
     with model.disable_adapter():
         candidates["base"] = scorer.score(model, tokenizer)
@@ -170,8 +132,9 @@ def evaluate_candidates(eval_rows: pd.DataFrame, *, base_model: str, revision: s
         else:
             log.info("champion version %s is on base model %s: loading it separately", champion["version"],
                      champion["base_model"])
-            c_base, c_tok = model_io.load_base(champion["base_model"], champion.get("revision") or None)
-            candidates["champion"] = scorer.score(_peft(c_base, champion["adapter_dir"], "champion"), c_tok)
+            c_base, c_tok = loading.load_base(champion["base_model"], champion.get("revision") or None)
+            c_model = loading.load_adapter(c_base, champion["adapter_dir"], name="champion")
+            candidates["champion"] = scorer.score(c_model, c_tok)
     for name, c in candidates.items():
         m = c["metrics"]
         log.info("%-10s eval_loss %.4f  perplexity %.2f  exact_match %.3f  token_f1 %.3f  rouge_l %.3f  unsafe %.3f  "

@@ -11,8 +11,9 @@ import logging
 
 import pandas as pd
 
-from llmops.evaluate.evaluation import completion_loss, generate
+from llmops.evaluate.evaluation import completion_loss
 from llmops.evaluate.metrics import token_f1
+from llmops.model.decoding import generate
 from llmops.prompts import load_template
 
 log = logging.getLogger(__name__)

@@ -23,15 +23,24 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from llmops.config import ServingConfig, UseCaseConfig
+from llmops.errors import BlankPrompt, NoChampion, NotServed, PromptTooLong, QueueFull, RequestTimedOut, ServingError
 from llmops.serving.auth import RequireKey
 from llmops.serving.metrics import ServingMetrics
-from llmops.serving.model_store import LoadedModel, ModelStore
+from llmops.serving.model_store import ModelStore, ServedVersion
 from llmops.serving.openai_api import error_response, openai_router
 from llmops.serving.prediction_log import PredictionLog
 from llmops.serving.scheduler import Job
 from llmops.serving.service import Service
 
 log = logging.getLogger(__name__)
+# each serving error's HTTP status; the ones a retry can clear carry Retry-After
+STATUS = {NotServed: 404, NoChampion: 503, QueueFull: 429, RequestTimedOut: 503, PromptTooLong: 413, BlankPrompt: 422}
+RETRY_AFTER = (QueueFull, RequestTimedOut)
+
+
+def status_of(error: ServingError) -> tuple[int, dict | None]:
+    status = next((code for kind, code in STATUS.items() if isinstance(error, kind)), 500)
+    return status, {"Retry-After": "1"} if isinstance(error, RETRY_AFTER) else None
 
 
 class GenerateRequest(BaseModel):
@@ -60,7 +69,7 @@ def create_app(cfg: UseCaseConfig, settings: Settings | None = None, store: Mode
     settings = settings or Settings.for_use_case(cfg)
     prediction_log = PredictionLog(cfg.name) if settings.prediction_log else None
     aliases = ("champion", "challenger") if settings.canary_fraction > 0 else ("champion",)
-    store = store or ModelStore(cfg, aliases)
+    store = store or ModelStore(cfg, aliases, serving=settings)
     metrics = ServingMetrics()
     safety = SafetyFilter(cfg.evaluation.safety)
     snapshots = Snapshots.of(cfg)  # the served versions' snapshots: their train rows make the citation index
@@ -72,9 +81,7 @@ def create_app(cfg: UseCaseConfig, settings: Settings | None = None, store: Mode
         threading.Thread(target=reload_loop, name="alias-reload", daemon=True).start()
         yield
         stop.set()
-        for m in (store.get(a) for a in store.aliases):
-            if m is not None and m.scheduler is not None:
-                m.scheduler.close()
+        store.close()
 
     app = FastAPI(title=f"{cfg.name} LLM API", description=cfg.description, lifespan=lifespan)
     app.state.store, app.state.metrics, app.state.settings = store, metrics, settings
@@ -83,6 +90,11 @@ def create_app(cfg: UseCaseConfig, settings: Settings | None = None, store: Mode
     async def http_error(_request, exc: HTTPException):
         return error_response(exc.status_code, str(exc.detail), exc.headers)
 
+    @app.exception_handler(ServingError)
+    async def serving_error(_request, exc: ServingError):
+        status, headers = status_of(exc)
+        return error_response(status, str(exc), headers)
+
     app.add_middleware(RequireKey, keys=settings.api_keys, deny=lambda: error_response(
         401, "missing or invalid API key (Authorization: Bearer <key>)", {"WWW-Authenticate": "Bearer"}))
 
@@ -90,7 +102,7 @@ def create_app(cfg: UseCaseConfig, settings: Settings | None = None, store: Mode
     def livez():
         return {"status": "alive"}
 
-    def citation_index(m: LoadedModel) -> CitationIndex | None:
+    def citation_index(m: ServedVersion) -> CitationIndex | None:
         sid = m.snapshot_id
         if sid and sid not in citations:
             try:

@@ -48,9 +48,10 @@ def input_hash(df: pd.DataFrame) -> str:
 
 
 def predict_batch(cfg: UseCaseConfig, model, version: str, *, max_rows: int | None = None) -> dict:
-    """Run ``model`` (a serving LoadedModel) over the batch input; return the output manifest."""
-    from llmops.evaluate.evaluation import generate
+    """Run ``model`` (a serving :class:`~llmops.serving.model_store.LoadedModel`) over the batch input; return the
+    output manifest."""
     from llmops.evaluate.safety import SafetyFilter
+    from llmops.model.decoding import generate
 
     df, files = read_batch_input(cfg)
     if max_rows:

@@ -1,7 +1,11 @@
 """Load registered adapters by alias from MLflow and swap them in when the alias moves, without dropping requests.
 
-A request takes a reference to one :class:`LoadedModel` and keeps it until it is done; a reload builds the new
-model off to the side and then replaces the reference under a lock, so in-flight requests finish on the old one.
+A served version is one :class:`ServedVersion` (model, tokenizer, template, metadata and the engine that decodes
+for it), owned by the :class:`ModelStore`: the store makes it, and closes it in one place
+(:meth:`ModelStore._replace`), when another version takes its alias and when the server shuts down. A request
+takes a reference to one served version and keeps it until it is done; a reload builds the new one off to the
+side and then replaces the reference under a lock, so in-flight requests finish on the old one (its engine
+finishes what is queued before it stops).
 """
 
 from __future__ import annotations
@@ -9,41 +13,62 @@ from __future__ import annotations
 import logging
 import tempfile
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
 from pathlib import Path
 
-from llmops.config import UseCaseConfig
+from llmops.config import ServingConfig, UseCaseConfig
 from llmops.prompts import PromptTemplate
+from llmops.serving.engine import Engine
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
+@dataclass(frozen=True, eq=False)
 class LoadedModel:
+    """A registered version's merged weights, tokenizer, prompt template and adapter metadata."""
+
     alias: str
     version: str
     model: object
     tokenizer: object
     template: PromptTemplate
     metadata: dict
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    scheduler: object = None  # the BatchScheduler the API starts on first use
 
     @property
     def snapshot_id(self) -> str:
         return self.metadata.get("snapshot_id", "")
 
 
+@dataclass(frozen=True, eq=False, kw_only=True)
+class ServedVersion(LoadedModel):
+    """A loaded version together with the engine that decodes its requests."""
+
+    engine: Engine
+
+    @classmethod
+    def start(cls, loaded: LoadedModel, serving: ServingConfig) -> ServedVersion:
+        """``loaded`` served by a :class:`~llmops.serving.scheduler.BatchScheduler` with ``serving``'s batching."""
+        from llmops.serving.scheduler import BatchScheduler
+
+        engine = BatchScheduler(loaded.model, loaded.tokenizer, name=f"v{loaded.version}",
+                                max_batch_size=serving.max_batch_size, max_wait_ms=serving.max_wait_ms,
+                                max_queue=serving.max_queue)
+        return cls(**{f.name: getattr(loaded, f.name) for f in fields(LoadedModel)}, engine=engine)
+
+    def close(self) -> None:
+        self.engine.close()
+
+
 def load_version(cfg: UseCaseConfig, alias: str, version: str, cache: Path) -> LoadedModel:
     from llmops import registry
-    from llmops.train import model_io
+    from llmops.model import loading
 
     adapter_dir = registry.download_adapter(registry.version_info(cfg.model_name, version), cache / f"v{version}")
-    meta = model_io.adapter_metadata(adapter_dir)
+    meta = loading.adapter_metadata(adapter_dir)
     template = PromptTemplate(path=meta.get("prompt_template", ""), text=meta["prompt_template_text"])
-    base, tokenizer = model_io.load_base(meta.get("base_model") or cfg.base_model, meta.get("base_model_revision")
-                                         or None, trust_remote_code=cfg.trust_remote_code)
-    model = model_io.load_adapter(base, adapter_dir).merge_and_unload()  # served versions never train
+    base, tokenizer = loading.load_base(meta.get("base_model") or cfg.base_model, meta.get("base_model_revision")
+                                        or None, trust_remote_code=cfg.trust_remote_code)
+    model = loading.load_adapter(base, adapter_dir).merge_and_unload()  # served versions never train
     model.eval()
     log.info("loaded %s version %s (%s) from %s", cfg.model_name, version, alias, adapter_dir)
     return LoadedModel(alias=alias, version=str(version), model=model, tokenizer=tokenizer, template=template,
@@ -51,17 +76,19 @@ def load_version(cfg: UseCaseConfig, alias: str, version: str, cache: Path) -> L
 
 
 class ModelStore:
-    """The live model per alias (``champion``, and ``challenger`` when a canary share is configured)."""
+    """The live version per alias (``champion``, and ``challenger`` when a canary share is configured)."""
 
-    def __init__(self, cfg: UseCaseConfig, aliases: tuple[str, ...] = ("champion",), cache: Path | None = None):
+    def __init__(self, cfg: UseCaseConfig, aliases: tuple[str, ...] = ("champion",), cache: Path | None = None,
+                 serving: ServingConfig | None = None):
         self.cfg = cfg
         self.aliases = aliases
+        self.serving = serving or cfg.serving
         self.cache = cache or Path(tempfile.mkdtemp(prefix="llmops-serving-"))
-        self._models: dict[str, LoadedModel] = {}
+        self._models: dict[str, ServedVersion] = {}
         self._swap = threading.Lock()
         self.reloads = 0
 
-    def get(self, alias: str) -> LoadedModel | None:
+    def get(self, alias: str) -> ServedVersion | None:
         with self._swap:
             return self._models.get(alias)
 
@@ -79,12 +106,23 @@ class ModelStore:
             current = self.get(alias)
             if version is None or (current is not None and current.version == version):
                 continue
-            loaded = load_version(self.cfg, alias, version, self.cache)
-            with self._swap:
-                self._models[alias] = loaded
-            if current is not None and current.scheduler is not None:
-                current.scheduler.close()  # finishes what is queued on the old version, then lets it go
+            self._replace(alias, ServedVersion.start(load_version(self.cfg, alias, version, self.cache),
+                                                     self.serving))
             self.reloads += 1
             changed.append(f"{alias}: {current.version if current else None} -> {version}")
             log.info("alias %s now serves version %s", alias, version)
         return changed
+
+    def close(self) -> None:
+        """Stop serving every alias (at server shutdown)."""
+        for alias in self.aliases:
+            self._replace(alias, None)
+
+    def _replace(self, alias: str, new: ServedVersion | None) -> None:
+        """The one place a served version is let go: its engine finishes what is queued on it, then stops."""
+        with self._swap:
+            old = self._models.pop(alias, None)
+            if new is not None:
+                self._models[alias] = new
+        if old is not None:
+            old.close()

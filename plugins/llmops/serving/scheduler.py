@@ -1,10 +1,11 @@
 """Batched decoding: requests waiting for one model version are decoded together.
 
-One worker thread per loaded model version takes the first waiting job, collects more for at most
-``max_wait_ms`` (at most ``max_batch_size`` in all), and runs one ``model.generate`` over the batch: left padding,
-attention mask, KV cache. Jobs with different sampling settings are decoded in separate batches. A row stops
-at its own ``max_new_tokens``, at end-of-sequence, or when its client left; the batch ends when every row has.
-Each generated token is handed to the job's ``on_token`` callback as soon as the step produced it (streaming).
+One worker thread per served model version takes the first waiting job, collects more for at most
+``max_wait_ms`` (at most ``max_batch_size`` in all), and decodes the batch with :func:`llmops.model.decoding.decode`
+(the decoder evaluation uses): left padding, attention mask, KV cache. Jobs with different sampling settings are
+decoded in separate batches. A row stops at its own ``max_new_tokens``, at end-of-sequence, or when its client
+left; the batch ends when every row has. Each generated token is handed to the job's ``on_token`` callback as soon
+as the step produced it (streaming).
 
 The queue is bounded: :meth:`BatchScheduler.submit` raises :class:`QueueFull` at once instead of letting latency
 grow (the API answers 429). This is static batching per window, not continuous batching: a new request waits
@@ -18,99 +19,34 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from llmops.errors import QueueFull
+from llmops.model.decoding import Row, decode
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
-class Job:
-    ids: list[int]
-    max_new_tokens: int
-    temperature: float = 0.0
-    top_p: float = 1.0
-    on_token: Callable[[int], None] | None = None
-    cancelled: threading.Event = field(default_factory=threading.Event)
+class Job(Row):
+    """A request's row to decode, and the future its token ids are set on."""
+
     future: concurrent.futures.Future = field(default_factory=concurrent.futures.Future)
     enqueued: float = field(default_factory=time.monotonic)
 
-    @property
-    def sampling(self) -> tuple[float, float]:
-        return (0.0, 1.0) if self.temperature <= 0 else (self.temperature, self.top_p)
-
-
-class _Rows:
-    """Streamer and stopping criterion of one batch: per-row token lists, limits, end-of-sequence, cancels."""
-
-    def __init__(self, jobs: list[Job], eos_ids: set[int]):
-        self.jobs, self.eos_ids = jobs, eos_ids
-        self.tokens: list[list[int]] = [[] for _ in jobs]
-        self.done = [j.cancelled.is_set() for j in jobs]
-        self._prompt_seen = False
-
-    def put(self, value) -> None:  # transformers streamer protocol: the prompt first, then one token per row
-        if not self._prompt_seen:
-            self._prompt_seen = True
-            return
-        for i, tok in enumerate(value.reshape(-1).tolist()):
-            job = self.jobs[i]
-            if self.done[i]:
-                continue
-            if tok in self.eos_ids:
-                self.done[i] = True
-                continue
-            self.tokens[i].append(tok)
-            if job.on_token is not None:
-                job.on_token(tok)
-            if len(self.tokens[i]) >= job.max_new_tokens or job.cancelled.is_set():
-                self.done[i] = True
-
-    def end(self) -> None:
-        pass
-
-    def __call__(self, input_ids, scores, **kwargs):  # StoppingCriteria: one flag per row
-        import torch
-
-        flags = [d or j.cancelled.is_set() for d, j in zip(self.done, self.jobs, strict=True)]
-        return torch.tensor(flags, dtype=torch.bool, device=input_ids.device)
-
-
-def generate_ids(model, tokenizer, jobs: list[Job]) -> list[list[int]]:
-    """One batched generation over ``jobs`` (same sampling settings); the new token ids of each row."""
-    import torch
-    from transformers import StoppingCriteriaList
-
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    width = max(len(j.ids) for j in jobs)
-    input_ids = torch.tensor([[pad] * (width - len(j.ids)) + j.ids for j in jobs])
-    mask = torch.tensor([[0] * (width - len(j.ids)) + [1] * len(j.ids) for j in jobs])
-    eos = tokenizer.eos_token_id
-    eos_ids = set(eos) if isinstance(eos, list) else {eos}
-    rows = _Rows(jobs, eos_ids)
-    temperature, top_p = jobs[0].sampling
-    sampling = {"do_sample": True, "temperature": temperature, "top_p": top_p} if temperature > 0 else {
-        "do_sample": False}
-    with torch.no_grad():
-        model.generate(input_ids=input_ids.to(model.device), attention_mask=mask.to(model.device),
-                       max_new_tokens=max(j.max_new_tokens for j in jobs), use_cache=True, pad_token_id=pad,
-                       eos_token_id=eos, streamer=rows, stopping_criteria=StoppingCriteriaList([rows]), **sampling)
-    return rows.tokens
-
 
 class BatchScheduler:
-    """A bounded queue and one decoding thread for one loaded model version."""
+    """The in-process engine (:class:`llmops.serving.engine.Engine`): a bounded queue and one decoding thread over
+    one model version's transformers model."""
 
-    def __init__(self, loaded, *, max_batch_size: int, max_wait_ms: float, max_queue: int):
-        """``loaded`` has ``model``, ``tokenizer``, ``version`` and ``lock`` (held while a batch decodes)."""
-        self.loaded = loaded
+    def __init__(self, model, tokenizer, *, name: str, max_batch_size: int, max_wait_ms: float, max_queue: int):
+        self.model, self.tokenizer = model, tokenizer
+        self.lock = threading.Lock()  # held while a batch decodes
         self.max_batch_size, self.max_wait_s = max_batch_size, max_wait_ms / 1000
         self.queue: queue.Queue[Job] = queue.Queue(maxsize=max_queue)
         self.batches: list[int] = []  # sizes of the batches run, newest last (bounded)
         self._closing = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name=f"decode-v{loaded.version}", daemon=True)
+        self._thread = threading.Thread(target=self._loop, name=f"decode-{name}", daemon=True)
         self._thread.start()
 
     def submit(self, job: Job) -> concurrent.futures.Future:
@@ -157,8 +93,8 @@ class BatchScheduler:
             for jobs in groups.values():
                 self.batches = [*self.batches[-999:], len(jobs)]
                 try:
-                    with self.loaded.lock:
-                        results = generate_ids(self.loaded.model, self.loaded.tokenizer, jobs)
+                    with self.lock:
+                        results = decode(self.model, self.tokenizer, jobs)
                 except Exception as e:  # one failing batch fails its own requests, never the thread
                     log.exception("batched generation failed")
                     for job in jobs:

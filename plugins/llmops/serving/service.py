@@ -2,6 +2,11 @@
 
 Post-processing is the same for ``/v1/generate`` and the OpenAI-compatible routes: the safety filter (a blocked
 completion is withheld), citations into the train split, Prometheus metrics and one prediction-log line.
+
+Nothing here knows HTTP: a request that cannot be answered raises one of the project's serving errors
+(:class:`~llmops.errors.NotServed`, :class:`~llmops.errors.NoChampion`, :class:`~llmops.errors.QueueFull`,
+:class:`~llmops.errors.RequestTimedOut`, :class:`~llmops.errors.PromptTooLong`, :class:`~llmops.errors.BlankPrompt`),
+and the app maps each to its status code.
 """
 
 from __future__ import annotations
@@ -12,10 +17,10 @@ import random
 import threading
 import time
 
-from fastapi import HTTPException
-
-from llmops.serving.model_store import LoadedModel, ModelStore
-from llmops.serving.scheduler import BatchScheduler, Job, QueueFull
+from llmops.errors import BlankPrompt, NoChampion, NotServed, PromptTooLong, QueueFull, RequestTimedOut
+from llmops.model.encoding import prompt_ids
+from llmops.serving.model_store import ModelStore, ServedVersion
+from llmops.serving.scheduler import Job
 
 log = logging.getLogger(__name__)
 
@@ -28,60 +33,50 @@ class Service:
         self._lock = threading.Lock()
 
     # ---- which model
-    def pick(self, alias: str | None = None, version: int | None = None) -> LoadedModel:
+    def pick(self, alias: str | None = None, version: int | None = None) -> ServedVersion:
         """The live model for an alias, a loaded version, or (neither) the canary draw between the aliases."""
         if version is not None:
             for m in (self.store.get(a) for a in self.store.aliases):
                 if m is not None and m.version == str(version):
                     return m
-            raise HTTPException(404, f"model: version {version} is not served here (served: "
-                                     f"{self.store.versions()})")
+            raise NotServed(f"model: version {version} is not served here (served: {self.store.versions()})")
         if alias is not None:
             m = self.store.get(alias) if alias in self.store.aliases else None
             if m is None:
-                raise HTTPException(404, f"model: alias `{alias}` is not served here (served: {self.store.versions()})")
+                raise NotServed(f"model: alias `{alias}` is not served here (served: {self.store.versions()})")
             return m
         s = self.settings
         with self._lock:
             canary = s.canary_fraction > 0 and self._rng.random() < s.canary_fraction
         model = (self.store.get("challenger") if canary else None) or self.store.get("champion")
         if model is None:
-            raise HTTPException(503, f"no registered `champion` for {self.cfg.model_name} yet")
+            raise NoChampion(f"no registered `champion` for {self.cfg.model_name} yet")
         return model
 
-    def scheduler(self, m: LoadedModel) -> BatchScheduler:
-        with self._lock:
-            if m.scheduler is None:
-                s = self.settings
-                m.scheduler = BatchScheduler(m, max_batch_size=s.max_batch_size, max_wait_ms=s.max_wait_ms,
-                                             max_queue=s.max_queue)
-            return m.scheduler
-
     # ---- the prompt
-    def prompt_ids(self, m: LoadedModel, prompt: str) -> list[int]:
+    def prompt_ids(self, m: ServedVersion, prompt: str) -> list[int]:
         """Exactly the tokens training put before the response (the adapter's template, the chat template)."""
-        from llmops.train import sft_data
-
         if len(prompt) > self.settings.max_prompt_chars:
             self.metrics.requests.labels("none", "413").inc()  # counted as before a model ran
-            raise HTTPException(413, f"prompt: {len(prompt)} characters, the limit is {self.settings.max_prompt_chars}")
+            raise PromptTooLong(f"prompt: {len(prompt)} characters, the limit is {self.settings.max_prompt_chars}")
         if not prompt.strip():
-            raise HTTPException(422, "prompt: must not be blank")
-        return sft_data.prompt_ids(m.tokenizer, m.template, prompt, self.cfg.training.max_seq_len)
+            raise BlankPrompt("prompt: must not be blank")
+        return prompt_ids(m.tokenizer, m.template, prompt, self.cfg.training.max_seq_len)
 
     def max_new(self, requested: int | None) -> int:
         return min(requested or self.settings.max_new_tokens, self.settings.max_new_tokens)
 
     # ---- decoding
-    def submit(self, m: LoadedModel, job: Job):
+    def submit(self, m: ServedVersion, job: Job):
         try:
-            return self.scheduler(m).submit(job)
+            return m.engine.submit(job)
         except QueueFull as e:
             self.metrics.requests.labels(m.version, "429").inc()
-            raise HTTPException(429, f"server busy: {e}; retry shortly", headers={"Retry-After": "1"}) from None
+            raise QueueFull(f"server busy: {e}; retry shortly") from None
 
-    async def run(self, m: LoadedModel, job: Job, request=None) -> list[int]:
-        """Queue ``job`` and wait for its tokens; 503 past ``request_timeout_s``; a client that left frees its slot."""
+    async def run(self, m: ServedVersion, job: Job, request=None) -> list[int]:
+        """Queue ``job`` and wait for its tokens; :class:`~llmops.errors.RequestTimedOut` past ``request_timeout_s``;
+        a client that left frees its slot."""
         waiter = asyncio.wrap_future(self.submit(m, job))
         deadline = time.monotonic() + self.settings.request_timeout_s
         try:
@@ -91,9 +86,8 @@ class Service:
                     return waiter.result()
                 if time.monotonic() >= deadline:
                     self.metrics.requests.labels(m.version, "503").inc()
-                    raise HTTPException(503, f"not answered within serving.request_timeout_s="
-                                             f"{self.settings.request_timeout_s}s; retry later",
-                                        headers={"Retry-After": "1"})
+                    raise RequestTimedOut(f"not answered within serving.request_timeout_s="
+                                          f"{self.settings.request_timeout_s}s; retry later")
                 if request is not None and await request.is_disconnected():
                     raise asyncio.CancelledError
         finally:
@@ -102,7 +96,7 @@ class Service:
                 waiter.cancel()
 
     # ---- after decoding
-    def finish(self, m: LoadedModel, prompt: str, text: str, n_tokens: int, elapsed: float) -> dict:
+    def finish(self, m: ServedVersion, prompt: str, text: str, n_tokens: int, elapsed: float) -> dict:
         """Safety, citations, metrics and the prediction log for one completed text."""
         reason = self.safety.why_blocked(text)
         index = self.citation_index(m)

@@ -7,7 +7,7 @@ for flash attention), so no token attends to another example, and no compute is 
 label of each example is masked so no loss crosses a boundary. Whether a given model honours ``position_ids``
 this way is checked on the real model by :func:`packing_is_safe` before it is used.
 
-Padded: each batch is padded to its longest example (``sft_data.collate``); with length-grouped sampling the
+Padded: each batch is padded to its longest example (``llmops.model.encoding.collate``); with length-grouped sampling the
 padding stays small, and it is safe for every architecture.
 """
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 
-from llmops.train.sft_data import IGNORE, collate
+from llmops.model.encoding import IGNORE, collate
 
 log = logging.getLogger(__name__)
 

@@ -33,8 +33,9 @@ def run_finetune(cfg: UseCaseConfig, *, params: dict, event_extras: list[dict], 
     read; a retry of the same run resumes from its newest complete checkpoint."""
     from llmops import paths, tracking
     from llmops.data.snapshots.handle import Snapshots
+    from llmops.model import loading
     from llmops.prompts import load_template
-    from llmops.train import launcher, model_io
+    from llmops.train import launcher
     from llmops.version import code_version
 
     pinned = params.get("snapshot_id")
@@ -47,7 +48,7 @@ def run_finetune(cfg: UseCaseConfig, *, params: dict, event_extras: list[dict], 
     base_model = params.get("base_model") or cfg.base_model
     lineage = {
         "use_case": cfg.name, "dag_run_id": run_id, "snapshot_id": snapshot_id,
-        "base_model": base_model, "base_model_revision": model_io.base_revision(base_model, cfg.base_model_revision),
+        "base_model": base_model, "base_model_revision": loading.base_revision(base_model, cfg.base_model_revision),
         "prompt_template": cfg.prompt_template, "prompt_template_hash": template.hash,
         "config_hash": cfg.config_hash(), "code_version": code_version(),
     }

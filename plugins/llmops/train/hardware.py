@@ -62,12 +62,22 @@ def plan_for(training: TrainingConfig, *, cuda: bool | None = None, bf16_ok: boo
                 int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("LOCAL_RANK", "0")))
 
 
+def lora_config(training: TrainingConfig):
+    """The peft LoraConfig of a use case's ``training.lora`` settings (causal LM)."""
+    from peft import LoraConfig, TaskType
+
+    return LoraConfig(
+        task_type=TaskType.CAUSAL_LM, r=training.lora.r, lora_alpha=training.lora.alpha,
+        lora_dropout=training.lora.dropout, target_modules=training.lora.target_modules,
+    )
+
+
 def load_for_training(base_model: str, revision: str | None, training: TrainingConfig, plan: Plan, *,
                       trust_remote_code: bool = False):
     """The base model in the plan's dtype and attention kernel (4-bit for QLoRA), wrapped with LoRA."""
     from peft import get_peft_model, prepare_model_for_kbit_training
 
-    from llmops.train import model_io
+    from llmops.model import loading
 
     kwargs = {"attn_implementation": plan.attention}
     if plan.quantization == "4bit":
@@ -78,8 +88,8 @@ def load_for_training(base_model: str, revision: str | None, training: TrainingC
             bnb_4bit_compute_dtype=plan.dtype if plan.precision != "fp32" else None)
         kwargs["device_map"] = {"": plan.local_rank}
     dtype = plan.dtype if plan.precision != "fp32" else None
-    model, tokenizer = model_io.load_base(base_model, revision, trust_remote_code=trust_remote_code, dtype=dtype,
-                                          **kwargs)
+    model, tokenizer = loading.load_base(base_model, revision, trust_remote_code=trust_remote_code, dtype=dtype,
+                                         **kwargs)
     # No KV cache while training: it is useless there, and with it transformers would not read restarting
     # position_ids as packed sequences (each example must attend only to itself).
     model.config.use_cache = False
@@ -90,5 +100,5 @@ def load_for_training(base_model: str, revision: str | None, training: TrainingC
                                                 gradient_checkpointing_kwargs={"use_reentrant": False})
     elif training.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    model = get_peft_model(model, model_io.lora_config(training))
+    model = get_peft_model(model, lora_config(training))
     return model, tokenizer

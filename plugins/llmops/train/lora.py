@@ -21,8 +21,9 @@ import pandas as pd
 
 from llmops.config import TrainingConfig
 from llmops.errors import ConfigError
+from llmops.model import loading
 from llmops.prompts import PromptTemplate
-from llmops.train import budget, checkpoints, collators, hardware, model_io, tokenize
+from llmops.train import budget, checkpoints, collators, hardware, tokenize
 
 log = logging.getLogger(__name__)
 RESULT_FILE = "train_result.json"
@@ -66,7 +67,7 @@ def _reusable(out_dir: Path, fp: str) -> dict | None:
         return None
     result = json.loads(path.read_text())
     adapter = Path(result.get("adapter_dir", ""))
-    if result.get("fingerprint") == fp and not model_io.missing_adapter_files(adapter):
+    if result.get("fingerprint") == fp and not loading.missing_adapter_files(adapter):
         return result
     return None
 
@@ -110,7 +111,7 @@ def finetune(
     out_dir = Path(out_dir)
     set_seed(training.seed)
     plan = hardware.plan_for(training)
-    tokenizer = model_io.load_tokenizer(base_model, revision, trust_remote_code=trust_remote_code)
+    tokenizer = loading.load_tokenizer(base_model, revision, trust_remote_code=trust_remote_code)
     examples = tokenize.train_examples(train_rows, tokenizer, template, training.max_seq_len,
                                        cache_dir=out_dir / "tokenized", max_rows=training.max_train_rows)
     settings = {k: v for k, v in training.model_dump(mode="json").items() if k not in _OPERATIONAL}
@@ -122,7 +123,7 @@ def finetune(
         return {**done, "reused": True}
 
     lengths = tokenize.lengths(examples)
-    shape = budget.ModelShape.from_pretrained_config(model_io.resolve_model_ref(base_model), revision,
+    shape = budget.ModelShape.from_pretrained_config(loading.resolve_model_ref(base_model), revision,
                                                      trust_remote_code)
     b = training.budget
     est = budget.estimate(shape, lengths, epochs=training.epochs, max_steps=training.max_steps,
@@ -188,7 +189,7 @@ def finetune(
 
         summary["peak_gpu_mem_gb"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
     if trainer.is_world_process_zero():
-        summary["adapter_dir"] = str(model_io.save_adapter(model, out_dir / "adapter", metadata))
+        summary["adapter_dir"] = str(loading.save_adapter(model, out_dir / "adapter", metadata))
         write_json_atomic(out_dir / RESULT_FILE, summary)
     log.info("trained %d steps in %.1fs (mean loss %.4f, %.0f tok/s); adapter at %s", summary["steps"], seconds,
              summary["train_loss"], summary["tokens_per_s"], summary.get("adapter_dir"))

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from llmops.data.snapshots.writer import CONTENT_COLUMNS as COLUMNS  # the columns of the canonical order
+from llmops.errors import DataError
 
 BATCH_ROWS = 2000  # rows per record batch of the copy
 READ_BUFFER = 1 << 20  # bytes per buffered read of the Parquet file: with pre_buffer off, memory stays at one batch
@@ -78,7 +79,7 @@ def arrow_copy(parquet: Path, folder: Path) -> ArrowCopy:
     source = pq.ParquetFile(parquet, buffer_size=READ_BUFFER, pre_buffer=False)
     missing = [c for c in COLUMNS if c not in source.schema_arrow.names]
     if missing:
-        raise ValueError(f"{parquet}: missing column(s) {missing} (has {source.schema_arrow.names})")
+        raise DataError(f"{parquet}: missing column(s) {missing} (has {source.schema_arrow.names})")
     rows = source.metadata.num_rows
     out = Path(folder) / f"rows-{key}.arrow"
     if out.exists():

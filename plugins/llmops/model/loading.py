@@ -1,4 +1,11 @@
-"""Load a base model and tokenizer by hub id or local path, and save/load LoRA adapters (safetensors only)."""
+"""Load a base model and tokenizer by hub id or local path, and save/load LoRA adapters (safetensors only; a GGUF
+base model is converted once).
+
+A ``base_model`` written as a local path (absolute, ``./``/``~``-relative, with an environment variable such as
+``${LLMOPS_HOME}``, or with more folders than a hub id's ``owner/name``) must exist: a missing one is a
+:class:`~llmops.errors.BaseModelNotFound` naming the path as expanded, raised before anything is downloaded or
+trained, and never passed on to transformers as a hub repo id.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +16,12 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from llmops.errors import LLMOpsError
+from llmops.errors import BaseModelNotFound, LLMOpsError
 
 log = logging.getLogger(__name__)
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
+METADATA_FILE = "llmops_adapter.json"
+MAKE_TINY = "python -m llmops.cli make-base-model --use-case <use case>"
 
 
 def missing_adapter_files(adapter_dir: str | Path) -> list[str]:
@@ -21,40 +30,48 @@ def missing_adapter_files(adapter_dir: str | Path) -> list[str]:
     return [f for f in ADAPTER_FILES if not (Path(adapter_dir) / f).exists()]
 
 
-def lora_config(training):
-    """The peft LoraConfig of a use case's ``training.lora`` settings (causal LM)."""
-    from peft import LoraConfig, TaskType
-
-    return LoraConfig(
-        task_type=TaskType.CAUSAL_LM, r=training.lora.r, lora_alpha=training.lora.alpha,
-        lora_dropout=training.lora.dropout, target_modules=training.lora.target_modules,
-    )
+def is_local_path(ref: str) -> bool:
+    """Whether ``ref`` can only mean a local path: a hub id is ``name`` or ``owner/name``, without ``$``, ``~``,
+    a leading ``/`` or ``.``, or a backslash."""
+    text = str(ref)
+    return (text.startswith(("/", ".", "~")) or "$" in text or "\\" in text or text.count("/") > 1
+            or os.path.isabs(text))
 
 
 def resolve_model_ref(ref: str) -> str:
     """A local path (``${LLMOPS_HOME}`` expanded) when it exists, otherwise a Hugging Face hub id. A ``.gguf``
-    file (a path or ``pkg:<package>/<file>.gguf``) is converted once into a safetensors folder, returned here."""
+    file (a path or ``pkg:<package>/<file>.gguf``) is converted once into a safetensors folder, returned here. A
+    local path that does not exist is a :class:`~llmops.errors.BaseModelNotFound` (a retry cannot help)."""
     from llmops import paths
-    from llmops.train import gguf
+    from llmops.model import gguf
 
     if gguf.is_gguf(ref):
         return str(gguf.convert(ref).folder)
     local = paths.resolve(ref)
-    return str(local) if local.exists() else ref
+    if local.exists():
+        return str(local)
+    if is_local_path(ref):
+        raise BaseModelNotFound(
+            f"base_model: {ref!r} names a local folder, and {local} does not exist. For the tiny demo model, make "
+            f"it with `{MAKE_TINY}`; for a real model, put its folder (config.json, tokenizer and safetensors "
+            f"weights) at {local}, or set base_model to a Hugging Face hub id or a .gguf file")
+    return ref
 
 
 def base_revision(ref: str, revision: str | None) -> str:
-    """The base model revision to record: the configured one, or a GGUF file's hash and quantization type."""
-    from llmops.train import gguf
+    """The base model revision to record: the configured one, or a GGUF file's hash and quantization type. The
+    reference is resolved first, so a missing local base model fails here, before a run starts."""
+    from llmops.model import gguf
 
     if gguf.is_gguf(ref):
         return gguf.convert(ref).revision
+    resolve_model_ref(ref)
     return revision or ""
 
 
 def _load_revision(ref: str, revision: str | None) -> str | None:
     """A converted GGUF folder is content-addressed: a recorded ``gguf-sha256:...`` revision is not a hub one."""
-    from llmops.train import gguf
+    from llmops.model import gguf
 
     return None if gguf.is_gguf(ref) or (revision or "").startswith("gguf-sha256:") else revision
 
@@ -96,7 +113,7 @@ def save_adapter(model, out_dir: str | Path, metadata: dict) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
         model.save_pretrained(tmp, safe_serialization=True)
-        (tmp / "llmops_adapter.json").write_text(json.dumps(metadata, indent=2, sort_keys=True))
+        (tmp / METADATA_FILE).write_text(json.dumps(metadata, indent=2, sort_keys=True))
         missing = missing_adapter_files(tmp)
         if missing:
             raise LLMOpsError(f"adapter save produced no {missing} in {tmp}")
@@ -108,15 +125,20 @@ def save_adapter(model, out_dir: str | Path, metadata: dict) -> Path:
     return out_dir
 
 
-def load_adapter(base_model, adapter_dir: str | Path):
+def load_adapter(base_model, adapter_dir: str | Path, *, name: str = "default", into=None):
+    """The adapter in ``adapter_dir`` on ``base_model`` (not trainable), or, with ``into`` (a ``PeftModel``), added
+    to it as one more adapter named ``name`` on the same base weights."""
     from peft import PeftModel
 
     adapter_dir = Path(adapter_dir)
     missing = missing_adapter_files(adapter_dir)
     if missing:
         raise LLMOpsError(f"{adapter_dir}: not a complete adapter, missing {missing}")
-    return PeftModel.from_pretrained(base_model, str(adapter_dir), is_trainable=False)
+    if into is not None:
+        into.load_adapter(str(adapter_dir), adapter_name=name, is_trainable=False)
+        return into
+    return PeftModel.from_pretrained(base_model, str(adapter_dir), adapter_name=name, is_trainable=False)
 
 
 def adapter_metadata(adapter_dir: str | Path) -> dict:
-    return json.loads((Path(adapter_dir) / "llmops_adapter.json").read_text())
+    return json.loads((Path(adapter_dir) / METADATA_FILE).read_text())
