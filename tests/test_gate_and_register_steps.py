@@ -51,8 +51,8 @@ def cfg():
 
 
 def test_a_passing_gate_registers_one_version_with_its_lineage_tags(tmp_path, cfg):
-    from llmops.evaluate.gate_step import run_gate
-    from llmops.registration import refusal_reasons, register_trained
+    from llmops.steps.gate import run_gate
+    from llmops.steps.register import refusal_reasons, register_trained
 
     trained, evaluation = _trained(tmp_path, cfg), _evaluation(tmp_path, challenger_loss=2.0)
     decision = run_gate(cfg, evaluation, trained, run_id="manual__1")
@@ -72,8 +72,8 @@ def test_a_passing_gate_registers_one_version_with_its_lineage_tags(tmp_path, cf
 
 
 def test_a_rejecting_gate_gives_its_reasons_and_nothing_is_registered(tmp_path, cfg):
-    from llmops.evaluate.gate_step import run_gate
-    from llmops.registration import refusal_reasons
+    from llmops.steps.gate import run_gate
+    from llmops.steps.register import refusal_reasons
 
     trained, evaluation = _trained(tmp_path, cfg), _evaluation(tmp_path, challenger_loss=3.5)
     decision = run_gate(cfg, evaluation, trained, run_id="manual__1")
