@@ -160,12 +160,13 @@ def test_an_approved_version_records_who_approved_it(first, tmp_path):
 
 
 def test_register_names_a_payload_key_the_upstream_task_did_not_send(first, tmp_path):
-    from llmops.errors import LLMOpsError
+    from airflow.sdk.exceptions import AirflowFailException  # no retry: the payload will not change
 
     evaluation, decision = gate_on(np.full(32, 0.9), np.full(32, 0.5))
     trained = trained_run(tmp_path, "manual__4")
     del trained["adapter_dir"]
-    with pytest.raises(LLMOpsError, match=r"Trained payload from the upstream task lacks \['adapter_dir'\]"):
+    with pytest.raises(AirflowFailException,
+                       match=r"PayloadError: Trained payload from the upstream task 'finetune' lacks \['adapter_dir'\]"):
         register(trained, evaluation, decision)
     assert versions() == ["1"]
 
