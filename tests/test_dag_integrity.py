@@ -116,19 +116,16 @@ def test_params_use_the_name_rules_of_llmops_names(dagbag):
         assert templates["items"]["pattern"] == names.TEMPLATE_PARAM_RE.pattern
 
 
-def test_a_broken_use_case_file_takes_down_only_its_own_dags(tmp_path, monkeypatch):
+def test_a_broken_use_case_file_takes_down_only_its_own_dags(use_case_file):
     """A broken file beside a good one: the good use case's DAGs all load; the broken one is a placeholder DAG
     (tagged config-error) whose doc names the file and the field and whose only task fails without retry."""
     from airflow.dag_processing.dagbag import DagBag
     from airflow.sdk.exceptions import AirflowFailException
 
-    good = (ROOT / "include" / "use_cases" / "stackoverflow_qa.yaml").read_text()
-    (tmp_path / "stackoverflow_qa.yaml").write_text(good)
-    bad = tmp_path / "broken_case.yaml"
-    bad.write_text(good.replace("name: stackoverflow_qa", "name: broken_case").replace("epochs: 1", "epochs: -3"))
-    odd = tmp_path / "Team B (draft).yaml"  # not even a valid use-case name: still shown, under a safe DAG id
+    use_case_file("stackoverflow_qa")
+    bad = use_case_file("broken_case", {"training.epochs": -3})
+    odd = bad.parent / "Team B (draft).yaml"  # not even a valid use-case name: still shown, under a safe DAG id
     odd.write_text("name: [unclosed\n")
-    monkeypatch.setenv("LLMOPS_USE_CASES_DIR", str(tmp_path))
 
     bag = DagBag(str(ROOT / "dags"))
     assert bag.import_errors == {}
