@@ -10,5 +10,4 @@ from __future__ import annotations
 from llmops.operators.dag_factory import broken_use_cases, config_error_dag
 
 for broken in broken_use_cases():
-    dag = config_error_dag(broken)
-    globals()[dag.dag_id] = dag
+    config_error_dag(broken)  # a DAG made in a `with` block registers itself with the DagBag

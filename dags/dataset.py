@@ -14,8 +14,7 @@ from llmops.operators.dag_factory import use_case_dag, use_cases
 
 for cfg in use_cases():
     with use_case_dag(cfg, "dataset", tag="dataset", description=f"Dataset snapshot for {cfg.name}: {cfg.description}",
-                      schedule=dataset_timetable(cfg), doc_md=__doc__) as dag:
+                      schedule=dataset_timetable(cfg), doc_md=__doc__):
         ingest = IngestOperator(task_id="ingest", use_case=cfg.name)
         validate = ValidateOperator(task_id="validate", use_case=cfg.name, ingested=ingest.output)
         SnapshotOperator(task_id="snapshot", use_case=cfg.name, ingested=ingest.output, validation=validate.output)
-    globals()[dag.dag_id] = dag

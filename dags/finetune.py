@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from airflow.sdk import Param
 
+from llmops import names
 from llmops.operators import EvaluateOperator, FinetuneOperator, GateOperator, RegisterOperator
 from llmops.operators.common import dataset_schedule
 from llmops.operators.dag_factory import use_case_dag, use_cases
@@ -21,7 +22,7 @@ def params_for(cfg) -> dict:
         "base_model": Param(cfg.base_model, type="string", title="Base model",
                             description="Hugging Face model id or local path (loaded from safetensors only)."),
         "snapshot_id": Param(None, type=["null", "string"], title="Snapshot id",  # optional in the trigger form
-                             pattern=r"^[0-9a-f]{16}$",  # the form's hint; the task checks the shape again
+                             pattern=names.param_pattern(names.SNAPSHOT_ID_RE),  # the task checks it again
                              description="Pin a dataset snapshot (16 hex digits, see `llmops.cli snapshots`). "
                                          "Empty: the triggering asset event's, else newest."),
         "epochs": Param(cfg.training.epochs, type="number", minimum=0.01, maximum=100, title="Epochs"),
@@ -33,7 +34,7 @@ def params_for(cfg) -> dict:
 
 for cfg in use_cases():
     with use_case_dag(cfg, "finetune", tag="finetune", description=f"LoRA fine-tuning for {cfg.name}: {cfg.description}",
-                      schedule=dataset_schedule(cfg), params=params_for(cfg), doc_md=__doc__) as dag:
+                      schedule=dataset_schedule(cfg), params=params_for(cfg), doc_md=__doc__):
         trained = FinetuneOperator(task_id="finetune", use_case=cfg.name, queue=cfg.training.queue,
                                    pool=cfg.training.pool)
         evaluation = EvaluateOperator(task_id="evaluate", use_case=cfg.name, trained=trained.output)
@@ -52,4 +53,3 @@ for cfg in use_cases():
                                     trigger_rule="none_failed" if approval else "all_success")
         if approval:
             decision >> approval >> register
-    globals()[dag.dag_id] = dag

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from airflow.sdk import Param
 
+from llmops import names
 from llmops.operators import RollbackOperator
 from llmops.operators.dag_factory import use_case_dag, use_cases
 
@@ -17,12 +18,12 @@ for cfg in use_cases():
     with use_case_dag(
         cfg, "rollback", tag="rollback", description=f"Move the champion of {cfg.model_name} back to a chosen version",
         params={
-            "version": Param("", type="string", title="Version", pattern=r"^([1-9][0-9]{0,8})?$",
+            "version": Param("", type="string", title="Version",
+                             pattern=names.param_pattern(names.VERSION_RE, optional=True),
                              description="Model version to make champion again. Empty: the `previous` alias."),
             "reason": Param("", type="string", title="Reason", description="Kept as a tag on the version."),
         },
         doc_md=__doc__,  # a retry finds the alias already moved
-    ) as dag:
+    ):
         RollbackOperator(task_id="rollback", use_case=cfg.name, version="{{ params.version }}",
                          reason="{{ params.reason }}")
-    globals()[dag.dag_id] = dag

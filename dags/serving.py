@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from airflow.sdk import Param
 
+from llmops import names
 from llmops.operators.common import model_asset
 from llmops.operators.dag_factory import use_case_dag, use_cases
 from llmops.operators.serving import BatchPredictOperator, ComparePromptsOperator, MonitorServingOperator
@@ -14,20 +15,17 @@ from llmops.operators.serving import BatchPredictOperator, ComparePromptsOperato
 for cfg in use_cases():
     if cfg.serving.batch_input:
         with use_case_dag(cfg, "batch_predict", tag="serving", description=f"Batch predictions of the champion for {cfg.name}",
-                          schedule=model_asset(cfg.name), doc_md=__doc__) as dag:
+                          schedule=model_asset(cfg.name), doc_md=__doc__):
             BatchPredictOperator(task_id="batch_predict", use_case=cfg.name)
-        globals()[dag.dag_id] = dag
     with use_case_dag(cfg, "monitoring", tag="monitoring", description=f"Serving monitoring for {cfg.name}",
-                      schedule=cfg.serving.monitoring.schedule, doc_md=__doc__) as dag:
+                      schedule=cfg.serving.monitoring.schedule, doc_md=__doc__):
         MonitorServingOperator(task_id="check_serving", use_case=cfg.name)
-    globals()[dag.dag_id] = dag
     with use_case_dag(
         cfg, "compare_prompts", tag="prompts", description=f"Prompt templates side by side for the {cfg.name} champion",
         max_active_runs=16, render_template_as_native_obj=True, doc_md=__doc__,
         params={"templates": Param([cfg.prompt_template], type="array",
                                    items={"type": "string", "maxLength": 200,
-                                          "pattern": r"^(include/prompts/)?[A-Za-z0-9_][A-Za-z0-9_./-]*\.(txt|md|jinja)$"},
+                                          "pattern": names.param_pattern(names.TEMPLATE_PARAM_RE)},
                                    title="Prompt templates", description="Files in include/prompts/ to compare")},
-    ) as dag:
+    ):
         ComparePromptsOperator(task_id="compare_prompts", use_case=cfg.name, templates="{{ params.templates }}")
-    globals()[dag.dag_id] = dag

@@ -11,7 +11,7 @@ import pytest
 
 from llmops import registry, tracking
 from llmops.config import load_by_name
-from llmops.payloads import Decision, Evaluation, Trained
+from llmops.payloads import Decision, Evaluation
 
 
 def _evaluation(tmp_path, challenger_loss: float) -> Evaluation:
@@ -31,30 +31,17 @@ def _evaluation(tmp_path, challenger_loss: float) -> Evaluation:
                                  "rows": results["rows"]})
 
 
-def _trained(tmp_path, cfg) -> Trained:
-    adapter = tmp_path / "adapter"
-    adapter.mkdir()
-    (adapter / "adapter_config.json").write_text("{}")
-    (adapter / "adapter_model.safetensors").write_bytes(b"weights")
-    meta = {"snapshot_id": "0123456789abcdef", "dag_run_id": "manual__1", "base_model": "tiny",
-            "base_model_revision": "gguf-sha256:ab:Q4_1", "prompt_template_hash": "abc", "config_hash": "def",
-            "code_version": "0.1"}
-    (adapter / "llmops_adapter.json").write_text(json.dumps(meta))
-    run = tracking.run_for_dag_run(cfg.name, "manual__1")
-    return Trained.from_xcom({"snapshot_id": meta["snapshot_id"], "mlflow_run_id": run, "adapter_dir": str(adapter),
-                              "base_model": "tiny"})
-
-
 @pytest.fixture
 def cfg():
     return load_by_name("stackoverflow_qa")
 
 
-def test_a_passing_gate_registers_one_version_with_its_lineage_tags(tmp_path, cfg):
-    from llmops.evaluate.gate_step import run_gate
-    from llmops.registration import refusal_reasons, register_trained
+def test_a_passing_gate_registers_one_version_with_its_lineage_tags(tmp_path, cfg, fake_adapter):
+    from llmops.steps.gate import run_gate
+    from llmops.steps.register import refusal_reasons, register_trained
 
-    trained, evaluation = _trained(tmp_path, cfg), _evaluation(tmp_path, challenger_loss=2.0)
+    trained = fake_adapter(cfg.name, base_model_revision="gguf-sha256:ab:Q4_1")
+    evaluation = _evaluation(tmp_path, challenger_loss=2.0)
     decision = run_gate(cfg, evaluation, trained, run_id="manual__1")
     assert isinstance(decision, Decision) and decision.passed and refusal_reasons(decision) == []
     assert len(decision.rules) == len(cfg.gate.rules)
@@ -71,11 +58,11 @@ def test_a_passing_gate_registers_one_version_with_its_lineage_tags(tmp_path, cf
     assert registry.alias_version(cfg.model_name, "champion") == "1"
 
 
-def test_a_rejecting_gate_gives_its_reasons_and_nothing_is_registered(tmp_path, cfg):
-    from llmops.evaluate.gate_step import run_gate
-    from llmops.registration import refusal_reasons
+def test_a_rejecting_gate_gives_its_reasons_and_nothing_is_registered(tmp_path, cfg, fake_adapter):
+    from llmops.steps.gate import run_gate
+    from llmops.steps.register import refusal_reasons
 
-    trained, evaluation = _trained(tmp_path, cfg), _evaluation(tmp_path, challenger_loss=3.5)
+    trained, evaluation = fake_adapter(cfg.name), _evaluation(tmp_path, challenger_loss=3.5)
     decision = run_gate(cfg, evaluation, trained, run_id="manual__1")
     reasons = refusal_reasons(decision)
     assert not decision.passed and reasons and all("eval_loss" in r for r in reasons)

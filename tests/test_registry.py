@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
-import yaml
 from airflow.sdk.exceptions import AirflowSkipException
 
 from llmops import registry, tracking
 from llmops.config import GateConfig, GateRule
 from llmops.evaluate.gate import decide
 
-ROOT = Path(__file__).resolve().parents[1]
 NAME = "reg_qa-lora"
 GATE = GateConfig(rules=[GateRule(metric="token_f1", min=0.1), GateRule(metric="token_f1", vs="champion", ci=True)])
 
@@ -37,32 +34,20 @@ def empty_store(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def use_case(tmp_path, monkeypatch, empty_store):
+def use_case(use_case_file, empty_store):
     import shutil
 
     from llmops import paths
 
     paths.llmops_home().mkdir(parents=True, exist_ok=True)
     shutil.copy(empty_store, paths.llmops_home() / "mlflow.db")
-    cfg = yaml.safe_load((ROOT / "include" / "use_cases" / "stackoverflow_qa.yaml").read_text())
-    cfg.update(name="reg_qa")
-    (tmp_path / "use_cases").mkdir()
-    (tmp_path / "use_cases" / "reg_qa.yaml").write_text(yaml.safe_dump(cfg))
-    monkeypatch.setenv("LLMOPS_USE_CASES_DIR", str(tmp_path / "use_cases"))
+    use_case_file("reg_qa")
 
 
-def trained_run(tmp_path, dag_run_id: str) -> dict:
-    """An MLflow run for a DAG run plus adapter files, as the finetune task leaves them."""
-    adapter = tmp_path / dag_run_id / "adapter"
-    adapter.mkdir(parents=True)
-    (adapter / "adapter_config.json").write_text("{}")
-    (adapter / "adapter_model.safetensors").write_bytes(b"weights of " + dag_run_id.encode())
-    meta = {"snapshot_id": "s1", "dag_run_id": dag_run_id, "base_model": "tiny", "base_model_revision": "",
-            "prompt_template_hash": "abc", "config_hash": "def", "code_version": "0.1"}
-    (adapter / "llmops_adapter.json").write_text(json.dumps(meta))
-    run = tracking.run_for_dag_run("reg_qa", dag_run_id)
-    return {"mlflow_run_id": run, "adapter_dir": str(adapter), "dag_run_id": dag_run_id, "snapshot_id": "s1",
-            "base_model": "tiny"}
+@pytest.fixture
+def trained_run(fake_adapter):
+    """``trained_run(dag_run_id)``: the finetune task's payload for a DAG run (its MLflow run, adapter files)."""
+    return lambda dag_run_id: fake_adapter("reg_qa", dag_run_id, snapshot_id="s1").to_xcom()
 
 
 def gate_on(challenger_f1, champion_f1=None):
@@ -96,8 +81,8 @@ def versions() -> list[str]:
 
 
 @pytest.fixture
-def first(tmp_path):
-    trained = trained_run(tmp_path, "manual__1")
+def first(trained_run):
+    trained = trained_run("manual__1")
     result, extra = register(trained, *gate_on(np.full(32, 0.5)))
     assert result["version"] == "1" and extra == {"name": NAME, "version": "1", "alias": "champion",
                                                   "aliases": ["challenger", "champion"]}
@@ -119,63 +104,64 @@ def test_a_racing_duplicate_version_of_one_run_is_removed(first):
     assert versions() == ["1"]
 
 
-def test_champion_better_than_challenger_does_not_move_the_alias(first, tmp_path):
+def test_champion_better_than_challenger_does_not_move_the_alias(first, trained_run):
     rng = np.random.default_rng(1)
     champion = rng.uniform(0.4, 0.6, 32)
     evaluation, decision = gate_on(champion - 0.1, champion)
     assert decision["passed"] is False and decision["reference"] == "champion"
     with pytest.raises(AirflowSkipException, match="champion unchanged: .*token_f1 vs champion"):
-        register(trained_run(tmp_path, "manual__2"), evaluation, decision)
+        register(trained_run("manual__2"), evaluation, decision)
     assert versions() == ["1"] and aliases()["champion"] == "1"
 
 
-def test_challenger_better_beyond_the_ci_margin_moves_champion_and_sets_previous(first, tmp_path):
+def test_challenger_better_beyond_the_ci_margin_moves_champion_and_sets_previous(first, trained_run):
     rng = np.random.default_rng(2)
     champion = rng.uniform(0.3, 0.5, 32)
     evaluation, decision = gate_on(champion + 0.2 + rng.normal(0, 0.02, 32), champion)
     assert decision["passed"] is True and decision["rules"][1]["ci_low"] > 0
-    result, extra = register(trained_run(tmp_path, "manual__2"), evaluation, decision)
+    result, extra = register(trained_run("manual__2"), evaluation, decision)
     assert result["version"] == "2" and result["previous_champion"] == "1"
     assert aliases() == {"champion": "2", "challenger": "2", "previous": "1"}
     assert extra["alias"] == "champion" and extra["version"] == "2"
 
 
-def test_nan_metric_is_rejected_and_nothing_is_registered(first, tmp_path):
+def test_nan_metric_is_rejected_and_nothing_is_registered(first, trained_run):
     evaluation, decision = gate_on(np.full(32, np.nan), np.full(32, 0.5))
     assert decision["passed"] is False and "NaN" in decision["reasons"][0]
     with pytest.raises(AirflowSkipException):
-        register(trained_run(tmp_path, "manual__2"), evaluation, decision)
+        register(trained_run("manual__2"), evaluation, decision)
     assert versions() == ["1"] and aliases()["champion"] == "1"
 
 
-def test_an_approved_version_records_who_approved_it(first, tmp_path):
+def test_an_approved_version_records_who_approved_it(first, trained_run):
     """A person's Reject never reaches register (the approval task skips it); an Approve is tagged on the version."""
     evaluation, decision = gate_on(np.full(32, 0.9), np.full(32, 0.5))
     assert decision["passed"] is True
     approve = {"chosen_options": ["Approve"], "params_input": {}, "responded_by_user": {"id": "ann", "name": "ann"}}
-    result, _ = register(trained_run(tmp_path, "manual__3"), evaluation, decision, approval=approve)
+    result, _ = register(trained_run("manual__3"), evaluation, decision, approval=approve)
     assert result["aliases"] == ["challenger", "champion"]
     tags = tracking.client().get_model_version(NAME, result["version"]).tags
     assert tags["approved_by"] == str(approve["responded_by_user"])
 
 
-def test_register_names_a_payload_key_the_upstream_task_did_not_send(first, tmp_path):
-    from llmops.errors import LLMOpsError
+def test_register_names_a_payload_key_the_upstream_task_did_not_send(first, trained_run):
+    from airflow.sdk.exceptions import AirflowFailException  # no retry: the payload will not change
 
     evaluation, decision = gate_on(np.full(32, 0.9), np.full(32, 0.5))
-    trained = trained_run(tmp_path, "manual__4")
+    trained = trained_run("manual__4")
     del trained["adapter_dir"]
-    with pytest.raises(LLMOpsError, match=r"Trained payload from the upstream task lacks \['adapter_dir'\]"):
+    with pytest.raises(AirflowFailException,
+                       match=r"PayloadError: Trained payload from the upstream task 'finetune' lacks \['adapter_dir'\]"):
         register(trained, evaluation, decision)
     assert versions() == ["1"]
 
 
-def test_rollback_moves_champion_back_and_can_be_undone(first, tmp_path):
+def test_rollback_moves_champion_back_and_can_be_undone(first, trained_run):
     from llmops.cli import main
 
     rng = np.random.default_rng(3)
     champion = rng.uniform(0.3, 0.5, 32)
-    register(trained_run(tmp_path, "manual__2"), *gate_on(champion + 0.3, champion))
+    register(trained_run("manual__2"), *gate_on(champion + 0.3, champion))
     assert aliases()["champion"] == "2"
 
     back = registry.rollback(NAME, reason="bad answers in production")
@@ -190,11 +176,11 @@ def test_rollback_moves_champion_back_and_can_be_undone(first, tmp_path):
     assert aliases()["champion"] == "2"
 
 
-def test_rollback_operator_emits_the_model_asset_event(first, tmp_path):
+def test_rollback_operator_emits_the_model_asset_event(first, trained_run):
     from llmops.operators import RollbackOperator
     from llmops.operators.common import model_asset
 
-    register(trained_run(tmp_path, "manual__2"), *gate_on(np.full(32, 0.9), np.full(32, 0.5)))
+    register(trained_run("manual__2"), *gate_on(np.full(32, 0.9), np.full(32, 0.5)))
     events = defaultdict(lambda: SimpleNamespace(extra=None))
     RollbackOperator(task_id="rollback", use_case="reg_qa", version="").execute(
         {"run_id": "manual__r", "outlet_events": events})

@@ -59,3 +59,21 @@ def test_an_error_the_server_answered_is_not_an_outage(tmp_path, monkeypatch):
         tracking.client().get_model_version_by_alias("no-such-model", "champion")
     assert not tracking.unreachable(raised.value)
     assert registry.alias_version("no-such-model", "champion") is None
+
+
+def test_an_outage_while_reading_a_version_stays_retryable(dead_server):
+    """Loading the champion for batch predictions reads its version first: an outage there is retried, never
+    the permanent "no such version" (which would fail the task for good)."""
+    from llmops.errors import PermanentError
+
+    with pytest.raises(tracking.TrackingUnavailable, match="is unreachable while reading a model version") as e:
+        registry.version_info("m-lora", "1")
+    assert not isinstance(e.value, PermanentError)
+
+
+def test_a_version_the_registry_does_not_have_is_a_permanent_error(tmp_path, monkeypatch):
+    from llmops.errors import RegistryError
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    with pytest.raises(RegistryError, match="model 'm-lora' has no version 7"):
+        registry.version_info("m-lora", "7")

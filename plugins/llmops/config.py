@@ -18,8 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from llmops import paths
 from llmops.errors import ConfigError, FieldError
-
-NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+from llmops.names import USE_CASE_RE
 
 
 class _Strict(BaseModel):
@@ -305,7 +304,7 @@ class UseCaseConfig(_Strict):
     @field_validator("name")
     @classmethod
     def _name(cls, v):
-        if not NAME_RE.match(v):
+        if not USE_CASE_RE.match(v):
             raise ValueError("must be lower-case letters, digits and underscores, starting with a letter")
         return v
 

@@ -49,6 +49,11 @@ class BaseModelNotFound(PermanentError):
     creates it."""
 
 
+class PayloadError(PermanentError):
+    """An upstream task's XCom payload lacks a key its consumer needs; the message names the key and the task.
+    The payload will not change on a retry of the consumer."""
+
+
 class BudgetExceeded(PermanentError):
     """The estimated cost of a training run is over the use case's budget."""
 
@@ -61,6 +66,11 @@ class FieldError(ValueError):
     def __init__(self, field: str, message: str):
         super().__init__(message)
         self.field, self.message = field, message
+
+
+class NothingToDo(LLMOpsError):
+    """A step has nothing to do this run (a partition without rows, no champion yet, a rejected gate): the task is
+    skipped with the message, and the rest of the DAG run follows the skip."""
 
 
 class MissingApiKeys(LLMOpsError):

@@ -18,6 +18,17 @@ VERSION_RE = re.compile(r"^[1-9][0-9]{0,8}$")
 MODEL_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 ALIASES = ("champion", "challenger", "previous")
 TEMPLATE_SUFFIXES = (".txt", ".md", ".jinja")
+# the trigger form's hint for a template name (the task still checks it with prompt_template)
+TEMPLATE_PARAM_RE = re.compile(r"^(include/prompts/)?[A-Za-z0-9_][A-Za-z0-9_./-]*\.("
+                               + "|".join(s.lstrip(".") for s in TEMPLATE_SUFFIXES) + ")$")
+
+
+def param_pattern(rule: re.Pattern, *, optional: bool = False) -> str:
+    """The JSON-schema ``pattern`` of a DAG Param checked by ``rule`` (the form's hint; the task checks again);
+    ``optional`` also accepts the empty string."""
+    if not optional:
+        return rule.pattern
+    return f"^({rule.pattern.removeprefix('^').removesuffix('$')})?$"
 
 
 def _fail(field: str, value, rule: str):

@@ -92,12 +92,18 @@ def register_adapter(name: str, *, run_id: str, artifact_path: str, tags: dict, 
             "alias": CHAMPION if CHAMPION in aliases else CHALLENGER}
 
 
+@outage_guard("reading a model version")
 def version_info(name: str, version: str) -> dict:
+    """The version's run, source and tags. Raises :class:`RegistryError` (permanent) when the registry answers
+    that there is no such version, and :class:`~llmops.errors.TrackingUnavailable` (retried) when it does not
+    answer at all."""
     from mlflow.exceptions import MlflowException
 
     try:
         mv = client().get_model_version(name, str(version))
-    except MlflowException:
+    except MlflowException as e:
+        if unreachable(e):  # an outage is not "no such version": leave it to the task's retries
+            raise
         raise RegistryError(f"model '{name}' has no version {version}") from None
     return {"name": name, "version": str(mv.version), "run_id": mv.run_id, "source": mv.source, "tags": dict(mv.tags)}
 

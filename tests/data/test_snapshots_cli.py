@@ -14,17 +14,9 @@ UC = "cli_qa"
 
 
 @pytest.fixture(autouse=True)
-def cli_use_case(tmp_path, monkeypatch):
+def cli_use_case(use_case_file):
     """The CLI reads the use case's config (its snapshot store); this one keeps the default local store."""
-    import yaml
-
-    from llmops import paths
-
-    cfg = yaml.safe_load((paths.PROJECT_ROOT / "include" / "use_cases" / "stackoverflow_qa.yaml").read_text())
-    cfg["name"] = UC
-    (tmp_path / "use_cases").mkdir()
-    (tmp_path / "use_cases" / f"{UC}.yaml").write_text(yaml.safe_dump(cfg))
-    monkeypatch.setenv("LLMOPS_USE_CASES_DIR", str(tmp_path / "use_cases"))
+    use_case_file(UC)
 
 
 def write(df, **kw) -> dict:

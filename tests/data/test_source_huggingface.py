@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 
 import pandas as pd
 import pytest
-import yaml
 
 from llmops import paths
 from llmops.config import PrepareConfig, SourceConfig, SplitConfig, load_use_case
@@ -112,12 +111,6 @@ def test_errors_name_the_field(folder, tmp_path):
         read_source(source(tmp_path / "missing"))
 
 
-def write_case(tmp_path, src: dict):
-    cfg = yaml.safe_load((paths.PROJECT_ROOT / "include" / "use_cases" / "stackoverflow_qa.yaml").read_text())
-    cfg["source"] = src
-    path = tmp_path / "stackoverflow_qa.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return path
 
 
 @pytest.mark.parametrize("src,field,message", [
@@ -126,14 +119,16 @@ def write_case(tmp_path, src: dict):
     ({"kind": "huggingface", "dataset": "not a valid id", "revision": "main"}, "source.dataset", "neither"),
     ({"kind": "huggingface", "dataset": "owner/qa", "revision": "bad revision"}, "source.revision", "not a commit"),
 ])
-def test_config_errors_name_the_field(tmp_path, src, field, message):
+def test_config_errors_name_the_field(use_case_file, src, field, message):
     with pytest.raises(ConfigError, match=rf"{field}: .*{message}"):
-        load_use_case(write_case(tmp_path, src))
+        load_use_case(use_case_file(None, {"source": src}))
 
 
-def test_config_accepts_a_pinned_hub_id_and_a_local_folder_without_revision(tmp_path):
-    hub = load_use_case(write_case(tmp_path, {"kind": "huggingface", "dataset": "owner/qa", "revision": "a" * 40,
-                                              "name": "python", "split": "train"})).source
+def test_config_accepts_a_pinned_hub_id_and_a_local_folder_without_revision(use_case_file):
+    hub = load_use_case(use_case_file(None, {"source": {"kind": "huggingface", "dataset": "owner/qa",
+                                                        "revision": "a" * 40, "name": "python",
+                                                        "split": "train"}})).source
     assert (hub.dataset, hub.revision, hub.name, hub.split) == ("owner/qa", "a" * 40, "python", "train")
-    local = load_use_case(write_case(tmp_path, {"kind": "huggingface", "dataset": "./include/data/hf_qa"})).source
+    local = load_use_case(use_case_file(None, {"source": {"kind": "huggingface",
+                                                          "dataset": "./include/data/hf_qa"}})).source
     assert local.revision is None and local.split == "train"

@@ -103,3 +103,25 @@ def test_decision_text_lists_every_rule():
     text = decision_text(d, title="for m")
     assert text.startswith("**Gate REJECTED** for m (relative rules against the champion)")
     assert "- pass: token_f1 = " in text and "- FAIL: token_f1 vs champion: " in text and "95% CI" in text
+
+
+def test_the_report_shows_the_improvement_in_the_rules_own_direction(tmp_path):
+    """A metric whose name reads lower-is-better but whose rule says higher: the report's improvement column
+    follows the rule, like the gate (here `latency_score`, higher is better by the rule)."""
+    from llmops.evaluate.report import write_report
+
+    up = [0.2] * 8 + [0.3] * 8
+    per = {"base": {"latency_score": [0.1] * 16}, "challenger": {"latency_score": up}}
+    metrics = {n: {"latency_score": float(np.mean(v["latency_score"]))} for n, v in per.items()}
+    gate = GateConfig(rules=[GateRule(metric="latency_score", vs="base", margin=0.0, higher_is_better=True)])
+    d = decide(metrics, gate, per)
+    assert d["passed"] is True and d["rules"][0]["improvement"] == pytest.approx(0.15)
+    results = {"rows": {"eval": 16}, "champion_version": None,
+               "candidates": {n: {"metrics": metrics[n], "per_example": per[n], "samples": []} for n in per}}
+    from llmops.evaluate.report import improvements, rule_directions
+
+    assert rule_directions(d) == {"latency_score": True}
+    assert improvements(results, "base", samples=200, directions=rule_directions(d))["latency_score"]["mean"] \
+        == pytest.approx(0.15)
+    assert improvements(results, "base", samples=200)["latency_score"]["mean"] == pytest.approx(-0.15)  # by name
+    write_report(tmp_path, results, d, title="t")

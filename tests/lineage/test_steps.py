@@ -1,16 +1,55 @@
-"""Each step's lineage from its XCom payload, joined by identifiers, and as the provider's OperatorLineage."""
+"""Each step's lineage from its typed payloads, joined by identifiers, and as the provider's OperatorLineage."""
 
 from __future__ import annotations
 
 import json
 
 from llmops.lineage import facets, steps
+from llmops.lineage.steps import StepLineage
+from llmops.payloads import (
+    Decision,
+    Evaluation,
+    Predictions,
+    Registered,
+    RolledBack,
+    Snapshot,
+    Staged,
+    Trained,
+    Validation,
+)
 
 REGISTRY = "postgresql://mlflow:pw@db/mlflow"
 
 
 def _key(ref):
     return ref.namespace, ref.name
+
+
+def _ingest(staged: dict) -> StepLineage:
+    staged = Staged.from_xcom(staged)
+    return StepLineage.of(steps.ingest_inputs(staged), steps.ingest_outputs(staged))
+
+
+def _validate(validation: dict, ingested: dict) -> StepLineage:
+    validation = Validation.from_xcom(validation)
+    return StepLineage.of(steps.validate_inputs(Staged.from_xcom(ingested), validation),
+                          steps.validate_outputs(validation))
+
+
+def _snapshot(snapshot: dict, ingested: dict, manifest: dict) -> StepLineage:
+    return StepLineage.of(steps.snapshot_inputs(Staged.from_xcom(ingested)),
+                          steps.snapshot_outputs(Snapshot.from_xcom(snapshot), manifest))
+
+
+def _finetune(trained: dict, snap_uri: str) -> StepLineage:
+    trained = Trained.from_xcom(trained)
+    return StepLineage.of(steps.finetune_inputs(trained, snap_uri), steps.finetune_outputs(trained, REGISTRY))
+
+
+def _register(registered: dict, trained: dict, snap_uri: str) -> StepLineage:
+    trained = Trained.from_xcom(trained)
+    return StepLineage.of(steps.register_inputs(trained, snap_uri),
+                          steps.register_outputs(Registered.from_xcom(registered), trained, REGISTRY))
 
 
 def _payloads(tmp_path):
@@ -33,11 +72,11 @@ def _payloads(tmp_path):
 
 def test_steps_join_from_source_files_to_the_model_version(tmp_path):
     ingested, validation, snapshot, snap_uri, trained = _payloads(tmp_path)
-    ing = steps.ingest(ingested)
-    val = steps.validate(validation, ingested)
-    snap = steps.snapshot(snapshot, ingested, {"columns": {"prompt": "str"}, "parents": [], "validation": {}})
-    fine = steps.finetune(trained, snap_uri, REGISTRY)
-    reg = steps.register({"name": "qa-lora", "version": "2", "aliases": ["challenger"]}, trained, snap_uri, REGISTRY)
+    ing = _ingest(ingested)
+    val = _validate(validation, ingested)
+    snap = _snapshot(snapshot, ingested, {"columns": {"prompt": "str"}, "parents": [], "validation": {}})
+    fine = _finetune(trained, snap_uri)
+    reg = _register({"name": "qa-lora", "version": "2", "aliases": ["challenger"]}, trained, snap_uri)
 
     assert [_key(r) for r in ing.inputs] == [("file", "/data/a.jsonl"), ("file", "/data/b.jsonl")]
     assert _key(val.inputs[0]) == _key(snap.inputs[0]) == _key(ing.outputs[0])
@@ -55,7 +94,7 @@ def test_steps_join_from_source_files_to_the_model_version(tmp_path):
 def test_a_failed_expectation_is_a_failed_assertion(tmp_path):
     ingested, validation, *_ = _payloads(tmp_path)
     validation["failed"] = [{"expectation": "expect_column_values_to_not_be_null", "kwargs": {"column": "prompt"}}]
-    assertions = steps.validate(validation, ingested).inputs[0].assertions
+    assertions = _validate(validation, ingested).inputs[0].assertions
     assert [a["success"] for a in assertions] == [False, True]
 
 
@@ -63,7 +102,7 @@ def test_bigquery_ingest_reports_tables_and_the_query(tmp_path):
     query = "SELECT title AS q, body AS a FROM `p.so.posts` WHERE created >= @start AND created < @end"
     payload = {"uri": str(tmp_path / "staged.parquet"), "rows": 3,
                "source": {"kind": "bigquery", "query": query, "parameters": {"start": "2026-01-05"}}}
-    lineage = steps.ingest(payload)
+    lineage = _ingest(payload)
     assert [_key(r) for r in lineage.inputs] == [("bigquery", "p.so.posts")]
     ol = facets.operator_lineage(lineage)
     assert ol.job_facets["sql"].query == query
@@ -73,25 +112,28 @@ def test_bigquery_ingest_reports_tables_and_the_query(tmp_path):
 def test_operator_lineage_has_standard_facets(tmp_path):
     ingested, validation, snapshot, snap_uri, trained = _payloads(tmp_path)
     manifest = {"columns": {"prompt": "str", "response": "str"}, "parents": ["old"], "validation": {"success": True}}
-    ol = facets.operator_lineage(steps.snapshot(snapshot, ingested, manifest))
+    ol = facets.operator_lineage(_snapshot(snapshot, ingested, manifest))
     out = ol.outputs[0]
     assert out.namespace == "file" and out.name == str(tmp_path / "snapshots" / "qa" / "abc")
     assert [f.name for f in out.facets["schema"].fields] == ["prompt", "response"]
     assert out.facets["version"].datasetVersion == "abc"
     assert out.outputFacets["outputStatistics"].rowCount == 10
     assert out.facets["llmops"].properties["parents"] == ["old"]
-    val = facets.operator_lineage(steps.validate(validation, ingested)).inputs[0]
+    val = facets.operator_lineage(_validate(validation, ingested)).inputs[0]
     assert [a.success for a in val.inputFacets["dataQualityAssertions"].assertions] == [True, True]
     assert val.inputFacets["dataQualityMetrics"].rowCount == 10
 
 
 def test_rollback_and_batch_predictions_name_model_versions(tmp_path):
-    rb = steps.rollback({"name": "qa-lora", "version": "1", "from_version": "2", "moved": True}, REGISTRY)
+    rolled = RolledBack.from_xcom({"name": "qa-lora", "version": "1", "from_version": "2", "moved": True})
+    rb = StepLineage.of(steps.rollback_inputs(rolled, REGISTRY), steps.rollback_outputs(rolled, REGISTRY))
+    assert steps.rollback_inputs(None, REGISTRY) == []  # the START event: the version moved from is not known yet
     assert [_key(r) for r in rb.inputs] == [("postgresql://db/mlflow", "qa-lora/2")]
     assert _key(rb.outputs[0]) == ("postgresql://db/mlflow", "qa-lora/1")
     out = (tmp_path / "predictions" / "v1-x").as_uri()
-    bp = steps.batch_predict({"model_name": "qa-lora", "model_version": "1", "rows": 4, "blocked": 0,
-                              "input_files": ["/in/q.jsonl"], "uri": out}, REGISTRY)
+    predictions = Predictions.from_xcom({"model_name": "qa-lora", "model_version": "1", "rows": 4, "blocked": 0,
+                                         "input_files": ["/in/q.jsonl"], "uri": out})
+    bp = StepLineage.of(steps.batch_predict_inputs(predictions, REGISTRY), steps.batch_predict_outputs(predictions))
     assert [_key(r) for r in bp.inputs] == [("postgresql://db/mlflow", "qa-lora/1"), ("file", "/in/q.jsonl")]
     assert _key(bp.outputs[0]) == ("file", str(tmp_path / "predictions" / "v1-x")) and bp.outputs[0].rows == 4
 
@@ -101,13 +143,17 @@ def test_evaluate_and_gate_read_the_eval_split_and_write_the_decision(tmp_path):
     results = tmp_path / "runs" / "qa" / "r1" / "eval" / "results.json"
     evaluation = {"metrics": {"challenger": {"eval_loss": 0.5}}, "champion_version": "1",
                   "rows": {"eval": 48, "golden": 20}, "results": str(results)}
-    ev = steps.evaluate(evaluation, trained, snap_uri, REGISTRY, "qa-lora")
+    typed_trained, typed_evaluation = Trained.from_xcom(trained), Evaluation.from_xcom(evaluation)
+    ev = StepLineage.of(steps.evaluate_inputs(typed_trained, snap_uri, REGISTRY, "qa-lora", typed_evaluation),
+                        steps.evaluate_outputs(typed_evaluation, typed_trained))
+    before = steps.evaluate_inputs(typed_trained, snap_uri, REGISTRY, "qa-lora")  # START: no champion yet
+    assert [_key(r) for r in before] == [_key(r) for r in ev.inputs[:2]]
     assert [_key(r) for r in ev.inputs] == [("file", str(tmp_path / "snapshots" / "qa" / "abc")),
                                            ("file", trained["adapter_dir"]), ("postgresql://db/mlflow", "qa-lora/1")]
     assert ev.outputs[0].rows == 48
     decision = {"passed": False, "reference": "champion", "report": str(results.parent / "report" / "report.md"),
                 "rules": [{"reason": "token_f1 = 0.1 fails >= 0.2", "passed": False}]}
-    g = steps.gate(decision, evaluation)
+    g = StepLineage.of(steps.gate_inputs(typed_evaluation), steps.gate_outputs(Decision.from_xcom(decision)))
     assert _key(g.inputs[0]) == _key(ev.outputs[0])
     assert g.outputs[0].name == str(results.parent / "report" / "decision.json")
     assert g.run["gate"]["rules"] == [{"rule": "token_f1 = 0.1 fails >= 0.2", "passed": False}]

@@ -4,44 +4,31 @@ anonymous request. The logged-in path runs in the browser test (tests/integratio
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
-import yaml
 
-from llmops import registry, tracking
+from llmops import tracking
 from llmops.config import SplitConfig, load_by_name
 from llmops.data.snapshots.handle import Snapshots
 from llmops.data.snapshots.store import store_for
 from llmops.runs import record_step
 from llmops.view import pages, records
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 @pytest.fixture
-def use_case(tmp_path, monkeypatch, sample_rows):
-    cfg = yaml.safe_load((ROOT / "include" / "use_cases" / "stackoverflow_qa.yaml").read_text())
-    cfg.update(name="view_qa")
-    (tmp_path / "use_cases").mkdir()
-    (tmp_path / "use_cases" / "view_qa.yaml").write_text(yaml.safe_dump(cfg))
-    monkeypatch.setenv("LLMOPS_USE_CASES_DIR", str(tmp_path / "use_cases"))
+def use_case(use_case_file, fake_adapter, sample_rows):
+    use_case_file("view_qa")
     rows = sample_rows.head(60).assign(source_file="qa.jsonl", source_line=range(1, 61))
     snapshots = Snapshots(store_for(load_by_name("view_qa")), split=SplitConfig(eval_fraction=0.2))
     manifest = snapshots.write_frame(rows, source={"kind": "files", "files": ["/data/qa.jsonl"]},
                                      validation={"success": True, "suite": "qa_pairs", "successful": 8, "evaluated": 8})
     record_step("view_qa", "scheduled__2026-01-05", "snapshot", {"snapshot_id": manifest["snapshot_id"]})
-    run = tracking.run_for_dag_run("view_qa", "manual__ft1")
-    adapter = tmp_path / "adapter"
-    adapter.mkdir()
-    (adapter / "adapter_model.safetensors").write_bytes(b"w")
-    tracking.log_artifacts(run, adapter, "adapter")
-    c = tracking.client()
-    c.set_tag(run, "gate.decision", "PASSED")
-    c.set_tag(run, "gate.reasons", json.dumps(["token_f1 = 0.31 meets >= 0.2"]))
-    registry.register_adapter("view_qa-lora", run_id=run, artifact_path="adapter", promote=True, tags={
+    trained = fake_adapter("view_qa", "manual__ft1", register=True, tags={
         "snapshot_id": manifest["snapshot_id"], "dag_run_id": "manual__ft1", "base_model": "org/base",
         "metric.token_f1": "0.31"})
+    c = tracking.client()
+    c.set_tag(trained.mlflow_run_id, "gate.decision", "PASSED")
+    c.set_tag(trained.mlflow_run_id, "gate.reasons", json.dumps(["token_f1 = 0.31 meets >= 0.2"]))
     return manifest
 
 

@@ -21,7 +21,13 @@ LOWER_IS_BETTER = ("loss", "perplexity", "latency", "unsafe", "recitation")
 
 
 def higher_is_better(metric: str) -> bool:
+    """The direction guessed from a metric's name (lower for loss, perplexity, latency, unsafe, recitation)."""
     return not any(word in metric for word in LOWER_IS_BETTER)
+
+
+def rule_higher_is_better(rule: GateRule) -> bool:
+    """The rule's own direction: its ``higher_is_better`` when set, else the one its metric's name implies."""
+    return rule.higher_is_better if rule.higher_is_better is not None else higher_is_better(rule.metric)
 
 
 def _bad(value) -> str | None:
@@ -60,12 +66,13 @@ def _relative(rule: GateRule, candidates: dict, per_example: dict, reference: st
     ref = reference if rule.vs == "champion" else "base"
     label = f"{rule.metric} vs {ref}"
     value, ref_value = candidates["challenger"].get(rule.metric), candidates[ref].get(rule.metric)
-    out = {"value": value, "reference": ref, "reference_value": ref_value, "margin": rule.margin}
+    out = {"value": value, "reference": ref, "reference_value": ref_value, "margin": rule.margin,
+           "higher_is_better": rule_higher_is_better(rule)}  # the report shows the improvement this way round
     need = f"needs improvement >= {rule.margin:+g}{' with the CI lower bound' if rule.ci else ''}"
     for who, v in (("challenger", value), (ref, ref_value)):
         if bad := _bad(v):
             return {**out, "passed": False, "reason": f"{label}: {who}'s {rule.metric} is {bad} ({need})"}
-    hib = rule.higher_is_better if rule.higher_is_better is not None else higher_is_better(rule.metric)
+    hib = rule_higher_is_better(rule)
     improvement = (value - ref_value) if hib else (ref_value - value)
     ok = improvement >= rule.margin
     text = f"{label}: {value:.4g} vs {ref_value:.4g}, improvement {improvement:+.4g}"

@@ -21,15 +21,26 @@ def _fmt(v) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
-def improvements(results: dict, reference: str, *, samples: int = 1000, confidence: float = 0.95) -> dict:
-    """Per metric with per-example scores: challenger's improvement over ``reference`` with its paired CI."""
+def rule_directions(decision: dict | None) -> dict[str, bool]:
+    """Each gated metric's direction as its rule has it (what the gate used), from the decision's rules."""
+    return {r["metric"]: r["higher_is_better"] for r in (decision or {}).get("rules") or []
+            if r.get("higher_is_better") is not None}
+
+
+def improvements(results: dict, reference: str, *, samples: int = 1000, confidence: float = 0.95,
+                 directions: dict[str, bool] | None = None) -> dict:
+    """Per metric with per-example scores: challenger's improvement over ``reference`` with its paired CI, in the
+    metric's better direction: the gate rule's (``directions``) where a rule names the metric, else the one its
+    name implies."""
+    directions = directions or {}
     cands = results["candidates"]
     a, b = cands["challenger"]["per_example"], cands[reference]["per_example"]
     out = {}
     for metric, values in a.items():
         if metric.endswith("latency_ms") or not values or len(values) != len(b.get(metric) or []):
             continue
-        x, y = (values, b[metric]) if higher_is_better(metric) else (b[metric], values)
+        hib = directions.get(metric, higher_is_better(metric))
+        x, y = (values, b[metric]) if hib else (b[metric], values)
         out[metric] = paired_bootstrap(x, y, samples=samples, confidence=confidence)
     return out
 
@@ -79,7 +90,8 @@ def write_report(out_dir: str | Path, results: dict, decision: dict | None, *, t
     cands = results["candidates"]
     names = [n for n in ORDER if n in cands]
     reference = "champion" if "champion" in cands else "base"
-    diffs = improvements(results, reference, samples=samples, confidence=confidence)
+    diffs = improvements(results, reference, samples=samples, confidence=confidence,
+                         directions=rule_directions(decision))
     pngs = _plots(out_dir, list(loss_history), diffs, reference)
     champ = f"champion = version {results['champion_version']}; " if results.get("champion_version") else ""
     lines = [f"# Evaluation report: {title}", "",

@@ -2,6 +2,6 @@
 graph from source files to the served model version.
 
 ``naming`` turns URIs, paths, queries and registry entries into (namespace, name) identifiers (no Airflow, no
-OpenLineage import); ``steps`` builds one step's inputs and outputs from its XCom payload (plain data);
+OpenLineage import); ``steps`` builds one step's inputs and outputs from its typed payloads (plain data);
 ``facets`` turns that into the OpenLineage provider's ``OperatorLineage``.
 """

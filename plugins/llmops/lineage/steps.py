@@ -1,8 +1,11 @@
-"""What each pipeline step read and wrote, from its XCom payload and the operator's inputs: plain data.
+"""What each pipeline step read and wrote, from the typed payloads (:mod:`llmops.payloads`): plain data.
 
-Every step names a dataset the same way on both sides (the staged rows of ``ingest`` are the input of
-``validate`` and ``snapshot``; the snapshot is the output of ``snapshot`` and the input of ``finetune``,
-``evaluate`` and ``register``...), so a lineage tool joins the events into one graph.
+Two builders per step. ``<step>_inputs`` takes the upstream payloads, known before the step runs (the START
+event), and optionally the step's own result, which adds what only the run finds out (the files an ingest
+listed, the champion an evaluation compared, the assertions of a validation); ``<step>_outputs`` takes the
+result (the COMPLETE event). Every step names a dataset the same way on both sides (the staged rows of
+``ingest`` are the input of ``validate`` and ``snapshot``; the snapshot is the output of ``snapshot`` and the
+input of ``finetune``, ``evaluate`` and ``register``...), so a lineage tool joins the events into one graph.
 """
 
 from __future__ import annotations
@@ -12,6 +15,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from llmops.lineage import naming
+from llmops.payloads import (
+    Decision,
+    Evaluation,
+    Predictions,
+    Registered,
+    RolledBack,
+    Snapshot,
+    Staged,
+    Trained,
+    Validation,
+)
 
 STAGED_SCHEMA = {"prompt": "string", "response": "string", "source_file": "string", "source_line": "int64"}
 
@@ -34,25 +48,47 @@ class Ref:
 
 
 @dataclass
+class StepOutputs:
+    """What a step wrote, with its run facts (and the query it ran, for a BigQuery ingest)."""
+
+    outputs: list[Ref]
+    run: dict = field(default_factory=dict)
+    sql: str | None = None
+
+
+@dataclass
 class StepLineage:
     inputs: list[Ref]
     outputs: list[Ref]
     run: dict = field(default_factory=dict)
     sql: str | None = None
 
+    @classmethod
+    def of(cls, inputs: list[Ref], out: StepOutputs | None = None) -> StepLineage:
+        """The START lineage (inputs only) or, with the step's outputs, the COMPLETE one."""
+        if out is None:
+            return cls(inputs, [])
+        return cls(inputs, out.outputs, run=out.run, sql=out.sql)
+
 
 def snapshot_ref(uri: str, snapshot_id: str, **kwargs) -> Ref:
     return Ref.of(naming.from_uri(uri), version=snapshot_id, **kwargs)
 
 
-def ingest(payload: dict) -> StepLineage:
-    source = payload.get("source") or {}
-    inputs = [Ref.of(d) for d in naming.source_datasets(source)]
-    staged = Ref.of(naming.from_uri(payload["uri"]), schema=STAGED_SCHEMA, rows=payload.get("rows"),
-                    properties={"partition_key": payload.get("partition_key"), "interval": payload.get("interval"),
-                                "steps": payload.get("steps")})
-    run = {"source_kind": source.get("kind"), "parameters": source.get("parameters")}
-    return StepLineage(inputs, [staged], run=run, sql=source.get("query"))
+def ingest_inputs(staged: Staged | None = None) -> list[Ref]:
+    """The source datasets read: known from the result only (which files a glob matched, the query's tables)."""
+    if staged is None:
+        return []
+    return [Ref.of(d) for d in naming.source_datasets(staged.source or {})]
+
+
+def ingest_outputs(staged: Staged) -> StepOutputs:
+    source = staged.source or {}
+    out = Ref.of(naming.from_uri(staged.uri), schema=STAGED_SCHEMA, rows=staged.rows,
+                 properties={"partition_key": staged.partition_key, "interval": staged.interval,
+                             "steps": staged.steps})
+    return StepOutputs([out], run={"source_kind": source.get("kind"), "parameters": source.get("parameters")},
+                       sql=source.get("query"))
 
 
 def suite_assertions(summary: dict) -> list[dict]:
@@ -69,81 +105,122 @@ def suite_assertions(summary: dict) -> list[dict]:
     return out
 
 
-def validate(payload: dict, ingested: dict) -> StepLineage:
-    staged = Ref.of(naming.from_uri(ingested["uri"]), rows=payload.get("rows"), assertions=suite_assertions(payload),
-                    properties={"suite": payload.get("suite"), "success": payload.get("success"),
-                                "evaluated": payload.get("evaluated"), "successful": payload.get("successful"),
-                                "warnings": len(payload.get("warnings") or [])})
-    outputs = [Ref.of(naming.from_uri(payload["report"]))] if payload.get("report") else []
-    return StepLineage([staged], outputs, run={"validation_success": payload.get("success")})
+def validate_inputs(staged: Staged, validation: Validation | None = None) -> list[Ref]:
+    """The staged rows; with the result, their row count, the suite's assertions and its outcome."""
+    if validation is None:
+        return [Ref.of(naming.from_uri(staged.uri))]
+    summary = validation.to_xcom()
+    return [Ref.of(naming.from_uri(staged.uri), rows=summary.get("rows"), assertions=suite_assertions(summary),
+                   properties={"suite": summary.get("suite"), "success": validation.success,
+                               "evaluated": summary.get("evaluated"), "successful": summary.get("successful"),
+                               "warnings": len(summary.get("warnings") or [])})]
 
 
-def snapshot(payload: dict, ingested: dict, manifest: dict | None = None) -> StepLineage:
+def validate_outputs(validation: Validation) -> StepOutputs:
+    outputs = [Ref.of(naming.from_uri(validation.report))] if validation.report else []
+    return StepOutputs(outputs, run={"validation_success": validation.success})
+
+
+def snapshot_inputs(staged: Staged) -> list[Ref]:
+    return [Ref.of(naming.from_uri(staged.uri))]
+
+
+def snapshot_outputs(snap: Snapshot, manifest: dict | None = None) -> StepOutputs:
     manifest = manifest or {}
-    rows = payload.get("rows") or {}
-    out = snapshot_ref(payload["uri"], payload["snapshot_id"], schema=manifest.get("columns"),
+    rows = snap.rows or {}
+    out = snapshot_ref(snap.uri, snap.snapshot_id, schema=manifest.get("columns"),
                        rows=int(rows.get("train", 0)) + int(rows.get("eval", 0)),
-                       properties={"snapshot_id": payload["snapshot_id"], "rows": rows,
-                                   "partition_key": payload.get("partition_key"), "interval": payload.get("interval"),
+                       properties={"snapshot_id": snap.snapshot_id, "rows": rows,
+                                   "partition_key": snap.partition_key, "interval": snap.interval,
                                    "parents": manifest.get("parents"),
                                    "validation_success": (manifest.get("validation") or {}).get("success")})
-    return StepLineage([Ref.of(naming.from_uri(ingested["uri"]))], [out], run={"snapshot_id": payload["snapshot_id"]})
+    return StepOutputs([out], run={"snapshot_id": snap.snapshot_id})
 
 
-def finetune(payload: dict, snapshot_uri: str, registry_uri: str) -> StepLineage:
-    inputs = [snapshot_ref(snapshot_uri, payload["snapshot_id"]), Ref.of(naming.base_model(payload["base_model"]))]
-    adapter = Ref.of(naming.from_uri(payload["adapter_dir"]),
-                     properties={"snapshot_id": payload["snapshot_id"], "base_model": payload["base_model"],
-                                 "mlflow_run_id": payload.get("mlflow_run_id")})
-    run = {"mlflow_run_id": payload.get("mlflow_run_id"), "tracking_uri": naming.redact_uri(registry_uri),
-           "snapshot_reason": payload.get("snapshot_reason"), "train_loss": payload.get("train_loss")}
-    return StepLineage(inputs, [adapter], run=run)
+def finetune_inputs(trained: Trained | None = None, snapshot_uri: str | None = None) -> list[Ref]:
+    """The snapshot and the base model: the run decides which (a pin, the triggering event, the newest), so
+    they are known from the result only."""
+    if trained is None:
+        return []
+    return [snapshot_ref(snapshot_uri, trained.snapshot_id), Ref.of(naming.base_model(trained.base_model))]
 
 
-def evaluate(payload: dict, trained: dict, snapshot_uri: str, registry_uri: str, model_name: str) -> StepLineage:
-    inputs = [snapshot_ref(snapshot_uri, trained["snapshot_id"], properties={"split": "eval"}),
-              Ref.of(naming.from_uri(trained["adapter_dir"]))]
-    if payload.get("champion_version"):
-        inputs.append(Ref.of(naming.model_version(registry_uri, model_name, payload["champion_version"])))
-    metrics = payload.get("metrics") or {}
-    rows = payload.get("rows") or {}  # rows per eval set: {"eval": n, "golden": m}
-    results = Ref.of(naming.from_uri(payload["results"]), rows=rows.get("eval"),
+def finetune_outputs(trained: Trained, registry_uri: str) -> StepOutputs:
+    adapter = Ref.of(naming.from_uri(trained.adapter_dir),
+                     properties={"snapshot_id": trained.snapshot_id, "base_model": trained.base_model,
+                                 "mlflow_run_id": trained.mlflow_run_id})
+    run = {"mlflow_run_id": trained.mlflow_run_id, "tracking_uri": naming.redact_uri(registry_uri),
+           "snapshot_reason": trained.snapshot_reason, "train_loss": trained.details.get("train_loss")}
+    return StepOutputs([adapter], run=run)
+
+
+def evaluate_inputs(trained: Trained, snapshot_uri: str, registry_uri: str, model_name: str,
+                    evaluation: Evaluation | None = None) -> list[Ref]:
+    """The eval split and the new adapter; with the result, the champion version it was compared with."""
+    inputs = [snapshot_ref(snapshot_uri, trained.snapshot_id, properties={"split": "eval"}),
+              Ref.of(naming.from_uri(trained.adapter_dir))]
+    if evaluation is not None and evaluation.champion_version:
+        inputs.append(Ref.of(naming.model_version(registry_uri, model_name, evaluation.champion_version)))
+    return inputs
+
+
+def evaluate_outputs(evaluation: Evaluation, trained: Trained) -> StepOutputs:
+    metrics = evaluation.metrics or {}
+    rows = evaluation.rows or {}  # rows per eval set: {"eval": n, "golden": m}
+    results = Ref.of(naming.from_uri(evaluation.results), rows=rows.get("eval"),
                      properties={"metrics": metrics.get("challenger"), "rows": rows})
-    return StepLineage(inputs, [results], run={"mlflow_run_id": trained.get("mlflow_run_id"),
-                                               "champion_version": payload.get("champion_version")})
+    return StepOutputs([results], run={"mlflow_run_id": trained.mlflow_run_id,
+                                       "champion_version": evaluation.champion_version})
 
 
-def gate(payload: dict, evaluation: dict) -> StepLineage:
-    decision = {"passed": payload.get("passed"), "reference": payload.get("reference"),
-                "rules": [{"rule": r.get("reason"), "passed": r.get("passed")} for r in payload.get("rules") or []]}
-    report = Path(payload["report"]).parent / "decision.json" if payload.get("report") else None
-    outputs = [Ref.of(naming.from_uri(str(report)), properties=decision)] if report else []
-    return StepLineage([Ref.of(naming.from_uri(evaluation["results"]))], outputs, run={"gate": decision})
+def gate_inputs(evaluation: Evaluation) -> list[Ref]:
+    return [Ref.of(naming.from_uri(evaluation.results))]
 
 
-def register(payload: dict, trained: dict, snapshot_uri: str, registry_uri: str) -> StepLineage:
-    inputs = [snapshot_ref(snapshot_uri, trained["snapshot_id"]), Ref.of(naming.base_model(trained["base_model"])),
-              Ref.of(naming.from_uri(trained["adapter_dir"]))]
-    version = Ref.of(naming.model_version(registry_uri, payload["name"], payload["version"]),
-                     version=str(payload["version"]),
-                     properties={"model": payload["name"], "version": str(payload["version"]),
-                                 "aliases": payload.get("aliases"), "snapshot_id": trained["snapshot_id"],
-                                 "base_model": trained["base_model"], "mlflow_run_id": trained.get("mlflow_run_id")})
-    return StepLineage(inputs, [version], run={"model": payload["name"], "version": str(payload["version"])})
+def gate_outputs(decision: Decision) -> StepOutputs:
+    verdict = {"passed": decision.passed, "reference": decision.reference,
+               "rules": [{"rule": r.get("reason"), "passed": r.get("passed")} for r in decision.rules or []]}
+    report = Path(decision.report).parent / "decision.json" if decision.report else None
+    outputs = [Ref.of(naming.from_uri(str(report)), properties=verdict)] if report else []
+    return StepOutputs(outputs, run={"gate": verdict})
 
 
-def rollback(payload: dict, registry_uri: str) -> StepLineage:
-    inputs = []
-    if payload.get("from_version"):
-        inputs.append(Ref.of(naming.model_version(registry_uri, payload["name"], payload["from_version"])))
-    target = Ref.of(naming.model_version(registry_uri, payload["name"], payload["version"]),
-                    version=str(payload["version"]), properties={"alias": "champion", "moved": payload.get("moved")})
-    return StepLineage(inputs, [target], run={"from_version": payload.get("from_version")})
+def register_inputs(trained: Trained, snapshot_uri: str) -> list[Ref]:
+    return [snapshot_ref(snapshot_uri, trained.snapshot_id), Ref.of(naming.base_model(trained.base_model)),
+            Ref.of(naming.from_uri(trained.adapter_dir))]
 
 
-def batch_predict(payload: dict, registry_uri: str) -> StepLineage:
-    inputs = [Ref.of(naming.model_version(registry_uri, payload["model_name"], payload["model_version"]))]
-    inputs += [Ref.of(naming.from_uri(f)) for f in payload.get("input_files") or []]
-    out = Ref.of(naming.from_uri(payload["uri"]), rows=payload.get("rows"),
-                 properties={"blocked": payload.get("blocked"), "model_version": payload["model_version"]})
-    return StepLineage(inputs, [out])
+def register_outputs(registered: Registered, trained: Trained, registry_uri: str) -> StepOutputs:
+    version = Ref.of(naming.model_version(registry_uri, registered.name, registered.version),
+                     version=str(registered.version),
+                     properties={"model": registered.name, "version": str(registered.version),
+                                 "aliases": registered.aliases, "snapshot_id": trained.snapshot_id,
+                                 "base_model": trained.base_model, "mlflow_run_id": trained.mlflow_run_id})
+    return StepOutputs([version], run={"model": registered.name, "version": str(registered.version)})
+
+
+def rollback_inputs(rolled: RolledBack | None, registry_uri: str) -> list[Ref]:
+    """The champion moved away from: known from the result only."""
+    if rolled is None or not rolled.from_version:
+        return []
+    return [Ref.of(naming.model_version(registry_uri, rolled.name, rolled.from_version))]
+
+
+def rollback_outputs(rolled: RolledBack, registry_uri: str) -> StepOutputs:
+    target = Ref.of(naming.model_version(registry_uri, rolled.name, rolled.version),
+                    version=str(rolled.version), properties={"alias": "champion", "moved": rolled.moved})
+    return StepOutputs([target], run={"from_version": rolled.from_version})
+
+
+def batch_predict_inputs(predictions: Predictions | None, registry_uri: str) -> list[Ref]:
+    """The champion version and the input files: known from the result only."""
+    if predictions is None:
+        return []
+    inputs = [Ref.of(naming.model_version(registry_uri, predictions.model_name, predictions.model_version))]
+    return inputs + [Ref.of(naming.from_uri(f)) for f in predictions.input_files or []]
+
+
+def batch_predict_outputs(predictions: Predictions) -> StepOutputs:
+    out = Ref.of(naming.from_uri(predictions.uri), rows=predictions.rows,
+                 properties={"blocked": predictions.blocked, "model_version": predictions.model_version})
+    return StepOutputs([out])

@@ -1,13 +1,15 @@
-"""Thin Airflow operators over the plain functions of llmops. Airflow's task API is used here only; elsewhere
-Airflow is imported just for the Google provider's hooks (``llmops.data.sources.hooks``), inside the functions
-that need them, so the plain functions import and are tested without a running Airflow."""
+"""Thin Airflow operators over :mod:`llmops.steps`: each reads its use case's config, calls one step function and
+pushes the step's typed payload (:class:`llmops.operators.base.UseCaseOperator`). Airflow's task API is used only
+in this package; the plain functions import and are tested without a running Airflow."""
 
 from llmops.operators.data import IngestOperator, SnapshotOperator, ValidateOperator
 from llmops.operators.evaluation import EvaluateOperator, GateOperator
 from llmops.operators.register import RegisterOperator, RollbackOperator
+from llmops.operators.serving import BatchPredictOperator, ComparePromptsOperator, MonitorServingOperator
 from llmops.operators.training import FinetuneOperator
 
 __all__ = [
-    "EvaluateOperator", "FinetuneOperator", "GateOperator", "IngestOperator", "RegisterOperator",
-    "RollbackOperator", "SnapshotOperator", "ValidateOperator",
+    "BatchPredictOperator", "ComparePromptsOperator", "EvaluateOperator", "FinetuneOperator", "GateOperator",
+    "IngestOperator", "MonitorServingOperator", "RegisterOperator", "RollbackOperator", "SnapshotOperator",
+    "ValidateOperator",
 ]

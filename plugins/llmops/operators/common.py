@@ -1,14 +1,14 @@
-"""Helpers shared by the operators: config loading, assets, and turning data errors into no-retry failures."""
+"""Helpers shared by the operators: config loading, assets, and turning a step's errors into task states."""
 
 from __future__ import annotations
 
 import contextlib
 
 from airflow.sdk import Asset, CronPartitionTimetable, PartitionedAssetTimetable
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from llmops.config import UseCaseConfig, load_by_name
-from llmops.errors import PermanentError
+from llmops.errors import NothingToDo, PermanentError
 
 
 def dataset_asset(use_case: str) -> Asset:
@@ -52,3 +52,14 @@ def fail_without_retry():
         yield
     except PermanentError as e:
         raise AirflowFailException(f"{type(e).__name__}: {e}") from None
+
+
+@contextlib.contextmanager
+def step_errors():
+    """Around a step function: :class:`~llmops.errors.NothingToDo` skips the task with its message, a
+    :class:`~llmops.errors.PermanentError` fails it without retry (:func:`fail_without_retry`)."""
+    try:
+        with fail_without_retry():
+            yield
+    except NothingToDo as e:
+        raise AirflowSkipException(str(e)) from None

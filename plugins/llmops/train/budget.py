@@ -3,7 +3,9 @@
 LoRA freezes the base weights, so a token costs the forward pass (2N) plus the backward pass through the
 activations (2N), without the weight gradients (another 2N) that full fine-tuning pays: about 4N FLOPs with N
 the non-embedding parameters (the output projection counts), plus attention, 12 * layers * attention width * s per
-token for a sequence of s tokens (forward 4, backward 8), plus 6 FLOPs per trainable LoRA parameter.
+token for a sequence of s tokens (forward 4, backward 8). That is what :func:`estimate` counts (and the budget
+checks). :func:`flops_per_example` can add 6 FLOPs per trainable LoRA parameter (``lora_params``), a term the
+estimate leaves out (the adapter is small next to N).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The finetune step as a plain function: pick the snapshot, open the DAG run's MLflow run, train, log.
 
-The ``finetune`` operator only loads the config, calls :func:`run_finetune` inside ``fail_without_retry`` and
-pushes the :class:`~llmops.payloads.Trained` payload; everything here is tested without Airflow.
+The ``finetune`` operator only hands it the config, the run's Params and triggering events, and pushes the
+:class:`~llmops.payloads.Trained` payload; everything here is tested without Airflow.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ def run_finetune(cfg: UseCaseConfig, *, params: dict, event_extras: list[dict], 
     from llmops.data.snapshots.handle import Snapshots
     from llmops.model import loading
     from llmops.prompts import load_template
+    from llmops.runs import record_step
     from llmops.train import launcher
     from llmops.version import code_version
 
@@ -72,5 +73,7 @@ def run_finetune(cfg: UseCaseConfig, *, params: dict, event_extras: list[dict], 
     tracking.log_params(mlflow_run, {"train.precision": result["precision"], "train.attention": result["attention"],
                                      "train.batching": result["batching"], "train.world_size": result["world_size"],
                                      "base_model_commit": result.get("base_model_commit") or ""})
-    return Trained.from_xcom({**result, "snapshot_id": snapshot_id, "snapshot_reason": why,
-                              "mlflow_run_id": mlflow_run, "base_model": base_model})
+    trained = Trained.from_xcom({**result, "snapshot_id": snapshot_id, "snapshot_reason": why,
+                                 "mlflow_run_id": mlflow_run, "base_model": base_model})
+    record_step(cfg.name, run_id, "finetune", trained.to_xcom())
+    return trained

@@ -1,10 +1,15 @@
-"""The register step as plain functions: why a run is not registered, the version's lineage tags, and the
-registration itself (adapter uploaded to the run, version created, aliases set, run ended)."""
+"""The register step: why a run is not registered, the version's lineage tags, and the registration itself
+(adapter uploaded to the run, version created, aliases set, run ended), recorded in the run summary."""
 
 from __future__ import annotations
 
+import logging
+
 from llmops.config import UseCaseConfig
-from llmops.payloads import Decision, Evaluation, Trained
+from llmops.errors import NothingToDo
+from llmops.payloads import Decision, Evaluation, Registered, Trained
+
+log = logging.getLogger(__name__)
 
 TAG_METRICS = ("eval_loss", "perplexity", "exact_match", "token_f1", "rouge_l", "unsafe_rate", "recitation_rate")
 LINEAGE_TAGS = ("snapshot_id", "dag_run_id", "base_model", "base_model_revision", "prompt_template_hash",
@@ -46,3 +51,21 @@ def register_trained(cfg: UseCaseConfig, trained: Trained, evaluation: Evaluatio
                                        tags=tags, promote=cfg.gate.promote_to_champion, description=cfg.description)
     tracking.end_run(trained.mlflow_run_id)
     return result
+
+
+def register(cfg: UseCaseConfig, trained: Trained, evaluation: Evaluation, decision: Decision,
+             approval: dict | None = None, *, run_id: str) -> Registered:
+    """Register the adapter when the gate passed. A rejected gate records why in the run summary, ends the MLflow
+    run and raises :class:`NothingToDo` with the reasons (the task is skipped; the champion stays)."""
+    from llmops import tracking
+    from llmops.runs import record_step
+
+    reasons = refusal_reasons(decision)
+    if reasons:
+        record_step(cfg.name, run_id, "register", {"registered": False, "reasons": reasons})
+        tracking.end_run(trained.mlflow_run_id)
+        raise NothingToDo("not registered, champion unchanged: " + "; ".join(reasons))
+    result = register_trained(cfg, trained, evaluation, decision, approval)
+    record_step(cfg.name, run_id, "register", {"registered": True, **result})
+    log.info("registered %s version %s with aliases %s", result["name"], result["version"], result["aliases"])
+    return Registered.from_xcom(result)

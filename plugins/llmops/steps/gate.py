@@ -1,5 +1,6 @@
 """The gate step as a plain function: decide with the use case's rules, record the decision in MLflow, write the
-report. The ``gate`` operator only calls :func:`run_gate`, sets the DAG run's note and pushes the payload."""
+report, record it in the run summary. The ``gate`` operator only calls :func:`run_gate`, sets the DAG run's note
+and pushes the payload."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ def run_gate(cfg: UseCaseConfig, evaluation: Evaluation, trained: Trained, *, ru
     from llmops import tracking
     from llmops.evaluate.gate import decide, decision_text
     from llmops.evaluate.report import write_report
-    from llmops.runs import write_json_atomic
+    from llmops.runs import record_step, write_json_atomic
 
     results = json.loads(Path(evaluation.results).read_text())
     per_example = {name: c["per_example"] for name, c in results["candidates"].items()}
@@ -43,4 +44,6 @@ def run_gate(cfg: UseCaseConfig, evaluation: Evaluation, trained: Trained, *, ru
     artifact = f"runs:/{run}/eval/report/report.md"
     c.set_tag(run, "eval.report", artifact)
     log.info("evaluation report: %s (MLflow artifact %s)", report, artifact)
-    return Decision.from_xcom({**decision, "report": str(report), "report_artifact": artifact})
+    out = Decision.from_xcom({**decision, "report": str(report), "report_artifact": artifact})
+    record_step(cfg.name, run_id, "gate", out.to_xcom())
+    return out
