@@ -23,7 +23,8 @@ from pathlib import Path
 
 @contextmanager
 def atomic_file(path: str | os.PathLike, *, suffix: str = "", fsync: bool = False) -> Iterator[Path]:
-    """Write to the yielded temporary path; on success it replaces ``path``, on error it is removed.
+    """Write to the yielded temporary path; on success it replaces ``path``, on error it is removed. A writer that
+    removes the temporary file itself (it decided there is nothing to keep) leaves ``path`` as it was.
 
     ``suffix`` ends the temporary name, for writers that add or check an extension (``np.save``)."""
     path = Path(path)
@@ -33,6 +34,8 @@ def atomic_file(path: str | os.PathLike, *, suffix: str = "", fsync: bool = Fals
     tmp = Path(name)
     try:
         yield tmp
+        if not tmp.exists():
+            return
         if fsync:
             with open(tmp, "rb+") as f:
                 os.fsync(f.fileno())

@@ -134,7 +134,7 @@ def cmd_demo(args) -> int:
 def _snapshot_of_run_since(use_case: str, since: float) -> str | None:
     """The snapshot id recorded by the newest dataset run of ``use_case`` that started after ``since`` (an
     idempotent re-run that wrote nothing records the existing snapshot's id, so this is never an older one)."""
-    root = paths.llmops_home() / "runs" / use_case
+    root = paths.runs_root(use_case)
     found = sorted((p for p in root.glob("*/summary.json") if p.stat().st_mtime >= since),
                    key=lambda p: p.stat().st_mtime) if root.exists() else []
     for p in reversed(found):

@@ -27,12 +27,18 @@ def snapshots_root(use_case: str) -> Path:
     return llmops_home() / "snapshots" / use_case
 
 
+def runs_root(use_case: str) -> Path:
+    """Where the run folders of a use case are (one per DAG run: :func:`run_dir`)."""
+    return llmops_home() / "runs" / use_case
+
+
 def run_dir(use_case: str, run_id: str) -> Path:
-    """A folder owned by one DAG run: a retry overwrites its own partial work, never another run's."""
+    """A folder owned by one DAG run: a retry overwrites its own partial work, never another run's. Every step of
+    the run writes under it (summary, adapter, checkpoints, evaluation, gate decision, reports)."""
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in run_id)
     if not safe.strip("."):  # "", ".", "..": never a folder outside this use case's runs
         safe = "_" + safe
-    return llmops_home() / "runs" / use_case / safe
+    return runs_root(use_case) / safe
 
 
 def tracking_uri() -> str:

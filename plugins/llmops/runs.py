@@ -7,30 +7,21 @@ registration of one run, in one place.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 from llmops import paths
-
-
-def write_json_atomic(path: Path, data) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=2, sort_keys=True, default=str)
-    os.replace(tmp, path)
+from llmops.atomic import write_json
 
 
 def record_step(use_case: str, run_id: str, step: str, data: dict) -> Path:
     path = paths.run_dir(use_case, run_id) / "summary.json"
     summary = json.loads(path.read_text()) if path.exists() else {"use_case": use_case, "dag_run_id": run_id}
     summary[step] = data
-    write_json_atomic(path, summary)
+    write_json(path, summary)
     return path
 
 
 def latest_summary(use_case: str) -> dict | None:
-    root = paths.llmops_home() / "runs" / use_case
+    root = paths.runs_root(use_case)
     found = sorted(root.glob("*/summary.json"), key=lambda p: p.stat().st_mtime) if root.exists() else []
     return json.loads(found[-1].read_text()) if found else None

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import html
 import json
-import os
 from pathlib import Path
+
+from llmops.atomic import write_text
 
 _STYLE = ("body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;"
           "padding:4px 8px;text-align:left;vertical-align:top}.fail{background:#fde8e8}.warn{background:#fdf6e3}"
@@ -40,16 +41,10 @@ def render(summary: dict) -> str:
            f"</head><body>{head}{table}</body></html>"
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def write_report(summary: dict, report_dir: Path) -> Path:
     """Write ``index.html`` and ``validation.json`` into ``report_dir``; return the HTML file's path."""
     report_dir.mkdir(parents=True, exist_ok=True)
-    _atomic_write(report_dir / "validation.json", json.dumps(summary, indent=2, default=str))
+    write_text(report_dir / "validation.json", json.dumps(summary, indent=2, default=str))
     index = report_dir / "index.html"
-    _atomic_write(index, render(summary))
+    write_text(index, render(summary))
     return index

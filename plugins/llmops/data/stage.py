@@ -6,10 +6,10 @@ validation and the snapshot then read the staged file batch by batch too.
 from __future__ import annotations
 
 import logging
-import os
 from datetime import datetime
 from pathlib import Path
 
+from llmops.atomic import atomic_file
 from llmops.config import PrepareConfig, SourceConfig
 from llmops.data.batches import ParquetSink, SeenHashes, merge_steps
 from llmops.data.ingest import iter_source
@@ -27,24 +27,24 @@ def stage(source: SourceConfig, prepare_cfg: PrepareConfig, out: Path, *,
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     batches, lineage = iter_source(source, interval, work_dir)
-    tmp = out.with_name(f".{out.name}.tmp")
-    sink, seen, steps, read = ParquetSink(tmp), SeenHashes(), [], 0
-    try:
-        for n, df in enumerate(batches, start=1):
-            read += len(df)
-            df, batch_steps = prepare(df, prepare_cfg, seen)
-            merge_steps(steps, batch_steps)
-            if len(df):
-                sink.write(df)
-            log.info("batch %d: %d rows read, %d staged so far", n, read, sink.rows)
+    seen, steps, read = SeenHashes(), [], 0
+    with atomic_file(out) as tmp:  # no rows: the sink removes its file, and nothing is published
+        sink = ParquetSink(tmp)
+        try:
+            for n, df in enumerate(batches, start=1):
+                read += len(df)
+                df, batch_steps = prepare(df, prepare_cfg, seen)
+                merge_steps(steps, batch_steps)
+                if len(df):
+                    sink.write(df)
+                log.info("batch %d: %d rows read, %d staged so far", n, read, sink.rows)
+        except BaseException:
+            sink.abort()
+            raise
         if sink.rows:
             sink.close()
-            os.replace(tmp, out)
         else:
             sink.abort()
-    except BaseException:
-        sink.abort()
-        raise
     steps = [{"step": "ingest", "rows_in": read, "rows_out": read}, *steps]
     for s in steps:
         if s["rows_out"] != s["rows_in"]:

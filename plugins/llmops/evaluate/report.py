@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from llmops.atomic import write_text
 from llmops.evaluate.bootstrap import paired_bootstrap
 from llmops.evaluate.gate import decision_text, higher_is_better
 
@@ -112,8 +113,4 @@ def write_report(out_dir: str | Path, results: dict, decision: dict | None, *, t
     for i, s in enumerate(cands["challenger"]["samples"][:max_examples]):
         cells = [s["prompt"], s["reference"]] + [cands[n]["samples"][i]["prediction"] for n in names]
         lines.append("| " + " | ".join(c.replace("|", "\\|").replace("\n", " ")[:160] for c in cells) + " |")
-    path = out_dir / "report.md"
-    tmp = path.with_name(".report.md.tmp")
-    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write_text(out_dir / "report.md", "\n".join(lines) + "\n")

@@ -18,13 +18,12 @@ import importlib.util
 import json
 import logging
 import os
-import shutil
-import tempfile
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from llmops.atomic import atomic_dir
 from llmops.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -135,25 +134,18 @@ def convert(ref: str) -> GGUFBase:
 
 
 def _convert_into(path: Path, final: Path, sha: str, arch: str, quant: str) -> None:
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{sha[:16]}.", dir=final.parent))
     try:
-        log.info("GGUF %s (%s, %s): de-quantizing into safetensors (once per file) ...", path.name, arch, quant)
-        _dequantize(path, tmp)
-        (tmp / MARKER).write_text(json.dumps({"source": str(path), "sha256": sha, "quantization": quant,
-                                              "architecture": arch}, indent=2))
-        try:
-            os.rename(tmp, final)
-        except OSError:
-            if not (final / MARKER).exists():
-                raise
+        with atomic_dir(final, exists="keep", complete=lambda p: (p / MARKER).exists()) as built:
+            log.info("GGUF %s (%s, %s): de-quantizing into safetensors (once per file) ...", path.name, arch, quant)
+            _dequantize(path, built.path)
+            (built.path / MARKER).write_text(json.dumps({"source": str(path), "sha256": sha, "quantization": quant,
+                                                         "architecture": arch}, indent=2))
+        if not built.published:
             log.info("GGUF %s was converted concurrently; using %s", path.name, final)
     except (ConfigError, DataError):
         raise
     except Exception as e:
         raise DataError(f"{path}: cannot be converted to safetensors ({type(e).__name__}: {e})") from None
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     log.info("GGUF %s converted to %s", path.name, final)
 
 

@@ -12,10 +12,9 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
+from llmops.atomic import atomic_dir
 from llmops.errors import BaseModelNotFound, LLMOpsError
 
 log = logging.getLogger(__name__)
@@ -109,19 +108,12 @@ def load_base(ref: str, revision: str | None = None, *, trust_remote_code: bool 
 def save_adapter(model, out_dir: str | Path, metadata: dict) -> Path:
     """Save only the LoRA weights (safetensors) plus our metadata, atomically, replacing any earlier try."""
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
-        model.save_pretrained(tmp, safe_serialization=True)
-        (tmp / METADATA_FILE).write_text(json.dumps(metadata, indent=2, sort_keys=True))
-        missing = missing_adapter_files(tmp)
+    with atomic_dir(out_dir) as built:
+        model.save_pretrained(built.path, safe_serialization=True)
+        (built.path / METADATA_FILE).write_text(json.dumps(metadata, indent=2, sort_keys=True))
+        missing = missing_adapter_files(built.path)
         if missing:
-            raise LLMOpsError(f"adapter save produced no {missing} in {tmp}")
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.rename(tmp, out_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+            raise LLMOpsError(f"adapter save produced no {missing} in {built.path}")
     return out_dir
 
 

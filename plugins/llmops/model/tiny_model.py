@@ -10,11 +10,10 @@ LoRA fine-tuning then teaches it.
 from __future__ import annotations
 
 import logging
-import os
-import shutil
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
+
+from llmops.atomic import atomic_dir
 
 log = logging.getLogger(__name__)
 
@@ -80,16 +79,9 @@ def make_tiny_model(out_dir: str | Path, texts: Iterable[str], *, hidden_size: i
     model = LlamaForCausalLM(config)
     if pretrain_steps:
         pretrain(model, tokenizer, texts, pretrain_steps, seed=seed)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.rename(tmp, out_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    with atomic_dir(out_dir) as built:
+        model.save_pretrained(built.path)
+        tokenizer.save_pretrained(built.path)
     n = sum(p.numel() for p in model.parameters())
     log.info("wrote tiny base model (%d parameters, vocab %d) to %s", n, len(tokenizer), out_dir)
     return out_dir

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from llmops.runs import write_json_atomic
+from llmops.atomic import write_json, write_text
 
 
 def write_report(out_dir: Path, day: str, figures: dict, breaches: list[str], requests: pd.DataFrame,
@@ -30,7 +30,7 @@ def write_report(out_dir: Path, day: str, figures: dict, breaches: list[str], re
     fig.tight_layout()
     fig.savefig(out_dir / "monitoring.png", dpi=90)
     plt.close(fig)
-    write_json_atomic(out_dir / "figures.json", {"day": day, "figures": figures, "breaches": breaches})
+    write_json(out_dir / "figures.json", {"day": day, "figures": figures, "breaches": breaches})
     status = "ALERT" if breaches else "OK"
     rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(json.dumps(v))}</td></tr>"
                    for k, v in figures.items())
@@ -38,7 +38,4 @@ def write_report(out_dir: Path, day: str, figures: dict, breaches: list[str], re
     page = (f"<html><head><meta charset='utf-8'><title>Monitoring {day}</title></head><body>"
             f"<h1>Serving monitoring {day}: {status}</h1><ul>{items}</ul><table border=1>{rows}</table>"
             f"<img src='monitoring.png' alt='latency and prompt length'></body></html>")
-    tmp = out_dir / ".report.html.tmp"
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(out_dir / "report.html")
-    return out_dir / "report.html"
+    return write_text(out_dir / "report.html", page)

@@ -11,15 +11,13 @@ import glob
 import hashlib
 import json
 import logging
-import os
-import shutil
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 
 from llmops import paths
+from llmops.atomic import atomic_dir
 from llmops.config import UseCaseConfig
 from llmops.errors import ConfigError, DataError
 
@@ -75,14 +73,9 @@ def predict_batch(cfg: UseCaseConfig, model, version: str, *, max_rows: int | No
     manifest = {"model_name": cfg.model_name, "model_version": str(version), "rows": len(df),
                 "blocked": int(df["blocked"].sum()), "input_files": files, "uri": out.as_uri(),
                 "prompt_template_hash": model.template.hash, "created_at": datetime.now(UTC).isoformat()}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        df.to_parquet(tmp / "predictions.parquet", index=False)
-        df.to_json(tmp / "predictions.jsonl", orient="records", lines=True, force_ascii=False)
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
-        os.rename(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    with atomic_dir(out, exists="keep", complete=lambda p: (p / "manifest.json").exists()) as built:
+        df.to_parquet(built.path / "predictions.parquet", index=False)
+        df.to_json(built.path / "predictions.jsonl", orient="records", lines=True, force_ascii=False)
+        (built.path / "manifest.json").write_text(json.dumps(manifest, indent=2))
     log.info("wrote %d predictions (%d blocked) to %s", len(df), manifest["blocked"], out)
     return manifest

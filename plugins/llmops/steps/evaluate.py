@@ -40,10 +40,11 @@ def evaluate(cfg: UseCaseConfig, trained: Trained, *, run_id: str) -> Evaluation
     """Score every candidate on the trained snapshot's eval split (and the golden snapshot's, when set), log the
     metrics as ``<candidate>_<metric>`` and the results file to MLflow, and record the step in the run summary."""
     from llmops import paths, tracking
+    from llmops.atomic import write_json
     from llmops.data.snapshots.handle import Snapshots
     from llmops.evaluate.evaluation import evaluate_candidates
     from llmops.prompts import load_template
-    from llmops.runs import record_step, write_json_atomic
+    from llmops.runs import record_step
 
     ev = cfg.evaluation
     template = load_template(cfg.prompt_template)
@@ -61,7 +62,7 @@ def evaluate(cfg: UseCaseConfig, trained: Trained, *, run_id: str) -> Evaluation
         train_texts=train_texts, golden_rows=golden, champion=champion,
     )
     path = run_dir / "eval" / "results.json"
-    write_json_atomic(path, results)
+    write_json(path, results)
     metrics = {name: c["metrics"] for name, c in results["candidates"].items()}
     for name, m in metrics.items():
         tracking.log_metrics(mlflow_run, {f"{name}_{k}": v for k, v in m.items()})

@@ -18,9 +18,10 @@ def run_gate(cfg: UseCaseConfig, evaluation: Evaluation, trained: Trained, *, ru
     """The decision (every rule's outcome, fail-closed), tagged on the run's MLflow run (``gate.*``), with
     ``decision.json`` and the report (``report.md`` + plots) next to the evaluation results and in MLflow."""
     from llmops import tracking
+    from llmops.atomic import write_json
     from llmops.evaluate.gate import decide, decision_text
     from llmops.evaluate.report import write_report
-    from llmops.runs import record_step, write_json_atomic
+    from llmops.runs import record_step
 
     results = json.loads(Path(evaluation.results).read_text())
     per_example = {name: c["per_example"] for name, c in results["candidates"].items()}
@@ -36,7 +37,7 @@ def run_gate(cfg: UseCaseConfig, evaluation: Evaluation, trained: Trained, *, ru
     c.set_tag(run, "gate.decision", verdict)
     c.set_tag(run, "gate.reasons", json.dumps(decision["reasons"])[:5000])
     out_dir = Path(evaluation.results).parent / "report"
-    write_json_atomic(out_dir / "decision.json", decision)
+    write_json(out_dir / "decision.json", decision)
     history = [(m.step, m.value) for m in c.get_metric_history(run, "train_loss")]
     report = write_report(out_dir, results, decision, title=f"{cfg.name} / {run_id}", loss_history=history,
                           samples=cfg.evaluation.bootstrap_samples, confidence=cfg.evaluation.confidence)

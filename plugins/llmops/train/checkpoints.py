@@ -13,12 +13,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
 import shutil
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
+
+from llmops.atomic import write_json
 
 log = logging.getLogger(__name__)
 
@@ -83,12 +83,7 @@ def prepare_resume(root: str | Path, expected_fingerprint: str) -> Path | None:
 
 def write_marker(ckpt: Path, step: int, fp: str) -> None:
     """Write the completion marker atomically (temp file, fsync, rename)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{MARKER}.tmp", dir=ckpt)
-    with os.fdopen(fd, "w") as f:
-        json.dump({"step": step, "fingerprint": fp}, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, ckpt / MARKER)
+    write_json(ckpt / MARKER, {"step": step, "fingerprint": fp}, fsync=True)
 
 
 def mark_complete_callback(root: str | Path, fp: str):

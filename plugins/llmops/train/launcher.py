@@ -75,21 +75,20 @@ def write_job(out_dir: Path, rows: pd.DataFrame | str | Path, template: PromptTe
     """The job file for :mod:`llmops.train.worker`, written atomically. A frame's rows are written as Parquet next
     to it (``rows_order: given``); a Parquet path (a snapshot's train split) is named as is (``rows_order:
     canonical``: the worker reads it sorted, like :func:`llmops.train.lora.finetune` does)."""
-    from llmops.runs import write_json_atomic
+    from llmops.atomic import atomic_file, write_json
 
     out_dir.mkdir(parents=True, exist_ok=True)
     if isinstance(rows, pd.DataFrame):
         rows_path, order = out_dir / "train_rows.parquet", "given"
-        tmp = rows_path.with_name(f".{rows_path.name}.tmp")
-        rows[["prompt", "response"]].to_parquet(tmp, index=False)
-        os.replace(tmp, rows_path)
+        with atomic_file(rows_path) as tmp:
+            rows[["prompt", "response"]].to_parquet(tmp, index=False)
     else:
         rows_path, order = Path(rows), "canonical"
     job = {**kwargs, "rows": str(rows_path), "rows_order": order, "out_dir": str(out_dir),
            "template": {"path": template.path, "text": template.text},
            "training": kwargs["training"].model_dump(mode="json")}
     job_file = out_dir / "train_job.json"
-    write_json_atomic(job_file, job)
+    write_json(job_file, job)
     return job_file
 
 

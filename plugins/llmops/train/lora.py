@@ -106,7 +106,7 @@ def finetune(
     so a retry reuses them."""
     from transformers import PrinterCallback, Trainer, TrainingArguments, set_seed
 
-    from llmops.runs import write_json_atomic
+    from llmops.atomic import write_json
 
     out_dir = Path(out_dir)
     set_seed(training.seed)
@@ -190,7 +190,7 @@ def finetune(
         summary["peak_gpu_mem_gb"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
     if trainer.is_world_process_zero():
         summary["adapter_dir"] = str(loading.save_adapter(model, out_dir / "adapter", metadata))
-        write_json_atomic(out_dir / RESULT_FILE, summary)
+        write_json(out_dir / RESULT_FILE, summary)
     log.info("trained %d steps in %.1fs (mean loss %.4f, %.0f tok/s); adapter at %s", summary["steps"], seconds,
              summary["train_loss"], summary["tokens_per_s"], summary.get("adapter_dir"))
     return summary

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from llmops.atomic import atomic_file
 from llmops.data.snapshots.writer import CONTENT_COLUMNS as COLUMNS  # the columns of the canonical order
 from llmops.errors import DataError
 
@@ -52,9 +52,8 @@ class ArrowCopy:
         if saved.exists():
             return np.load(saved)
         order = canonical_order(self.batches, self.rows, COLUMNS)
-        tmp = saved.with_name(f".{saved.stem}.{os.getpid()}.tmp.npy")
-        np.save(tmp, order)
-        os.replace(tmp, saved)
+        with atomic_file(saved, suffix=".npy") as tmp:
+            np.save(tmp, order)
         return order
 
     def dataset(self):
@@ -84,14 +83,8 @@ def arrow_copy(parquet: Path, folder: Path) -> ArrowCopy:
     out = Path(folder) / f"rows-{key}.arrow"
     if out.exists():
         return ArrowCopy(out, key, rows)
-    out.parent.mkdir(parents=True, exist_ok=True)
     schema = pa.schema([source.schema_arrow.field(c) for c in COLUMNS])
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    try:
-        with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_stream(sink, schema) as writer:
-            for batch in source.iter_batches(batch_size=BATCH_ROWS, columns=COLUMNS):
-                writer.write_batch(batch)
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_file(out) as tmp, pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_stream(sink, schema) as writer:
+        for batch in source.iter_batches(batch_size=BATCH_ROWS, columns=COLUMNS):
+            writer.write_batch(batch)
     return ArrowCopy(out, key, rows)

@@ -20,7 +20,7 @@ def use_cases() -> list[dict]:
 
 
 def _summaries(use_case: str) -> list[dict]:
-    root = paths.llmops_home() / "runs" / use_case
+    root = paths.runs_root(use_case)
     found = []
     for path in sorted(root.glob("*/summary.json")) if root.is_dir() else []:
         try:

@@ -13,11 +13,10 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 from llmops import names, paths
+from llmops.atomic import atomic_dir
 from llmops.errors import InvalidName
 
 log = logging.getLogger(__name__)
@@ -129,21 +128,12 @@ class GCSStore:
         cache = _child(paths.llmops_home() / "cache" / "snapshots" / self.use_case, sid)
         if (cache / MANIFEST).exists():
             return cache
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{sid}.", dir=cache.parent))
-        try:
+        with atomic_dir(cache, exists="keep", complete=lambda p: (p / MANIFEST).exists()) as built:
             hook = self._hook()
             for name in hook.list(self.bucket, prefix=f"{self.prefix}/{sid}/"):
-                target = tmp / name[len(self.prefix) + len(sid) + 2:]
+                target = built.path / name[len(self.prefix) + len(sid) + 2:]
                 target.parent.mkdir(parents=True, exist_ok=True)
                 hook.download(bucket_name=self.bucket, object_name=name, filename=str(target))
-            try:
-                os.rename(tmp, cache)
-            except OSError:
-                if not (cache / MANIFEST).exists():
-                    raise
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
         log.info("downloaded snapshot %s from %s to %s", sid, self.uri(sid), cache)
         return cache
 
