@@ -44,6 +44,11 @@ class RegistryError(PermanentError):
     """A model, version or alias the request names does not exist."""
 
 
+class ExportError(PermanentError):
+    """A model version could not be exported (merged weights, GGUF): the message says which step and why; nothing
+    of that export is registered."""
+
+
 class BudgetExceeded(PermanentError):
     """The estimated cost of a training run is over the use case's budget."""
 
