@@ -19,7 +19,7 @@ GGUF_VENV ?= .venv-gguf
 GGUF_STAMP := $(GGUF_VENV)/.installed
 LLAMA_CPP_SDIST := llama-cpp-python==0.3.36
 
-.PHONY: demo demo-real test lint install airflow mlflow serve summary constraints clean browser redis gguf-tools
+.PHONY: demo demo-real test lint install airflow mlflow serve summary constraints clean browser redis gguf-tools gguf-tools-if-needed
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -38,12 +38,12 @@ $(DEV_STAMP): requirements-dev.txt $(STAMP)
 
 install: $(STAMP)
 
-demo: $(STAMP)
+demo: $(STAMP) gguf-tools-if-needed
 	PYTHONPATH=plugins $(PY) -m llmops.cli demo
 
 # The real-model sample (python_docs_qa): SmolLM2-135M-Instruct from its GGUF file, tuned on the standard library's
 # docstrings; a few minutes on 2 CPU cores.
-demo-real: $(STAMP)
+demo-real: $(STAMP) gguf-tools-if-needed
 	PYTHONPATH=plugins $(PY) -m llmops.cli demo --use-case python_docs_qa
 
 summary: $(STAMP)
@@ -71,6 +71,11 @@ $(GGUF_STAMP): requirements-gguf.txt
 	$(GGUF_VENV)/bin/python -c "import torch, transformers, gguf; assert not torch.version.cuda" && touch $@
 
 gguf-tools: $(GGUF_STAMP)
+
+# Only when a use case asks for GGUF exports after registration (`export: [..., gguf]`); the export tests make it
+# themselves when they need it, or skip saying why it could not be made.
+gguf-tools-if-needed:
+	@if grep -qsE '^export:.*gguf' include/use_cases/*.yaml; then $(MAKE) --no-print-directory gguf-tools; fi
 
 # The web UI test (tests/integration/test_web_ui_browser.py) drives Debian's chromium. Installed here when missing
 # and we are root with apt-get (CI); otherwise says why that test will skip. Idempotent.

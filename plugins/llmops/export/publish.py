@@ -43,6 +43,19 @@ def registered_exports(tags: dict) -> dict[str, dict]:
     return {name: fields for name, fields in found.items() if "sha256" in fields}
 
 
+def resolve_version(cfg: UseCaseConfig, version: str = "") -> str:
+    """``version`` checked for its shape, or the champion's when empty."""
+    from llmops import names, registry
+    from llmops.errors import RegistryError
+
+    if version.strip():
+        return names.version(version.strip(), "version")
+    champion = registry.alias_version(cfg.model_name, registry.CHAMPION)
+    if champion is None:
+        raise RegistryError(f"model '{cfg.model_name}' has no `champion` to export: name a version")
+    return champion
+
+
 def export_dir(model_name: str, version: str) -> Path:
     return paths.llmops_home() / "exports" / model_name / f"v{version}"
 
