@@ -57,16 +57,16 @@ test: lint browser redis
 
 # The GGUF converter's own venv: the sdist is unpacked to $(GGUF_VENV)/llama.cpp/; torch is the project's 2.13.0 CPU
 # wheel, installed first and checked (a CUDA torch is refused); then llama.cpp's requirements and its own gguf-py.
-$(GGUF_STAMP): requirements-gguf.txt
+$(GGUF_STAMP): requirements-gguf.txt constraints-gguf.txt
 	rm -rf $(GGUF_VENV) && $(PYTHON) -m venv $(GGUF_VENV)
 	mkdir -p $(GGUF_VENV)/sdist $(GGUF_VENV)/llama.cpp
 	$(GGUF_VENV)/bin/pip download -q --no-deps --no-binary :all: $(LLAMA_CPP_SDIST) -d $(GGUF_VENV)/sdist
 	tar -xzf $(GGUF_VENV)/sdist/*.tar.gz -C $(GGUF_VENV)/llama.cpp --strip-components=3 \
 	  --wildcards '*/vendor/llama.cpp/convert_hf_to_gguf.py' '*/vendor/llama.cpp/conversion/*' '*/vendor/llama.cpp/gguf-py/*'
 	rm -rf $(GGUF_VENV)/sdist
-	$(GGUF_VENV)/bin/pip install -q $$(grep "^torch==" requirements-gguf.txt)
+	$(GGUF_VENV)/bin/pip install -q $$(grep "^torch==" requirements-gguf.txt) -c constraints-gguf.txt
 	$(GGUF_VENV)/bin/python -c "import torch, sys; sys.exit('torch %s is a CUDA build: refused' % torch.__version__ if torch.version.cuda else 0)"
-	$(GGUF_VENV)/bin/pip install -q -r requirements-gguf.txt
+	$(GGUF_VENV)/bin/pip install -q -r requirements-gguf.txt -c constraints-gguf.txt
 	$(GGUF_VENV)/bin/pip install -q --no-deps $(GGUF_VENV)/llama.cpp/gguf-py
 	$(GGUF_VENV)/bin/python -c "import torch, transformers, gguf; assert not torch.version.cuda" && touch $@
 

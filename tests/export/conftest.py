@@ -77,12 +77,15 @@ def use_case(tmp_path, monkeypatch, tiny_model_dir):
 
 @pytest.fixture
 def registered(use_case, adapter_dir) -> dict:
-    """Version 1 of ``exp_qa-lora``, registered the way the register step does (adapter logged to the run)."""
-    from llmops import registry, tracking
+    """Version 1 of ``exp_qa-lora``, registered by the register step itself (``register_trained``)."""
+    from llmops import tracking
+    from llmops.payloads import Decision, Evaluation, Trained
+    from llmops.registration import register_trained
 
     run = tracking.run_for_dag_run(NAME, "manual__export")
-    tracking.log_artifacts(run, adapter_dir, "adapter")
-    tracking.end_run(run)
-    result = registry.register_adapter(use_case.model_name, run_id=run, artifact_path="adapter",
-                                       tags={"snapshot_id": "0123456789abcdef"}, promote=True)
+    trained = Trained.from_xcom({"snapshot_id": "0123456789abcdef", "mlflow_run_id": run,
+                                 "adapter_dir": str(adapter_dir), "base_model": use_case.base_model})
+    evaluation = Evaluation.from_xcom({"metrics": {"challenger": {"eval_loss": 1.0}}, "results": ""})
+    decision = Decision.from_xcom({"passed": True, "rules": [], "reference": "base"})
+    result = register_trained(use_case, trained, evaluation, decision)
     return {**result, "run_id": run, "cfg": use_case}

@@ -62,6 +62,7 @@ def export_dir(model_name: str, version: str) -> Path:
 
 def _build(cfg: UseCaseConfig, info: dict, todo: list[str], work: Path) -> dict[str, Path]:
     from llmops import registry
+    from llmops.base_identity import load_ref
     from llmops.export import converter, merge
     from llmops.export.modelfile import modelfile
     from llmops.prompts import PromptTemplate
@@ -70,9 +71,8 @@ def _build(cfg: UseCaseConfig, info: dict, todo: list[str], work: Path) -> dict[
     adapter = registry.download_adapter(info, work / ".adapter")
     meta = model_io.adapter_metadata(adapter)
     template = PromptTemplate(path=meta.get("prompt_template", ""), text=meta["prompt_template_text"])
-    base, tokenizer = model_io.load_base(meta.get("base_model") or cfg.base_model,
-                                         meta.get("base_model_revision") or None,
-                                         trust_remote_code=cfg.trust_remote_code, dtype="auto")
+    base_ref, revision = load_ref(meta, cfg.base_model)
+    base, tokenizer = model_io.load_base(base_ref, revision, trust_remote_code=cfg.trust_remote_code, dtype="auto")
     provenance = {"model": info["name"], "version": info["version"], "run_id": info["run_id"],
                   "base_model": meta.get("base_model", ""), "base_model_revision": meta.get("base_model_revision", "")}
     built = {"merged": merge.merge_adapter(base, tokenizer, adapter, work / "merged", provenance)}
