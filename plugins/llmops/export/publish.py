@@ -60,7 +60,7 @@ def export_dir(model_name: str, version: str) -> Path:
     return paths.llmops_home() / "exports" / model_name / f"v{version}"
 
 
-def _build(cfg: UseCaseConfig, info: dict, todo: list[str], work: Path) -> dict[str, Path]:
+def _build(cfg: UseCaseConfig, info: dict, todo: list[str], work: Path, seconds: dict) -> dict[str, Path]:
     from llmops import registry
     from llmops.base_identity import load_ref
     from llmops.export import converter, merge
@@ -75,14 +75,18 @@ def _build(cfg: UseCaseConfig, info: dict, todo: list[str], work: Path) -> dict[
     base, tokenizer = model_io.load_base(base_ref, revision, trust_remote_code=cfg.trust_remote_code, dtype="auto")
     provenance = {"model": info["name"], "version": info["version"], "run_id": info["run_id"],
                   "base_model": meta.get("base_model", ""), "base_model_revision": meta.get("base_model_revision", "")}
+    start = time.perf_counter()
     built = {"merged": merge.merge_adapter(base, tokenizer, adapter, work / "merged", provenance)}
+    seconds["merge"] = round(time.perf_counter() - start, 2)
     stem = f"{info['name']}-v{info['version']}"
     for name in todo:
         if not name.startswith("gguf-"):
             continue
         out_type = name.removeprefix("gguf-")
         folder = work / name
+        start = time.perf_counter()
         gguf_file = converter.convert(built["merged"], folder / f"{stem}-{out_type}.gguf", out_type)
+        seconds[name] = round(time.perf_counter() - start, 2)
         header = (f"{info['name']} version {info['version']} ({out_type}), exported by llmops\n"
                   f"ollama create {info['name']}-v{info['version']} -f Modelfile")
         from llmops.atomic import write_text
@@ -117,7 +121,7 @@ def export_version(cfg: UseCaseConfig, version: str, kinds=KINDS, gguf_types=DEF
             from llmops.export.converter import find_converter
 
             find_converter()  # before anything is built
-        built = _build(cfg, info, todo, work)
+        built = _build(cfg, info, todo, work, result["seconds"])
     except ExportError as e:
         raise ExportError(f"{e}\nNothing was registered for {info['name']} version {info['version']}.") from None
     except OSError as e:
