@@ -47,6 +47,7 @@ def register_trained(cfg: UseCaseConfig, trained: Trained, evaluation: Evaluatio
     # An MLflow model (MLmodel, adapter only, the base named by identity: no path of this host), in the run's folder.
     staging = Path(trained.adapter_dir).parent / "registered"
     adapter = portable_adapter(trained.adapter_dir, staging / "adapter")
+    tracking.log_artifacts(trained.mlflow_run_id, adapter, "adapter")  # the run's adapter files, as before
     tracking.log_artifacts(trained.mlflow_run_id, mlflow_model.save(adapter, staging / "model"),
                            mlflow_model.ARTIFACT_PATH)
     tags = version_tags(cfg, adapter_metadata(trained.adapter_dir), evaluation, decision, approval)

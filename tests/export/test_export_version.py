@@ -108,3 +108,17 @@ def test_unknown_kind_and_out_type_are_refused(registered):
 
     with pytest.raises(ExportError, match="out type 'q4_k'"):
         converter.convert("x", "y.gguf", "q4_k")
+
+
+def test_a_full_disk_registers_nothing_and_says_where(registered, monkeypatch):
+    import errno
+
+    from llmops.export import merge
+
+    def disk_full(base, tokenizer, adapter, out_dir, provenance):
+        raise OSError(errno.ENOSPC, "No space left on device", str(out_dir / "model.safetensors"))
+
+    monkeypatch.setattr(merge, "merge_adapter", disk_full)
+    with pytest.raises(ExportError, match=r"cannot write under .*v1: No space left on device .*model.safetensors"):
+        publish.export_version(registered["cfg"], "1", kinds=["merged"])
+    assert not [k for k in registry.version_info(registered["cfg"].model_name, "1")["tags"] if k.startswith("export.")]

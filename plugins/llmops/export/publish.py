@@ -62,6 +62,7 @@ def export_dir(model_name: str, version: str) -> Path:
 
 def _build(cfg: UseCaseConfig, info: dict, todo: list[str], work: Path, seconds: dict) -> dict[str, Path]:
     from llmops import registry
+    from llmops.atomic import write_text
     from llmops.base_identity import load_ref
     from llmops.export import converter, merge
     from llmops.export.modelfile import modelfile
@@ -89,8 +90,6 @@ def _build(cfg: UseCaseConfig, info: dict, todo: list[str], work: Path, seconds:
         seconds[name] = round(time.perf_counter() - start, 2)
         header = (f"{info['name']} version {info['version']} ({out_type}), exported by llmops\n"
                   f"ollama create {info['name']}-v{info['version']} -f Modelfile")
-        from llmops.atomic import write_text
-
         write_text(folder / "Modelfile", modelfile(gguf_file.name, tokenizer, template, header=header))
         built[name] = folder
     return {name: built[name] for name in todo}
