@@ -72,6 +72,7 @@ def main() -> int:
     ap.add_argument("--prompts", type=int, default=24)
     ap.add_argument("--max-new-tokens", type=int, default=24)
     ap.add_argument("--home", default=None, help="LLMOPS_HOME to use (default: a new temporary folder)")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (1: no OpenMP spinning on a busy machine)")
     ap.add_argument("--write", action="store_true")
     args = ap.parse_args()
     home = Path(args.home or tempfile.mkdtemp(prefix="llmops-export-bench-"))
@@ -80,6 +81,7 @@ def main() -> int:
     import pandas as pd
     import torch
 
+    torch.set_num_threads(args.threads)
     from llmops.config import load_by_name
     from llmops.content_hash import size_bytes
     from llmops.export import publish, roundtrip

@@ -35,6 +35,8 @@ def test_chat_tokenizer_wraps_the_prompt_template_in_the_chat_template(tokenizer
     text = prompt_template_text(chat, TEMPLATE)
     assert text == "<|im_start|>user\nQuestion: {{ .Prompt }}\nAnswer:<|im_end|>\n<|im_start|>assistant\n"
     assert stop_tokens(chat) == ["</s>", "<|im_end|>"]
+    chat.bos_token = "<|im_start|>"  # as SmolLM2's tokenizer has it: the template is kept whole
+    assert prompt_template_text(chat, TEMPLATE) == text
     # what Ollama would send for a question is exactly what training and evaluation feed the model
     filled = text.replace("{{ .Prompt }}", "How do I sort a dict?")
     assert chat(filled, add_special_tokens=False)["input_ids"] == prompt_ids(chat, TEMPLATE, "How do I sort a dict?",

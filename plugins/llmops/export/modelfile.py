@@ -2,7 +2,8 @@
 
 ``TEMPLATE`` is the exact text the model was trained on for one question, with Ollama's ``{{ .Prompt }}`` where the
 question goes: the use case's prompt template as the user turn, through the tokenizer's chat template when it has
-one (its generation prompt included), else the prompt template alone (the GGUF's BOS is added by llama.cpp).
+one (its generation prompt included, kept whole: SmolLM2's BOS token is ``<|im_start|>``, the turn's first token),
+else the prompt template alone (llama.cpp adds the GGUF's BOS token, as training did).
 ``PARAMETER stop`` lists the tokenizer's end-of-sequence token and the chat template's end-of-turn marker.
 ``ollama create <name> -f Modelfile`` in the GGUF's folder makes the model.
 """
@@ -22,8 +23,6 @@ def prompt_template_text(tokenizer, template: PromptTemplate) -> str:
     if uses_chat_template(tokenizer):
         text = tokenizer.apply_chat_template([{"role": "user", "content": template.render(SLOT).strip()}],
                                              tokenize=False, add_generation_prompt=True)
-        if tokenizer.bos_token and text.startswith(tokenizer.bos_token):
-            text = text[len(tokenizer.bos_token):]  # llama.cpp adds the GGUF's BOS itself
     else:
         text = template.render(SLOT)
     if SLOT not in text:
