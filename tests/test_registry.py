@@ -190,6 +190,6 @@ def test_rollback_operator_emits_the_model_asset_event(first, trained_run):
 
 def test_champion_adapter_downloads_from_the_registry(first, tmp_path):
     info = registry.champion_info(NAME)
-    assert info["version"] == "1" and info["source"] == f"runs:/{first['mlflow_run_id']}/adapter"
+    assert info["version"] == "1" and info["source"] == f"runs:/{first['mlflow_run_id']}/model"
     local = registry.download_adapter(info, tmp_path / "dl")
     assert (local / "adapter_model.safetensors").read_bytes() == b"weights of manual__1"

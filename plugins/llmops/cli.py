@@ -7,6 +7,8 @@
   summary [--use-case NAME]   print what the newest run produced
   snapshots NAME [--show ID]  list a use case's dataset snapshots, or print one manifest
   rollback [--use-case NAME] [--to-version N]   move `champion` back (default: to the `previous` alias)
+  export [--use-case NAME] [--version N] [--kinds merged,gguf] [--gguf-types f16,q8_0] [--force]
+                              export a registered version (default: the champion) as merged safetensors and GGUF
 """
 
 from __future__ import annotations
@@ -240,6 +242,23 @@ def cmd_rollback(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    _apply_env()
+    from llmops.config import load_by_name
+    from llmops.export import publish
+
+    cfg = load_by_name(args.use_case)
+    version = publish.resolve_version(cfg, args.version or "")
+    result = publish.export_version(cfg, version, [k for k in args.kinds.split(",") if k],
+                                    tuple(t for t in args.gguf_types.split(",") if t), force=args.force)
+    for name, entry in result["exports"].items():
+        print(f"{result['name']} version {result['version']}  {name:10} {entry['status']:18} {entry['bytes']:>12} bytes"
+              f"  sha256 {entry['sha256'][:16]}  {entry['artifact_uri']}")
+        if entry.get("local_path"):
+            print(f"  {'':>10} local copy {entry['local_path']}")
+    return 0
+
+
 def cmd_snapshots(args) -> int:
     _apply_env()
     from llmops import names
@@ -281,6 +300,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--to-version", help="the version to make champion (default: the `previous` alias)")
     p.add_argument("--reason", default="")
     p.set_defaults(func=cmd_rollback)
+    p = sub.add_parser("export", help="export a registered version as merged safetensors and GGUF (+ Modelfile)")
+    p.add_argument("--use-case", default=DEFAULT_USE_CASE)
+    p.add_argument("--version", help="the version to export (default: the champion)")
+    p.add_argument("--kinds", default="merged,gguf", help="comma-separated: merged, gguf (default: both)")
+    p.add_argument("--gguf-types", default="f16,q8_0", help="comma-separated GGUF out types (default: f16,q8_0)")
+    p.add_argument("--force", action="store_true", help="rebuild exports that are registered already")
+    p.set_defaults(func=cmd_export)
     p = sub.add_parser("snapshots")
     p.add_argument("use_case")
     p.add_argument("--show", metavar="SNAPSHOT_ID")

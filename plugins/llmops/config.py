@@ -298,6 +298,9 @@ class UseCaseConfig(_Strict):
     gate: GateConfig = GateConfig()
     serving: ServingConfig = ServingConfig()
     registered_model_name: str | None = None
+    export: list[Literal["merged", "gguf"]] = Field(
+        default_factory=list, description="Exports made after each registration (llmops.export): merged "
+        "safetensors, GGUF (f16 and q8_0)")
     retries: int = Field(1, ge=0)
     retry_delay_s: float = Field(60, gt=0, description="Seconds between a failed try and the next one")
 

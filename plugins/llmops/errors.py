@@ -54,6 +54,11 @@ class PayloadError(PermanentError):
     The payload will not change on a retry of the consumer."""
 
 
+class ExportError(PermanentError):
+    """A model version could not be exported (merged weights, GGUF): the message says which step and why; nothing
+    of that export is registered."""
+
+
 class BudgetExceeded(PermanentError):
     """The estimated cost of a training run is over the use case's budget."""
 

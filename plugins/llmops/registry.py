@@ -114,13 +114,17 @@ def champion_info(name: str) -> dict | None:
 
 
 def download_adapter(info: dict, dst: str | Path) -> Path:
-    """Download a version's adapter files (its ``runs:/<run>/adapter`` source) into ``dst``."""
+    """Download a version's adapter files into ``dst``: its source is an MLflow model (``runs:/<run>/model``, the
+    adapter in ``artifacts/adapter``) or, for a version registered before those, the adapter folder itself."""
     import mlflow.artifacts
 
     client()  # sets the tracking/registry URIs
     dst = Path(dst)
     dst.mkdir(parents=True, exist_ok=True)
-    return Path(mlflow.artifacts.download_artifacts(artifact_uri=info["source"], dst_path=str(dst)))
+    source = info["source"].rstrip("/")
+    if "MLmodel" in {Path(f.path).name for f in mlflow.artifacts.list_artifacts(artifact_uri=source)}:
+        source += "/artifacts/adapter"  # the model's code and environment files are not needed here
+    return Path(mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=str(dst)))
 
 
 def set_version_tags(name: str, version: str, tags: dict) -> None:

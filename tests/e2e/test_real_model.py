@@ -124,3 +124,43 @@ def _the_api_serves_the_tuned_adapter(airflow, monkeypatch, version: str):
                            batch_size=1)[0]
     assert body["completion"] == tuned
     assert body["completion"] != base_answer
+
+
+def test_the_tuned_real_model_exports_to_gguf_that_answers_like_the_merged_model(airflow, real, monkeypatch):
+    """After the run above: the registered SmolLM2 version exported (merged, GGUF f16 and q8_0 by llama.cpp's
+    converter), each GGUF loaded back through the GGUF base-model path answering held-out questions like the merged
+    model (f16: same tokens or a near tie; q8_0: reported)."""
+    from llmops.errors import ExportError
+    from llmops.export import converter, publish, roundtrip
+
+    for k in ("LLMOPS_HOME", "MLFLOW_TRACKING_URI", "LLMOPS_USE_CASES_DIR"):
+        monkeypatch.setenv(k, airflow.env[k])
+    try:
+        converter.find_converter()
+    except ExportError as e:
+        pytest.skip(f"llama.cpp's converter environment is not installed (`make gguf-tools`): {e}")
+    from llmops import registry
+    from llmops.config import load_by_name
+    from llmops.model import loading
+    from llmops.prompts import PromptTemplate
+
+    cfg = load_by_name(UC)
+    version = registry.alias_version(cfg.model_name, "champion")
+    if version is None:
+        pytest.skip("needs the version the test above registers")
+    result = publish.export_version(cfg, version)
+    assert {n: e["status"] for n, e in result["exports"].items()} == {
+        "merged": "exported", "gguf-f16": "exported", "gguf-q8_0": "exported"}
+    work = publish.export_dir(cfg.model_name, version)
+    meta = loading.adapter_metadata(next((work / ".adapter").rglob("llmops_adapter.json")).parent)
+    template = PromptTemplate(path="", text=meta["prompt_template_text"])
+    merged, merged_tok = loading.load_base(str(work / "merged"))
+    questions = [QUESTION, "Explain `base64.urlsafe_b64decode` briefly.", "What does `os.path.join` do?"]
+    for out_type in ("f16", "q8_0"):
+        back, back_tok = loading.load_base(str(next((work / f"gguf-{out_type}").glob("*.gguf"))))
+        results = roundtrip.compare(merged, merged_tok, back, back_tok, template, questions, max_new_tokens=16)
+        summary = roundtrip.summary(results)
+        print(f"{out_type} vs merged (SmolLM2):", summary)
+        assert all(r.same_prompt_ids for r in results)
+        if out_type == "f16":
+            assert summary["identical_or_near_tie"] == 1.0, results

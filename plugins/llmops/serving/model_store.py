@@ -62,12 +62,13 @@ class ServedVersion(LoadedModel):
 def load_version(cfg: UseCaseConfig, alias: str, version: str, cache: Path) -> LoadedModel:
     from llmops import registry
     from llmops.model import loading
+    from llmops.model.identity import load_ref
 
     adapter_dir = registry.download_adapter(registry.version_info(cfg.model_name, version), cache / f"v{version}")
     meta = loading.adapter_metadata(adapter_dir)
     template = PromptTemplate(path=meta.get("prompt_template", ""), text=meta["prompt_template_text"])
-    base, tokenizer = loading.load_base(meta.get("base_model") or cfg.base_model, meta.get("base_model_revision")
-                                        or None, trust_remote_code=cfg.trust_remote_code)
+    base_ref, revision = load_ref(meta, cfg.base_model)  # by the recorded identity (older versions: by reference)
+    base, tokenizer = loading.load_base(base_ref, revision, trust_remote_code=cfg.trust_remote_code)
     model = loading.load_adapter(base, adapter_dir).merge_and_unload()  # served versions never train
     model.eval()
     log.info("loaded %s version %s (%s) from %s", cfg.model_name, version, alias, adapter_dir)

@@ -34,6 +34,7 @@ def run_finetune(cfg: UseCaseConfig, *, params: dict, event_extras: list[dict], 
     from llmops import paths, tracking
     from llmops.data.snapshots.handle import Snapshots
     from llmops.model import loading
+    from llmops.model.identity import identify
     from llmops.prompts import load_template
     from llmops.runs import record_step
     from llmops.train import launcher
@@ -63,7 +64,8 @@ def run_finetune(cfg: UseCaseConfig, *, params: dict, event_extras: list[dict], 
         train_rows, base_model=base_model, revision=cfg.base_model_revision, template=template,
         training=training, out_dir=paths.run_dir(cfg.name, run_id), mlflow_run_id=mlflow_run,
         trust_remote_code=cfg.trust_remote_code,
-        metadata={**lineage, "prompt_template_text": template.text, "training": training.model_dump(mode="json")},
+        metadata={**lineage, "prompt_template_text": template.text, "training": training.model_dump(mode="json"),
+                  "base_identity": identify(base_model, cfg.base_model_revision)},  # found again by it, not a path
         on_log=lambda step, m: tracking.log_metrics(mlflow_run, {f"train_{k}": v for k, v in m.items()}, step),
     )
     tracking.log_metrics(mlflow_run, {

@@ -1,5 +1,6 @@
 """The register step: why a run is not registered, the version's lineage tags, and the registration itself
-(adapter uploaded to the run, version created, aliases set, run ended), recorded in the run summary."""
+(the adapter uploaded to the run as an MLflow model, version created, aliases set, run ended), recorded in the run
+summary."""
 
 from __future__ import annotations
 
@@ -42,13 +43,24 @@ def register_trained(cfg: UseCaseConfig, trained: Trained, evaluation: Evaluatio
                      approval: dict | None = None) -> dict:
     """Upload the adapter to the run, create the model version with its tags, move the aliases, end the run.
     Idempotent: a retried or racing registration of the same run converges on one version."""
-    from llmops import registry, tracking
+    import json
+    from pathlib import Path
+
+    from llmops import mlflow_model, registry, tracking
+    from llmops.model.identity import IDENTITY_KEY, portable_adapter
     from llmops.model.loading import adapter_metadata
 
-    tracking.log_artifacts(trained.mlflow_run_id, trained.adapter_dir, "adapter")
+    # An MLflow model (MLmodel, adapter only, the base named by identity: no path of this host), in the run's folder.
+    staging = Path(trained.adapter_dir).parent / "registered"
+    adapter = portable_adapter(trained.adapter_dir, staging / "adapter")
+    tracking.log_artifacts(trained.mlflow_run_id, adapter, "adapter")  # the run's adapter files, as before
+    tracking.log_artifacts(trained.mlflow_run_id, mlflow_model.save(adapter, staging / "model"),
+                           mlflow_model.ARTIFACT_PATH)
     tags = version_tags(cfg, adapter_metadata(trained.adapter_dir), evaluation, decision, approval)
-    result = registry.register_adapter(cfg.model_name, run_id=trained.mlflow_run_id, artifact_path="adapter",
-                                       tags=tags, promote=cfg.gate.promote_to_champion, description=cfg.description)
+    tags["base_model_identity"] = json.dumps(adapter_metadata(adapter)[IDENTITY_KEY], sort_keys=True)
+    result = registry.register_adapter(cfg.model_name, run_id=trained.mlflow_run_id,
+                                       artifact_path=mlflow_model.ARTIFACT_PATH, tags=tags,
+                                       promote=cfg.gate.promote_to_champion, description=cfg.description)
     tracking.end_run(trained.mlflow_run_id)
     return result
 
