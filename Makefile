@@ -19,7 +19,7 @@ GGUF_VENV ?= .venv-gguf
 GGUF_STAMP := $(GGUF_VENV)/.installed
 LLAMA_CPP_SDIST := llama-cpp-python==0.3.36
 
-.PHONY: demo demo-real test lint install airflow mlflow serve summary constraints clean browser redis gguf-tools gguf-tools-if-needed
+.PHONY: demo demo-real test lint install airflow mlflow serve summary constraints clean browser redis gguf-tools gguf-tools-if-needed compose-test
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -76,6 +76,11 @@ gguf-tools: $(GGUF_STAMP)
 # themselves when they need it, or skip saying why it could not be made.
 gguf-tools-if-needed:
 	@if grep -qsE '^export:.*gguf' include/use_cases/*.yaml; then $(MAKE) --no-print-directory gguf-tools; fi
+
+# docker-compose.yaml for real (build, up, the sample chain, the container faults, down -v): needs a compose engine
+# (`docker compose version` and `docker info` answer; e.g. after `source /var/tmp/compose-engine/env`), else skips.
+compose-test: $(DEV_STAMP)
+	$(PY) -m pytest tests/integration/test_compose_file.py tests/integration/test_compose_stack.py -rs $(PYTEST_ARGS)
 
 # The web UI test (tests/integration/test_web_ui_browser.py) drives Debian's chromium. Installed here when missing
 # and we are root with apt-get (CI); otherwise says why that test will skip. Idempotent.

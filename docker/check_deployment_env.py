@@ -1,8 +1,9 @@
 """Refuse to start a deployment with placeholder secrets; write the API login from the environment.
 
 Run by docker/entrypoint.sh in every Airflow container before Airflow's own entrypoint. Outside the dev profile
-(``LLMOPS_DEPLOYMENT_PROFILE=dev``) an empty or malformed Fernet key, a missing API/JWT secret, or an empty or
-default admin password stops the container with a message naming the variable to set in ``.env``.
+(``LLMOPS_DEPLOYMENT_PROFILE=dev``) an empty or malformed Fernet key, a missing API/JWT secret, an empty or
+default admin password, or an empty or default metadata-database password (``POSTGRES_PASSWORD``, read from the
+connection URL) stops the container with a message naming the variable to set in ``.env``.
 
 ``python check_deployment_env.py`` exits 1 listing every problem; with ``--write-passwords FILE`` it also writes
 the simple auth manager's passwords file (``{"<user>": "<password>"}``) atomically.
@@ -16,6 +17,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 DEV_PROFILE = "dev"
 DEFAULT_PASSWORDS = {"", "admin", "airflow", "password", "changeme", "change-me"}
@@ -52,6 +54,11 @@ def problems(env: dict[str, str]) -> list[str]:
     for variable, dotenv_name in SECRETS.items():
         if len(env.get(variable, "").strip()) < 16:
             found.append(f"{variable} is empty or shorter than 16 characters: set {dotenv_name} in .env")
+    conn = env.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "")
+    if conn and unquote(urlsplit(conn).password or "").strip().lower() in DEFAULT_PASSWORDS:
+        found.append("the metadata database password in AIRFLOW__DATABASE__SQL_ALCHEMY_CONN is empty or a default: "
+                     "set POSTGRES_PASSWORD in .env (python -c \"import secrets; print(secrets.token_urlsafe(24))\"; "
+                     "before the first `up`: the database volume keeps the password it was created with)")
     return [f"{msg} (profile '{profile}'; LLMOPS_DEPLOYMENT_PROFILE=dev allows this on a laptop)" for msg in found]
 
 

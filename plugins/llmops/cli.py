@@ -3,6 +3,7 @@
   env                         print the embedded default's environment as export lines
   gpu-pool                    create or update the Airflow pool `gpu` (one slot per visible GPU)
   make-base-model [--force]   make the tiny local base model the sample use case trains on
+  make-base-model --missing   make each use case's missing ${LLMOPS_HOME}/models/tiny-* base model (docker-compose)
   demo [--use-case NAME]      run the dataset DAG, then the finetune DAG, with `airflow dags test`; print a summary
   summary [--use-case NAME]   print what the newest run produced
   snapshots NAME [--show ID]  list a use case's dataset snapshots, or print one manifest
@@ -66,9 +67,36 @@ def make_base_model(use_case: str, force: bool = False) -> Path:
     return out
 
 
+TINY_MODELS = "${LLMOPS_HOME}/models/tiny-"
+
+
+def missing_tiny_models() -> dict[Path, str]:
+    """A fresh deployment's missing tiny base models: folder -> the (first) use case that trains on it, for every
+    use case whose ``base_model`` is a ``${LLMOPS_HOME}/models/tiny-*`` folder without a ``config.json``. A hub id,
+    a .gguf file or any other folder is the user's to provide."""
+    from llmops.config import load_each
+
+    missing: dict[Path, str] = {}
+    for cfg in load_each()[0]:
+        out = paths.resolve(cfg.base_model)
+        if cfg.base_model.startswith(TINY_MODELS) and not (out / "config.json").exists():
+            missing.setdefault(out, cfg.name)
+    return missing
+
+
+def make_missing_base_models() -> list[Path]:
+    made = [make_base_model(use_case) for use_case in missing_tiny_models().values()]
+    if not made:
+        print("no tiny base model is missing")
+    return made
+
+
 def cmd_make_base_model(args) -> int:
     _apply_env()
-    make_base_model(args.use_case, args.force)
+    if args.missing:
+        make_missing_base_models()
+    else:
+        make_base_model(args.use_case, args.force)
     return 0
 
 
@@ -290,6 +318,8 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("make-base-model")
     p.add_argument("--use-case", default=DEFAULT_USE_CASE)
     p.add_argument("--force", action="store_true")
+    p.add_argument("--missing", action="store_true",
+                   help=f"every use case's missing {TINY_MODELS}* base model (ignores --use-case)")
     p.set_defaults(func=cmd_make_base_model)
     for name, func in (("demo", cmd_demo), ("summary", cmd_summary)):
         p = sub.add_parser(name)

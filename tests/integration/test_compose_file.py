@@ -1,7 +1,7 @@
 """docker-compose.yaml: the official Airflow 3 shape with Celery workers for `default` and `gpu` and MLflow.
 
 No Docker engine is needed: the file is parsed and checked here; `docker compose config` also validates it
-where the compose plugin is installed (it needs no running engine).
+where the compose plugin is installed (it needs no running engine). test_compose_stack.py runs it for real.
 """
 
 from __future__ import annotations
@@ -56,8 +56,55 @@ def test_the_gpu_worker_reserves_the_nvidia_device_and_uses_the_cuda_torch_image
     devices = gpu["deploy"]["resources"]["reservations"]["devices"]
     assert devices == [{"driver": "nvidia", "count": 1, "capabilities": ["gpu"]}]
     assert gpu["build"]["args"]["TORCH_VARIANT"].startswith("${TORCH_CUDA_VARIANT:-cu")
-    assert compose["services"]["airflow-worker"]["build"]["args"]["TORCH_VARIANT"] == "cpu"
+    assert compose["services"]["airflow-init"]["build"]["args"]["TORCH_VARIANT"] == "cpu"
     assert "deploy" not in compose["services"]["airflow-worker"]
+    # a host without a GPU starts everything else with a plain `up`; `--profile gpu` adds this worker
+    assert gpu["profiles"] == ["gpu"]
+    assert all("profiles" not in s for name, s in compose["services"].items() if name not in ("airflow-worker-gpu",
+                                                                                            "airflow-cli"))
+
+
+def test_the_cpu_image_is_built_once_by_airflow_init_and_never_pulled(compose):
+    image = compose["services"]["airflow-init"]["image"]
+    sharing = [name for name, s in compose["services"].items() if s.get("image") == image]
+    assert {"airflow-apiserver", "airflow-scheduler", "airflow-worker", "mlflow", "llmops-api"} <= set(sharing)
+    assert [name for name in sharing if "build" in compose["services"][name]] == ["airflow-init"]
+    # `up` builds what is missing before it creates any container, so one build serves them all
+    assert all(compose["services"][name]["pull_policy"] == "never" for name in sharing)
+
+
+def test_healthchecks_work_on_docker_and_podman_and_allow_for_a_small_host(compose):
+    for name, service in compose["services"].items():
+        check = service.get("healthcheck")
+        if not check:
+            continue
+        test = " ".join(check["test"])
+        # Podman sets no $HOSTNAME in healthcheck commands: $(hostname) or --local instead
+        assert "HOSTNAME" not in test, name
+        seconds = int(check.get("timeout", "30s").rstrip("s"))
+        if test.startswith("CMD-SHELL") and ("airflow jobs check" in test or "celery" in test):
+            assert seconds >= 60 and "--local" in test or "$$(hostname)" in test, name  # 5-16 s on 2 busy cores
+        else:
+            assert seconds >= 30, name
+    # Docker's default stop timeout, also under Podman's API (which would otherwise kill at once)
+    assert all(s["stop_grace_period"] == "10s" for s in compose["services"].values())
+    ping = " ".join(compose["services"]["airflow-worker"]["healthcheck"]["test"])
+    assert 'celery@$$(hostname)' in ping and "--timeout" in ping
+
+
+def test_a_fresh_deployment_makes_the_tiny_base_model_the_samples_train_on(compose):
+    init = compose["services"]["airflow-init"]["command"][-1]
+    bootstrap = "python -m llmops.cli make-base-model --missing"
+    assert bootstrap in init and init.index(bootstrap) < init.index("chown -R")  # made, then handed to airflow
+    assert "PYTHONPATH=/opt/airflow/plugins" in init
+
+
+def test_published_ports_take_an_address_and_a_port_from_env(compose):
+    for name, port in (("airflow-apiserver", "${AIRFLOW_PORT:-8080}:8080"), ("mlflow", "${MLFLOW_PORT:-5000}:5000"),
+                       ("llmops-api", "${LLMOPS_API_PORT:-8000}:8000")):
+        assert compose["services"][name]["ports"] == [f"${{PUBLISH_ADDRESS:-0.0.0.0}}:{port}"], name
+    # MLflow accepts the Host header of any published port on this machine
+    assert "localhost:*,127.0.0.1,127.0.0.1:*" in " ".join(compose["services"]["mlflow"]["command"])
 
 
 def test_every_airflow_service_shares_executor_database_broker_and_project_folders(compose):
@@ -83,8 +130,10 @@ def test_secrets_come_from_the_env_file_not_the_compose_file(compose):
     assert env["AIRFLOW__API_AUTH__JWT_SECRET"] == "${AIRFLOW_JWT_SECRET:-}"
     example = (ROOT / ".env.example").read_text()
     for name in ("AIRFLOW_FERNET_KEY", "AIRFLOW_ADMIN_PASSWORD", "AIRFLOW_JWT_SECRET", "AIRFLOW_API_SECRET_KEY",
-                 "POSTGRES_PASSWORD", "LLMOPS_DEPLOYMENT_PROFILE", "AIRFLOW_UID"):
+                 "POSTGRES_PASSWORD", "LLMOPS_API_KEYS", "LLMOPS_DEPLOYMENT_PROFILE", "AIRFLOW_UID"):
         assert f"\n{name}=" in "\n" + example, name
+    # no working default ships for a secret: the database password is filled in like the others
+    assert "\nPOSTGRES_PASSWORD=\n" in "\n" + example
 
 
 def test_mlflow_uses_postgresql_and_an_artifact_volume(compose):
@@ -129,7 +178,7 @@ def test_docker_compose_config_accepts_the_file(tmp_path):
 def test_the_serving_api_is_part_of_the_deployment():
     compose = yaml.safe_load((ROOT / "docker-compose.yaml").read_text())
     api = compose["services"]["llmops-api"]
-    assert api["entrypoint"][-2:] == ["-m", "llmops.serving"] and "8000:8000" in api["ports"]
+    assert api["entrypoint"][-2:] == ["-m", "llmops.serving"] and api["ports"][0].endswith(":8000")
     assert api["environment"]["MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
     # the container probe uses the one route that needs no API key; the keys come from .env
     assert "/livez" in " ".join(api["healthcheck"]["test"])

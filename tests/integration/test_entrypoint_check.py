@@ -13,7 +13,8 @@ import pytest
 SCRIPT = Path(__file__).resolve().parents[2] / "docker" / "check_deployment_env.py"
 FERNET = "3HwjoalBAgzRxuJZyntnvTzWEy5pDzQUoWvDzXMOGu0="
 GOOD = {"AIRFLOW__CORE__FERNET_KEY": FERNET, "AIRFLOW_ADMIN_PASSWORD": "a-long-and-unique-passphrase",
-        "AIRFLOW__API_AUTH__JWT_SECRET": "x" * 32, "AIRFLOW__API__SECRET_KEY": "y" * 32}
+        "AIRFLOW__API_AUTH__JWT_SECRET": "x" * 32, "AIRFLOW__API__SECRET_KEY": "y" * 32,
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "postgresql+psycopg2://airflow:Zq3-long-db-secret@postgres/airflow"}
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +37,10 @@ def test_a_complete_environment_passes(check):
     ({"AIRFLOW_ADMIN_PASSWORD": "airflow"}, "AIRFLOW_ADMIN_PASSWORD"),
     ({"AIRFLOW_ADMIN_PASSWORD": "short1"}, "shorter than 12"),
     ({"AIRFLOW__API_AUTH__JWT_SECRET": ""}, "AIRFLOW_JWT_SECRET"),
+    # docker-compose.yaml's fallback when .env sets no POSTGRES_PASSWORD, and an empty one
+    ({"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "postgresql+psycopg2://airflow:airflow@postgres/airflow"},
+     "POSTGRES_PASSWORD"),
+    ({"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "postgresql+psycopg2://airflow:@postgres/airflow"}, "POSTGRES_PASSWORD"),
 ])
 def test_placeholders_are_refused_outside_the_dev_profile(check, change, variable):
     for profile in ({}, {"LLMOPS_DEPLOYMENT_PROFILE": "production"}, {"LLMOPS_DEPLOYMENT_PROFILE": "staging"}):

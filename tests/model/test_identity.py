@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from llmops import base_identity, registry
+from llmops import registry
 from llmops.errors import DataError
+from llmops.model import identity as base_identity
 
 
 def test_a_local_folder_is_recorded_by_name_and_content_digest(tiny_model_dir):
