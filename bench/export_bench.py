@@ -117,7 +117,7 @@ def write(m: dict) -> None:
     mb = lambda b: f"{b / 1e6:,.1f} MB"  # noqa: E731
     s = m["seconds"]
     rows = [("adapter (registered, safetensors)", mb(m["adapter_bytes"]), "-"),
-            ("merged safetensors", mb(m["bytes"]["merged"]), f"{s['merge']:.1f} s (load base, merge, save)"),
+            ("merged safetensors", mb(m["bytes"]["merged"]), f"{s['merge']:.1f} s (merge and save)"),
             ("GGUF f16", mb(m["bytes"]["gguf-f16"]), f"{s['gguf-f16']:.1f} s"),
             ("GGUF q8_0", mb(m["bytes"]["gguf-q8_0"]), f"{s['gguf-q8_0']:.1f} s")]
     a = m["agreement"]
@@ -126,10 +126,11 @@ def write(m: dict) -> None:
         f"- Command: `PYTHONPATH=plugins .venv/bin/python bench/export_bench.py --prompts {m['prompts']} "
         f"--max-new-tokens {m['max_new_tokens']} --write`",
         f"- Date: {datetime.now(UTC):%Y-%m-%d}; machine: {cpu_name()}, {os.cpu_count()} cores visible, CPU only, "
-        f"torch {m['torch_threads']} threads (shared machine, other jobs running); one run",
+        f"torch threads: {m['torch_threads']} (shared machine, other jobs running); one run",
         f"- Model: SmolLM2-135M-Instruct from its Q4_1 GGUF (de-quantized: {m['dtype'].removeprefix('torch.')}), a rank-8 "
         "LoRA on all linear layers with random weights, registered and exported by `llmops.export` "
-        f"(build {s['build']:.1f} s, upload and tags {s['register']:.1f} s)", "",
+        f"(build {s['build']:.1f} s: adapter download, base load, merge, both conversions; upload and tags "
+        f"{s['register']:.1f} s)", "",
         "| export | size | time |", "| --- | --- | --- |", *[f"| {r[0]} | {r[1]} | {r[2]} |" for r in rows], "",
         f"Greedy answers of each GGUF (loaded back through the GGUF base-model path) vs the merged model, on "
         f"{m['prompts']} python_docs_qa questions, at most {m['max_new_tokens']} new tokens:", "",
