@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from airflow.sdk import Param
 
+from llmops import names
 from llmops.operators.dag_factory import use_case_dag, use_cases
 from llmops.operators.export import ExportOperator
 
@@ -20,7 +21,7 @@ for cfg in use_cases():
         cfg, "export", tag="export", description=f"Export a registered version of {cfg.model_name} (merged, GGUF)",
         render_template_as_native_obj=True, doc_md=__doc__,
         params={
-            "version": Param("", type="string", title="Version", pattern=r"^([1-9][0-9]{0,8})?$",
+            "version": Param("", type="string", title="Version", pattern=names.param_pattern(names.VERSION_RE, optional=True),
                              description="Model version to export. Empty: the `champion`."),
             "kinds": Param(cfg.export or ["merged", "gguf"], type="array", title="Exports",
                            items={"type": "string", "enum": ["merged", "gguf"]}),
@@ -28,7 +29,6 @@ for cfg in use_cases():
                                 items={"type": "string", "enum": ["f32", "f16", "bf16", "q8_0"]}),
             "force": Param(False, type="boolean", title="Force", description="Rebuild exports registered already."),
         },
-    ) as dag:
+    ):
         ExportOperator(task_id="export", use_case=cfg.name, version="{{ params.version }}",
                        kinds="{{ params.kinds }}", gguf_types="{{ params.gguf_types }}", force="{{ params.force }}")
-    globals()[dag.dag_id] = dag

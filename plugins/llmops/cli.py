@@ -273,14 +273,13 @@ def cmd_rollback(args) -> int:
 def cmd_export(args) -> int:
     _apply_env()
     from llmops.config import load_by_name
-    from llmops.export import publish
+    from llmops.steps.export import export
 
     cfg = load_by_name(args.use_case)
-    version = publish.resolve_version(cfg, args.version or "")
-    result = publish.export_version(cfg, version, [k for k in args.kinds.split(",") if k],
-                                    tuple(t for t in args.gguf_types.split(",") if t), force=args.force)
-    for name, entry in result["exports"].items():
-        print(f"{result['name']} version {result['version']}  {name:10} {entry['status']:18} {entry['bytes']:>12} bytes"
+    result = export(cfg, args.version or "", [k for k in args.kinds.split(",") if k],
+                    [t for t in args.gguf_types.split(",") if t], force=args.force)
+    for name, entry in result.exports.items():
+        print(f"{result.name} version {result.version}  {name:10} {entry['status']:18} {entry['bytes']:>12} bytes"
               f"  sha256 {entry['sha256'][:16]}  {entry['artifact_uri']}")
         if entry.get("local_path"):
             print(f"  {'':>10} local copy {entry['local_path']}")

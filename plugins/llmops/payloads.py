@@ -2,7 +2,7 @@
 
 ``ingest`` returns a :class:`Staged`, ``validate`` a :class:`Validation`, ``snapshot`` a :class:`Snapshot`,
 ``finetune`` a :class:`Trained`, ``evaluate`` an :class:`Evaluation`, ``gate`` a :class:`Decision`, ``register``
-a :class:`Registered`, ``rollback`` a :class:`RolledBack`, ``batch_predict`` a :class:`Predictions`, the
+a :class:`Registered`, ``export`` an :class:`Exported`, ``rollback`` a :class:`RolledBack`, ``batch_predict`` a :class:`Predictions`, the
 monitoring check a :class:`ServingFigures` and ``compare_prompts`` a :class:`PromptComparison`. On XCom they travel
 as plain JSON with exactly these keys (plus a step's own details), so the Airflow UI, extra links and lineage
 read them as before; the consumers read them back with ``from_xcom``, which refuses a payload without a key it
@@ -145,6 +145,19 @@ class Registered(_Payload):
 
     REQUIRED: ClassVar[tuple[str, ...]] = ("name", "version")
     TASK: ClassVar[str] = "register"
+
+
+@dataclass(frozen=True)
+class Exported(_Payload):
+    """What ``export`` did: per export (``merged``, ``gguf-f16``, ...) its status, sha256, size and artifact URI."""
+
+    name: str = field(default=None)  # type: ignore[assignment]
+    version: str = field(default=None)  # type: ignore[assignment]
+    exports: dict = field(default_factory=dict)
+    seconds: dict = field(default_factory=dict)
+
+    REQUIRED: ClassVar[tuple[str, ...]] = ("name", "version")
+    TASK: ClassVar[str] = "export"
 
 
 @dataclass(frozen=True)

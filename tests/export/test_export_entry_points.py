@@ -48,12 +48,11 @@ def test_operator_fails_without_retry_on_an_export_error(registered, tmp_path, m
 
 def test_config_lists_exports_and_the_finetune_dag_gets_an_export_task(use_case):
     assert load_by_name("exp_qa").export == ["merged", "gguf"]
-    import importlib.util
+    from airflow.dag_processing.dagbag import DagBag
 
     from llmops import paths
 
-    spec = importlib.util.spec_from_file_location("finetune_dags", paths.PROJECT_ROOT / "dags" / "finetune.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    dag = module.exp_qa__finetune
+    bag = DagBag(str(paths.PROJECT_ROOT / "dags" / "finetune.py"))
+    assert not bag.import_errors, bag.import_errors
+    dag = bag.dags["exp_qa__finetune"]
     assert dag.get_task("export").upstream_task_ids == {"register"}
