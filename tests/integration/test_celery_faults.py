@@ -84,7 +84,8 @@ def _history_tries(topo, run_id: str) -> list[tuple]:
 
 def assert_nothing_lost(topo, api, run_id: str, snapshot: dict, *, epochs: int) -> dict:
     """The run succeeded, one model version is registered for it, the snapshot did not change, the registered
-    adapter is the one the run trained (byte for byte) and loads, and training reached its last step."""
+    adapter (inside the registered MLflow model) is the one the run trained (byte for byte) and loads, and training
+    reached its last step."""
     assert api.dag_run(FINETUNE, run_id)["state"] == "success"
     tis = api.task_instances(FINETUNE, run_id)
     assert {t: ti["state"] for t, ti in tis.items()} == dict.fromkeys(tis, "success")
@@ -101,7 +102,7 @@ def assert_nothing_lost(topo, api, run_id: str, snapshot: dict, *, epochs: int) 
     from safetensors.torch import load_file
 
     downloaded = Path(mlflow.artifacts.download_artifacts(
-        artifact_uri=f"{version.source}/adapter_model.safetensors", dst_path=str(topo.base / f"dl-{version.version}"),
+        artifact_uri=f"{version.source}/artifacts/adapter/adapter_model.safetensors", dst_path=str(topo.base / f"dl-{version.version}"),
         tracking_uri=topo.mlflow_url))
     assert downloaded.read_bytes() == local.read_bytes(), "the registered adapter is not the one this run trained"
     assert load_file(str(downloaded)), "the registered adapter has no tensors"
