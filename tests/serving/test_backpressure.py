@@ -106,7 +106,9 @@ def test_full_queue_is_429_at_once_and_a_request_waiting_too_long_is_503(cfg, re
         for r in timed_out:
             assert r.status_code == 503 and r.headers["Retry-After"] == "1"
             assert "not answered within serving.request_timeout_s=2.0s" in r.json()["error"]["message"]
-        ok = _post(srv.url, prompt)  # the server recovers once the model is free
+        # the server recovers once the model is free: the engine drops the timed-out request still queued
+        _wait_for(lambda: m.engine.waiting() == 0, "the timed-out request to leave the queue")
+        ok = _post(srv.url, prompt)
         assert ok.status_code == 200 and ok.json()["choices"][0]["finish_reason"] in ("stop", "length")
         metrics = httpx.get(f"{srv.url}/metrics", headers=HEADERS).text
         assert 'status="429"' in metrics and 'status="503"' in metrics
