@@ -126,3 +126,9 @@ def adapters(tiny_model_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("adapters")
     return {name: str(random_adapter(tiny_model_dir, root / name, seed))
             for name, seed in (("challenger", 1), ("champion", 2))}
+
+
+@pytest.fixture(scope="session")
+def make_random_adapter():
+    """:func:`random_adapter`, for test modules that cannot import this conftest by name."""
+    return random_adapter

@@ -26,7 +26,6 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
-from conftest import SAMPLE, random_adapter
 
 from llmops.config import VllmConfig, load_use_case
 from llmops.serving.vllm_servers import VllmServer
@@ -58,22 +57,20 @@ def vllm_python() -> str:
 
 
 @pytest.fixture(scope="session")
-def base64(tmp_path_factory) -> Path:
+def base64(tmp_path_factory, sample_rows) -> Path:
     """The tiny Llama-architecture model with head_dim 64 (hidden 128, 2 heads) and a chat template."""
-    import pandas as pd
-
     from llmops.model.tiny_model import make_tiny_model
 
-    df = pd.read_json(SAMPLE, lines=True)
-    out = make_tiny_model(tmp_path_factory.mktemp("vllm-models") / "tiny64", df["question"].tolist() +
-                          df["answer"].tolist(), hidden_size=128, heads=2, vocab_size=600, pretrain_steps=20)
+    out = make_tiny_model(tmp_path_factory.mktemp("vllm-models") / "tiny64", sample_rows["prompt"].tolist() +
+                          sample_rows["response"].tolist(), hidden_size=128, heads=2, vocab_size=600,
+                          pretrain_steps=20)
     config = out / "tokenizer_config.json"
     config.write_text(json.dumps({**json.loads(config.read_text()), "chat_template": CHAT_TEMPLATE}))
     return out
 
 
 @pytest.fixture(scope="session")
-def lora_adapters(base64, tmp_path_factory) -> dict[str, Path]:
+def lora_adapters(base64, tmp_path_factory, make_random_adapter) -> dict[str, Path]:
     """Random adapters with the metadata training writes: ``a`` and ``b`` (rank 4) and ``big`` (rank 16, above
     the servers' --max-lora-rank)."""
     from llmops.prompts import load_template
@@ -82,7 +79,7 @@ def lora_adapters(base64, tmp_path_factory) -> dict[str, Path]:
     meta = {"base_model": str(base64), "prompt_template": template.path, "prompt_template_text": template.text,
             "prompt_template_hash": template.hash, "snapshot_id": ""}
     root = tmp_path_factory.mktemp("vllm-adapters")
-    return {name: random_adapter(base64, root / name, seed, rank=rank, metadata=meta)
+    return {name: make_random_adapter(base64, root / name, seed, rank=rank, metadata=meta)
             for name, seed, rank in (("a", 1, 4), ("b", 2, 4), ("big", 3, 16))}
 
 
