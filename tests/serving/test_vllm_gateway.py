@@ -102,10 +102,12 @@ def lora_server(vllm_python, base64, tmp_path_factory):
         server.stop()
 
 
-def use_case(use_case_file, base64, **serving):
+def use_case(use_case_file, base64, name: str, **serving):
+    """A use case on the vLLM engine; its own model name per test, as the shared server outlives each test's
+    registry (and a served name means one version of one registered model)."""
     changes = {"base_model": str(base64), "serving.engine": "vllm", "serving.max_new_tokens": 8,
                "serving.reload_interval_s": 0.2, **{f"serving.{k}": v for k, v in serving.items()}}
-    return load_use_case(use_case_file("vllm_qa", changes))
+    return load_use_case(use_case_file(name, changes))
 
 
 def register(cfg, adapter: Path, run: str, *, promote: bool = True, prepare: bool = True) -> str:
@@ -155,7 +157,8 @@ class Gateway:
 
         return OpenAI(base_url=f"{self.url}/v1", api_key=KEY, max_retries=0)
 
-    def ask(self, prompt: str, model: str = "vllm_qa-lora") -> httpx.Response:
+    def ask(self, prompt: str, model: str = "") -> httpx.Response:
+        model = model or self.app.state.service.cfg.model_name
         return self.http.post("/v1/chat/completions", json={"model": model, "max_tokens": 6,
                                                             "messages": [{"role": "user", "content": prompt}]})
 
@@ -174,17 +177,17 @@ def served(server: VllmServer) -> set[str]:
 
 
 def test_openai_client_chat_and_streaming_through_the_gateway(use_case_file, base64, lora_adapters, lora_server):
-    cfg = use_case(use_case_file, base64, **{"vllm.urls": [lora_server.url], "vllm.api_key": VLLM_KEY})
+    cfg = use_case(use_case_file, base64, "chat_qa", **{"vllm.urls": [lora_server.url], "vllm.api_key": VLLM_KEY})
     v1 = register(cfg, lora_adapters["a"], "run-a")
-    assert f"vllm_qa-lora-v{v1}" in served(lora_server)  # loaded before the alias moved
+    assert f"{cfg.model_name}-v{v1}" in served(lora_server)  # loaded before the alias moved
     with Gateway(cfg) as gw:
         client = gw.openai()
-        chat = client.chat.completions.create(model="vllm_qa-lora", max_tokens=8,
+        chat = client.chat.completions.create(model=cfg.model_name, max_tokens=8,
                                               messages=[{"role": "user", "content": "How do I sort a dict?"}])
-        assert chat.model == f"vllm_qa-lora@{v1}" and chat.model_extra["llmops"]["model_version"] == v1
+        assert chat.model == f"{cfg.model_name}@{v1}" and chat.model_extra["llmops"]["model_version"] == v1
         assert chat.usage.completion_tokens > 0
         text = chat.choices[0].message.content
-        stream = client.chat.completions.create(model=f"vllm_qa-lora@{v1}", max_tokens=8, stream=True,
+        stream = client.chat.completions.create(model=f"{cfg.model_name}@{v1}", max_tokens=8, stream=True,
                                                 messages=[{"role": "user", "content": "How do I sort a dict?"}])
         chunks = list(stream)
         assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices).strip() == text
@@ -192,7 +195,7 @@ def test_openai_client_chat_and_streaming_through_the_gateway(use_case_file, bas
         # the runtime-loading endpoint is vLLM's internal one: the gateway's public port has no such route
         assert gw.http.post("/v1/load_lora_adapter", json={"lora_name": "x", "lora_path": "/tmp"}).status_code in (
             404, 405)
-        assert gw.http.post("/v1/chat/completions", json={"model": "vllm_qa-lora", "messages": [
+        assert gw.http.post("/v1/chat/completions", json={"model": cfg.model_name, "messages": [
             {"role": "user", "content": "hi"}]}, headers={"Authorization": "Bearer wrong"}).status_code == 401
     assert [r["version"] for r in prediction_log(cfg)] == [v1, v1]
 
@@ -201,7 +204,7 @@ def test_vllm_receives_exactly_the_token_ids_training_used(use_case_file, base64
     from llmops.model.encoding import IGNORE, encode, uses_chat_template
     from llmops.serving.scheduler import Job
 
-    cfg = use_case(use_case_file, base64, **{"vllm.urls": [lora_server.url], "vllm.api_key": VLLM_KEY})
+    cfg = use_case(use_case_file, base64, "ids_qa", **{"vllm.urls": [lora_server.url], "vllm.api_key": VLLM_KEY})
     v1 = register(cfg, lora_adapters["a"], "run-a")
     with Gateway(cfg) as gw:
         m = gw.store.get("champion")
@@ -212,14 +215,14 @@ def test_vllm_receives_exactly_the_token_ids_training_used(use_case_file, base64
         got = m.engine.generate(Job(ids=ids, max_new_tokens=4))
         assert got.prompt_token_ids == prompt_part == ids
         assert uses_chat_template(m.tokenizer) and "user" in m.tokenizer.decode(prompt_part)
-        assert len(got.token_ids) == 4 and m.engine.served == f"vllm_qa-lora-v{v1}"
+        assert len(got.token_ids) == 4 and m.engine.served == f"{cfg.model_name}-v{v1}"
 
 
 def test_canary_split_then_alias_moves_under_load(use_case_file, base64, lora_adapters, lora_server):
     from llmops import registry
     from llmops.steps.register import serving_prepare
 
-    cfg = use_case(use_case_file, base64, canary_fraction=0.5, **{"vllm.urls": [lora_server.url],
+    cfg = use_case(use_case_file, base64, "canary_qa", canary_fraction=0.5, **{"vllm.urls": [lora_server.url],
                                                                    "vllm.api_key": VLLM_KEY})
     v1 = register(cfg, lora_adapters["a"], "run-a")
     v2 = register(cfg, lora_adapters["b"], "run-b", promote=False)  # challenger
@@ -231,8 +234,8 @@ def test_canary_split_then_alias_moves_under_load(use_case_file, base64, lora_ad
 
         def load():
             while not stop.is_set():
-                r = gw.ask("What is a generator?", model="vllm_qa-lora@champion")
-                answers.append((r.status_code, r.json().get("llmops", {}).get("model_version")))
+                r = gw.ask("What is a generator?", model=f"{cfg.model_name}@champion")
+                answers.append((r.status_code, r.json().get("llmops", {}).get("model_version") or r.text))
 
         with concurrent.futures.ThreadPoolExecutor(4) as pool:
             for _ in range(4):
@@ -248,11 +251,11 @@ def test_canary_split_then_alias_moves_under_load(use_case_file, base64, lora_ad
                 time.sleep(0.1)
             time.sleep(1)
             stop.set()
-        assert answers and all(code == 200 for code, _ in answers), answers
+        assert answers and all(code == 200 for code, _ in answers), [a for a in answers if a[0] != 200]
         versions = [v for _, v in answers]
         assert v2 in versions and versions[-1] == v1 and set(versions) == {v1, v2}
         # the champion (v1) and challenger (v2) are both still needed: both stay loaded
-        assert {f"vllm_qa-lora-v{v1}", f"vllm_qa-lora-v{v2}"} <= served(lora_server)
+        assert {f"{cfg.model_name}-v{v1}", f"{cfg.model_name}-v{v2}"} <= served(lora_server)
     assert len(prediction_log(cfg)) == len(split) + len(answers)  # every answered request is in the log
 
 
@@ -261,9 +264,9 @@ def test_refused_adapter_fails_the_registration_and_moves_no_alias(use_case_file
     from llmops import registry
     from llmops.errors import AdapterRefused, PermanentError
 
-    cfg = use_case(use_case_file, base64, **{"vllm.urls": [lora_server.url], "vllm.api_key": VLLM_KEY})
+    cfg = use_case(use_case_file, base64, "refused_qa", **{"vllm.urls": [lora_server.url], "vllm.api_key": VLLM_KEY})
     v1 = register(cfg, lora_adapters["a"], "run-a")
-    with pytest.raises(AdapterRefused, match=r"version 2: .*refused adapter vllm_qa-lora-v2.*rank") as caught:
+    with pytest.raises(AdapterRefused, match=r"version 2: .*refused adapter refused_qa-lora-v2.*rank") as caught:
         register(cfg, lora_adapters["big"], "run-big")
     assert isinstance(caught.value, PermanentError)  # the task fails without retry
     assert registry.alias_version(cfg.model_name, "champion") == v1
@@ -273,7 +276,7 @@ def test_refused_adapter_fails_the_registration_and_moves_no_alias(use_case_file
 
 def test_killed_server_answers_503_at_once_then_reconcile_reloads(use_case_file, base64, lora_adapters,
                                                                     lora_server):
-    cfg = use_case(use_case_file, base64, **{"vllm.urls": [lora_server.url], "vllm.api_key": VLLM_KEY})
+    cfg = use_case(use_case_file, base64, "killed_qa", **{"vllm.urls": [lora_server.url], "vllm.api_key": VLLM_KEY})
     v1 = register(cfg, lora_adapters["a"], "run-a")
     with Gateway(cfg) as gw:
         assert gw.ask("before").status_code == 200
@@ -284,7 +287,7 @@ def test_killed_server_answers_503_at_once_then_reconcile_reloads(use_case_file,
         assert time.monotonic() - started < 10 and "not answering" in down.json()["error"]["message"]
         lora_server.start().wait_ready(300)  # comes back empty
         deadline = time.monotonic() + 60
-        while f"vllm_qa-lora-v{v1}" not in served(lora_server) and time.monotonic() < deadline:
+        while f"{cfg.model_name}-v{v1}" not in served(lora_server) and time.monotonic() < deadline:
             time.sleep(0.2)
         after = gw.ask("after")
         assert after.status_code == 200 and after.json()["llmops"]["model_version"] == v1
@@ -299,16 +302,16 @@ def test_merged_mode_one_server_per_version(use_case_file, base64, lora_adapters
 
     monkeypatch.setenv("VLLM_CPU_KVCACHE_SPACE", "1")
     port = free_port()
-    cfg = use_case(use_case_file, base64, **{"vllm.mode": "merged", "vllm.python": vllm_python,
+    cfg = use_case(use_case_file, base64, "merged_qa", **{"vllm.mode": "merged", "vllm.python": vllm_python,
                                             "vllm.base_port": port, "vllm.api_key": VLLM_KEY,
                                             "vllm.max_model_len": 512, "vllm.dtype": "float32"})
     v1 = register(cfg, lora_adapters["a"], "run-a")
     with Gateway(cfg) as gw:
-        first = gw.openai().chat.completions.create(model="vllm_qa-lora", max_tokens=6,
+        first = gw.openai().chat.completions.create(model=cfg.model_name, max_tokens=6,
                                                     messages=[{"role": "user", "content": "What is a tuple?"}])
-        assert first.model == f"vllm_qa-lora@{v1}"
+        assert first.model == f"{cfg.model_name}@{v1}"
         fleet = gw.store.fleet
-        assert set(fleet.servers) == {v1} and fleet.servers[v1].served_name == f"vllm_qa-lora-v{v1}"
+        assert set(fleet.servers) == {v1} and fleet.servers[v1].served_name == f"{cfg.model_name}-v{v1}"
         v2 = register(cfg, lora_adapters["b"], "run-b")
         deadline = time.monotonic() + 300
         while gw.store.versions().get("champion") != v2 and time.monotonic() < deadline:

@@ -72,6 +72,10 @@ class VllmEngine:
             job.future.set_result(work.result().token_ids)
 
     def close(self) -> None:
+        """The version lost its alias: requests that picked it a moment before still run (vLLM keeps serving its
+        name until the store lets it go, :meth:`shutdown`)."""
+
+    def shutdown(self) -> None:
         """No new requests; those in flight finish (the pool's threads end with them)."""
         with self._lock:
             self._closing = True

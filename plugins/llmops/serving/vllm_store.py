@@ -283,6 +283,9 @@ class VllmModelStore(ModelStore):
         now = time.monotonic()
         # a request that picked the old version a moment before the switch may not have reached its engine yet
         busy = {m.version for at, m in self._retired if m.engine.in_flight() > 0 or now - at < RETIRE_GRACE_S}
+        for at, m in self._retired:
+            if m.version not in busy:
+                m.engine.shutdown()
         self._retired = [(at, m) for at, m in self._retired if m.version in busy]
         dropped = [v for v in list(getattr(self.fleet, "loaded", None) or getattr(self.fleet, "servers", {}))
                    if v not in live and v not in busy]
@@ -293,5 +296,7 @@ class VllmModelStore(ModelStore):
 
     def close(self) -> None:
         super().close()
+        for _at, m in self._retired:
+            m.engine.shutdown()
         if self.fleet is not None:
             self.fleet.close()
