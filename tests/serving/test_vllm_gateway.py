@@ -297,6 +297,7 @@ def test_killed_server_answers_503_at_once_then_reconcile_reloads(use_case_file,
 # ---- merged mode: one server per version, started by the gateway
 
 
+@pytest.mark.slow  # two vLLM server starts plus two merges: ~4-5 minutes on 2 shared CPU cores
 def test_merged_mode_one_server_per_version(use_case_file, base64, lora_adapters, vllm_python, monkeypatch):
     from llmops import registry
 
@@ -317,5 +318,7 @@ def test_merged_mode_one_server_per_version(use_case_file, base64, lora_adapters
         while gw.store.versions().get("champion") != v2 and time.monotonic() < deadline:
             time.sleep(0.2)
         assert gw.ask("What is a tuple?").json()["llmops"]["model_version"] == v2
+        while set(fleet.servers) != {v2} and time.monotonic() < deadline:  # after the retired version's grace
+            time.sleep(0.2)
         assert set(fleet.servers) == {v2}  # v1's server stopped: no alias needs it
         assert registry.alias_version(cfg.model_name, "previous") == v1

@@ -283,7 +283,7 @@ class VllmModelStore(ModelStore):
         now = time.monotonic()
         # a request that picked the old version a moment before the switch may not have reached its engine yet
         busy = {m.version for at, m in self._retired if m.engine.in_flight() > 0 or now - at < RETIRE_GRACE_S}
-        for at, m in self._retired:
+        for _at, m in self._retired:
             if m.version not in busy:
                 m.engine.shutdown()
         self._retired = [(at, m) for at, m in self._retired if m.version in busy]
