@@ -158,8 +158,9 @@ def main() -> None:
         finally:
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=120)
-        for r in results[engine] + (results.get("direct", []) if engine == "merged" else []):
-            print(json.dumps({"bench": "vllm_load", "engine": engine, **r}), flush=True)
+        for name in [engine] + (["direct"] if engine == "merged" else []):
+            for r in results[name]:
+                print(json.dumps({"bench": "vllm_load", "engine": name, **r}), flush=True)
     lines = [f"\n## Embedded vs vLLM through the gateway vs vLLM direct: {args.use_case} "
              f"({datetime.now(UTC):%Y-%m-%d})\n",
              f"Machine: {cpu_name()}, 24 GiB, no GPU (shared with other work while it ran); model `{cfg.base_model}` "
