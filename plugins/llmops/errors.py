@@ -110,6 +110,15 @@ class BlankPrompt(ServingError):
     """The prompt is empty or only whitespace (422)."""
 
 
+class EngineUnavailable(ServingError):
+    """The vLLM server behind the gateway is down or restarting (503 with ``Retry-After``)."""
+
+
+class AdapterRefused(PermanentError):
+    """A vLLM server refused a version's adapter (rank above ``--max-lora-rank``, another base model): the alias
+    does not move and the registration fails without retry."""
+
+
 class TrackingUnavailable(LLMOpsError):
     """The MLflow tracking server could not be reached; a retry of the task may succeed once it is back."""
 

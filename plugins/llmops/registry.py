@@ -64,8 +64,10 @@ def _one_version_for_run(c, name: str, run_id: str) -> str:
 
 @outage_guard("registering the model version and setting its aliases")
 def register_adapter(name: str, *, run_id: str, artifact_path: str, tags: dict, promote: bool,
-                     description: str = "") -> dict:
-    """Create (or find) the model version for this run, set aliases, and return what happened."""
+                     description: str = "", before_aliases=None) -> dict:
+    """Create (or find) the model version for this run, set aliases, and return what happened.
+    ``before_aliases(version)`` runs between the two (the vLLM servers load the version): if it raises, no alias
+    moves."""
     c = client()
     _ensure_model(c, name, description)
     if versions_of_run(name, run_id):
@@ -76,6 +78,8 @@ def register_adapter(name: str, *, run_id: str, artifact_path: str, tags: dict, 
                                tags={k: str(v) for k, v in tags.items()}, description=description)
         version = _one_version_for_run(c, name, run_id)
         log.info("registered %s version %s", name, version)
+    if before_aliases is not None:
+        before_aliases(str(version))
     c.set_registered_model_alias(name, CHALLENGER, version)
     champion = alias_version(name, CHAMPION)
     aliases = [CHALLENGER]
@@ -134,9 +138,10 @@ def set_version_tags(name: str, version: str, tags: dict) -> None:
 
 
 @outage_guard("moving the champion alias")
-def rollback(name: str, to_version: str | None = None, *, reason: str = "") -> dict:
+def rollback(name: str, to_version: str | None = None, *, reason: str = "", before_alias=None) -> dict:
     """Move ``champion`` to ``to_version`` (default: the ``previous`` alias); the champion it replaces becomes
-    ``previous``, so a rollback can itself be undone. Moving to the current champion changes nothing."""
+    ``previous``, so a rollback can itself be undone. Moving to the current champion changes nothing.
+    ``before_alias(version)`` runs before the alias moves (the vLLM servers load the version)."""
     from datetime import UTC, datetime
 
     c = client()
@@ -148,6 +153,8 @@ def rollback(name: str, to_version: str | None = None, *, reason: str = "") -> d
     if target == current:
         log.info("%s version %s is already the champion; nothing to do", name, target)
         return {"name": name, "version": target, "from_version": current, "moved": False, "alias": CHAMPION}
+    if before_alias is not None:
+        before_alias(target)
     c.set_registered_model_alias(name, CHAMPION, target)
     if current is not None:
         c.set_registered_model_alias(name, PREVIOUS, current)

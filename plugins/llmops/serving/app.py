@@ -23,7 +23,16 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from llmops.config import ServingConfig, UseCaseConfig
-from llmops.errors import BlankPrompt, NoChampion, NotServed, PromptTooLong, QueueFull, RequestTimedOut, ServingError
+from llmops.errors import (
+    BlankPrompt,
+    EngineUnavailable,
+    NoChampion,
+    NotServed,
+    PromptTooLong,
+    QueueFull,
+    RequestTimedOut,
+    ServingError,
+)
 from llmops.serving.auth import RequireKey
 from llmops.serving.metrics import ServingMetrics
 from llmops.serving.model_store import ModelStore, ServedVersion
@@ -34,8 +43,9 @@ from llmops.serving.service import Service
 
 log = logging.getLogger(__name__)
 # each serving error's HTTP status; the ones a retry can clear carry Retry-After
-STATUS = {NotServed: 404, NoChampion: 503, QueueFull: 429, RequestTimedOut: 503, PromptTooLong: 413, BlankPrompt: 422}
-RETRY_AFTER = (QueueFull, RequestTimedOut)
+STATUS = {NotServed: 404, NoChampion: 503, QueueFull: 429, RequestTimedOut: 503, PromptTooLong: 413, BlankPrompt: 422,
+          EngineUnavailable: 503}
+RETRY_AFTER = (QueueFull, RequestTimedOut, EngineUnavailable)
 
 
 def status_of(error: ServingError) -> tuple[int, dict | None]:
@@ -69,6 +79,10 @@ def create_app(cfg: UseCaseConfig, settings: Settings | None = None, store: Mode
     settings = settings or Settings.for_use_case(cfg)
     prediction_log = PredictionLog(cfg.name) if settings.prediction_log else None
     aliases = ("champion", "challenger") if settings.canary_fraction > 0 else ("champion",)
+    if store is None and settings.engine == "vllm":
+        from llmops.serving.vllm_store import VllmModelStore
+
+        store = VllmModelStore(cfg, aliases, serving=settings)
     store = store or ModelStore(cfg, aliases, serving=settings)
     metrics = ServingMetrics()
     safety = SafetyFilter(cfg.evaluation.safety)

@@ -107,12 +107,15 @@ class ModelStore:
             current = self.get(alias)
             if version is None or (current is not None and current.version == version):
                 continue
-            self._replace(alias, ServedVersion.start(load_version(self.cfg, alias, version, self.cache),
-                                                     self.serving))
+            self._replace(alias, self._load(alias, version))
             self.reloads += 1
             changed.append(f"{alias}: {current.version if current else None} -> {version}")
             log.info("alias %s now serves version %s", alias, version)
         return changed
+
+    def _load(self, alias: str, version: str) -> ServedVersion:
+        """A version made ready to serve (the vLLM store overrides this: :mod:`llmops.serving.vllm_store`)."""
+        return ServedVersion.start(load_version(self.cfg, alias, version, self.cache), self.serving)
 
     def close(self) -> None:
         """Stop serving every alias (at server shutdown)."""

@@ -39,6 +39,16 @@ def version_tags(cfg: UseCaseConfig, adapter_meta: dict, evaluation: Evaluation,
     return tags
 
 
+def serving_prepare(cfg: UseCaseConfig):
+    """With ``serving.engine: vllm``, what makes a version servable before an alias names it
+    (:func:`llmops.serving.vllm_store.prepare_version`); nothing for the embedded engine."""
+    if cfg.serving.engine != "vllm":
+        return None
+    from llmops.serving.vllm_store import prepare_version
+
+    return lambda version: prepare_version(cfg, version)
+
+
 def register_trained(cfg: UseCaseConfig, trained: Trained, evaluation: Evaluation, decision: Decision,
                      approval: dict | None = None) -> dict:
     """Upload the adapter to the run, create the model version with its tags, move the aliases, end the run.
@@ -60,7 +70,8 @@ def register_trained(cfg: UseCaseConfig, trained: Trained, evaluation: Evaluatio
     tags["base_model_identity"] = json.dumps(adapter_metadata(adapter)[IDENTITY_KEY], sort_keys=True)
     result = registry.register_adapter(cfg.model_name, run_id=trained.mlflow_run_id,
                                        artifact_path=mlflow_model.ARTIFACT_PATH, tags=tags,
-                                       promote=cfg.gate.promote_to_champion, description=cfg.description)
+                                       promote=cfg.gate.promote_to_champion, description=cfg.description,
+                                       before_aliases=serving_prepare(cfg))
     tracking.end_run(trained.mlflow_run_id)
     return result
 

@@ -17,6 +17,9 @@ def rollback(cfg: UseCaseConfig, version: str | None, *, reason: str) -> RolledB
 
     wanted = str(version or "").strip()
     wanted = names.version(wanted, "params.version") if wanted else None
-    result = RolledBack.from_xcom(registry.rollback(cfg.model_name, wanted, reason=reason))
+    from llmops.steps.register import serving_prepare
+
+    result = RolledBack.from_xcom(registry.rollback(cfg.model_name, wanted, reason=reason,
+                                                    before_alias=serving_prepare(cfg)))
     log.info("champion of %s: version %s -> %s", result.name, result.from_version, result.version)
     return result
