@@ -71,6 +71,12 @@ def test_a_sweep_registers_only_its_best_trial(airflow, tiny_model_dir):
     assert "base_eval_loss" in parent.data.metrics  # the references: scored once, on the parent run
     children = client.search_runs([parent.info.experiment_id], f"tags.`mlflow.parentRunId` = '{parent_id}'")
     assert sorted(r.info.run_name for r in children) == sorted(NAMES)  # the failed trial's run is there too
+    by_name = {r.info.run_name: r for r in children}
+    assert by_name["epochs=100"].info.status == "FAILED"
+    loser = next(n for n in NAMES[:2] if n != decision["winner"])
+    assert by_name[loser].info.status == "FINISHED"  # its adapter stays as its run's artifact, not registered
+    assert "adapter/adapter_model.safetensors" in {f.path for f in client.list_artifacts(by_name[loser].info.run_id,
+                                                                                          "adapter")}
     assert {f.path for f in client.list_artifacts(parent_id, "sweep")} >= {"sweep/comparison.md",
                                                                              "sweep/loss_curves.png"}
 

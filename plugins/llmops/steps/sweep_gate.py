@@ -116,10 +116,29 @@ def run_sweep_gate(cfg: UseCaseConfig, trials: list[dict], *, run_id: str) -> tu
     c.set_tag(run, "eval.report", artifact)
     out = Decision.from_xcom({**decision, "report": str(report), "report_artifact": artifact})
     record_step(cfg.name, run_id, "gate", out.to_xcom())
-    for name, d in done.items():  # the losers' runs end here; the winner's ends at registration
-        if name != decision["winner"]:
-            tracking.end_run(d["trained"].mlflow_run_id)
+    end_other_trials(cfg, run_id, done, decision)
     return out, winner["trained"], winner["evaluation"]
+
+
+def end_other_trials(cfg: UseCaseConfig, run_id: str, done: dict, decision: dict) -> None:
+    """The other finished trials' adapters logged to their own MLflow runs (``adapter/``, host paths removed) and
+    those runs ended; the failed trials' runs ended as FAILED. The winner's run ends at registration."""
+    from llmops import tracking
+    from llmops.model.identity import portable_adapter
+
+    for name, d in done.items():
+        if name == decision["winner"]:
+            continue
+        trained = d["trained"]
+        adapter = portable_adapter(trained.adapter_dir, Path(trained.adapter_dir).parent / "portable" / "adapter")
+        tracking.log_artifacts(trained.mlflow_run_id, adapter, "adapter")
+        tracking.end_run(trained.mlflow_run_id)
+    c = tracking.client()
+    exp = tracking.experiment_id(c, cfg.name)
+    for name in decision["failed_trials"]:
+        for run in c.search_runs([exp], filter_string=f"tags.`{tracking.TRIAL_OF_TAG}` = '{run_id}' and "
+                                                      f"tags.`{tracking.TRIAL_TAG}` = '{name}'"):
+            tracking.end_run(run.info.run_id, "FAILED")
 
 
 def registered_for_dag_run(cfg: UseCaseConfig, run_id: str) -> dict | None:
@@ -132,10 +151,12 @@ def registered_for_dag_run(cfg: UseCaseConfig, run_id: str) -> dict | None:
 
 def register_winner(cfg: UseCaseConfig, trained: Trained, evaluation: Evaluation, decision: Decision,
                     approval: dict | None = None, *, run_id: str) -> Registered:
-    """:func:`llmops.steps.register.register` for the sweep's winner, unless this DAG run registered already."""
+    """:func:`llmops.steps.register.register` for the sweep's winner, unless this DAG run registered another
+    trial already (a retry of the same trial's registration converges on its version and sets the aliases)."""
     from llmops.steps.register import register
 
-    if decision.passed and (done := registered_for_dag_run(cfg, run_id)) is not None:
+    done = registered_for_dag_run(cfg, run_id) if decision.passed else None
+    if done is not None and done["run_id"] != trained.mlflow_run_id:  # the same trial: register() converges on it
         raise NothingToDo(f"DAG run {run_id} already registered {cfg.model_name} version {done['version']}; "
                           "a re-run registers no second version")
     log.info("registering the sweep's winner %s", json.dumps(decision.details.get("winner")))
