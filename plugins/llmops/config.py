@@ -138,6 +138,30 @@ class TrainingBudget(_Strict):
     peak_tflops: float = Field(989.0, gt=0, description="Per-GPU dense peak (H100 bf16: 989)")
 
 
+class SweepConfig(_Strict):
+    """A hyperparameter sweep: every combination of ``grid`` plus each of ``trials`` is one trial (its own
+    fine-tuning, evaluation and MLflow run, nested under the DAG run's); the gate picks the best and corrects for
+    the number of trials (Holm-Bonferroni). Knobs: learning_rate, lora_r, lora_alpha, epochs, max_steps."""
+
+    grid: dict[str, list[float]] = Field(default_factory=dict, description="knob -> values; all combinations")
+    trials: list[dict[str, float]] = Field(default_factory=list, description="Each entry: knob -> value")
+    max_trials: int = Field(8, gt=0, le=64, description="More trials than this is a config error")
+    max_parallel: int = Field(1, gt=0, description="Trials trained at once in one DAG run "
+                              "(max_active_tis_per_dagrun; the `pool` bounds them across runs)")
+    metric: str | None = Field(None, description="The primary metric that picks the best trial (default: the "
+                               "first relative gate rule's metric, else eval_loss)")
+
+    def trials_list(self) -> list[dict]:
+        from llmops.train.sweep import expand
+
+        return expand(self.grid, self.trials, max_trials=self.max_trials)
+
+    @model_validator(mode="after")
+    def _expands(self):
+        self.trials_list()  # unknown knobs, bad values, too many trials: a FieldError naming the field
+        return self
+
+
 class TrainingConfig(_Strict):
     epochs: float = Field(1.0, gt=0)
     learning_rate: float = Field(2e-4, gt=0)
@@ -164,6 +188,7 @@ class TrainingConfig(_Strict):
     budget: TrainingBudget = TrainingBudget()
     queue: str = Field("gpu", description="Celery queue of the finetune task; LocalExecutor ignores it")
     pool: str = Field("gpu", description="Airflow pool of the finetune task (one slot per GPU; must exist)")
+    sweep: SweepConfig | None = Field(None, description="A hyperparameter sweep (docs/sweeps.md); null: one run")
 
 
 class SafetyConfig(_Strict):

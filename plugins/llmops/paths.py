@@ -41,6 +41,12 @@ def run_dir(use_case: str, run_id: str) -> Path:
     return runs_root(use_case) / safe
 
 
+def trial_dir(use_case: str, run_id: str, trial: str) -> Path:
+    """A sweep trial's own folder inside its DAG run's (adapter, checkpoints, evaluation), named after the trial."""
+    safe = "".join(c if c.isalnum() or c in "-_.=," else "_" for c in trial).strip(".") or "_"
+    return run_dir(use_case, run_id) / "trials" / safe
+
+
 def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{llmops_home() / 'mlflow.db'}"
 

@@ -103,6 +103,28 @@ def run_for_dag_run(use_case: str, dag_run_id: str, tags: dict | None = None) ->
     return run.info.run_id
 
 
+TRIAL_TAG, TRIAL_OF_TAG = "llmops.sweep_trial", "llmops.sweep_of"
+
+
+@outage_guard("finding or creating the MLflow run of a sweep trial")
+def run_for_trial(use_case: str, dag_run_id: str, trial: str, tags: dict | None = None) -> str:
+    """A sweep trial's own MLflow run, nested under the DAG run's (:func:`run_for_dag_run`, the parent) and
+    named after the trial; found again by its tags, so a retried trial reuses it."""
+    from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
+    parent = run_for_dag_run(use_case, dag_run_id)
+    c = client()
+    exp = experiment_id(c, use_case)
+    found = c.search_runs([exp], filter_string=f"tags.`{TRIAL_OF_TAG}` = '{dag_run_id}' and "
+                                               f"tags.`{TRIAL_TAG}` = '{trial}'", max_results=1)
+    if found:
+        return found[0].info.run_id
+    run = c.create_run(exp, run_name=trial, tags={TRIAL_OF_TAG: dag_run_id, TRIAL_TAG: trial,
+                                                  MLFLOW_PARENT_RUN_ID: parent, **(tags or {})})
+    log.info("MLflow run %s for trial %s, nested under %s (DAG run %s)", run.info.run_id, trial, parent, dag_run_id)
+    return run.info.run_id
+
+
 @outage_guard("logging parameters")
 def log_params(run_id: str, params: dict) -> None:
     from mlflow.entities import Param

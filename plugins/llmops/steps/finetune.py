@@ -28,9 +28,13 @@ def effective_training(cfg: UseCaseConfig, params: dict) -> TrainingConfig:
 
 
 def run_finetune(cfg: UseCaseConfig, *, params: dict, event_extras: list[dict], run_id: str,
-                 try_number: int = 1) -> Trained:
+                 try_number: int = 1, trial: dict | None = None) -> Trained:
     """Train a LoRA adapter for one DAG run. A pinned ``snapshot_id`` is checked by its shape before anything is
-    read; a retry of the same run resumes from its newest complete checkpoint."""
+    read; a retry of the same run resumes from its newest complete checkpoint.
+
+    ``trial`` (a sweep's, :mod:`llmops.steps.sweep`): its overrides on top of the Params, its own folder
+    (``<run dir>/trials/<name>``, so a retried trial resumes from its own checkpoints) and its own MLflow run,
+    nested under the DAG run's; the snapshot is the one the sweep's plan chose."""
     from llmops import paths, tracking
     from llmops.data.snapshots.handle import Snapshots
     from llmops.model import loading
@@ -40,13 +44,17 @@ def run_finetune(cfg: UseCaseConfig, *, params: dict, event_extras: list[dict], 
     from llmops.train import launcher
     from llmops.version import code_version
 
-    pinned = params.get("snapshot_id")
+    pinned = (trial or {}).get("snapshot_id") or params.get("snapshot_id")
     pinned = names.snapshot_id(pinned, "params.snapshot_id") if pinned not in (None, "") else None
     snapshots = Snapshots.of(cfg)
     snapshot_id, why = snapshots.choose(pinned, event_extras)
     template = load_template(cfg.prompt_template)
     log.info("training on snapshot %s (%s)", snapshot_id, why)
     training = effective_training(cfg, params)
+    if trial is not None:
+        from llmops.train.sweep import apply
+
+        training = apply(training, trial["overrides"]).model_copy(update={"sweep": None})
     base_model = params.get("base_model") or cfg.base_model
     lineage = {
         "use_case": cfg.name, "dag_run_id": run_id, "snapshot_id": snapshot_id,
@@ -54,7 +62,12 @@ def run_finetune(cfg: UseCaseConfig, *, params: dict, event_extras: list[dict], 
         "prompt_template": cfg.prompt_template, "prompt_template_hash": template.hash,
         "config_hash": cfg.config_hash(), "code_version": code_version(),
     }
-    mlflow_run = tracking.run_for_dag_run(cfg.name, run_id, tags=lineage)
+    if trial is None:
+        mlflow_run, out_dir = tracking.run_for_dag_run(cfg.name, run_id, tags=lineage), paths.run_dir(cfg.name, run_id)
+    else:
+        lineage["sweep_trial"] = trial["name"]
+        mlflow_run = tracking.run_for_trial(cfg.name, run_id, trial["name"], tags=lineage)
+        out_dir = paths.trial_dir(cfg.name, run_id, trial["name"])
     tracking.log_params(mlflow_run, {**lineage, **{f"training.{k}": v for k, v in
                                                    training.model_dump(mode="json").items()}})
     train_rows = snapshots.split_path(snapshot_id, "train")  # read memory-mapped, in load_split's canonical order
@@ -62,7 +75,7 @@ def run_finetune(cfg: UseCaseConfig, *, params: dict, event_extras: list[dict], 
         log.info("try %d: resuming from the newest complete checkpoint of this DAG run, if any", try_number)
     result = launcher.train(
         train_rows, base_model=base_model, revision=cfg.base_model_revision, template=template,
-        training=training, out_dir=paths.run_dir(cfg.name, run_id), mlflow_run_id=mlflow_run,
+        training=training, out_dir=out_dir, mlflow_run_id=mlflow_run,
         trust_remote_code=cfg.trust_remote_code,
         metadata={**lineage, "prompt_template_text": template.text, "training": training.model_dump(mode="json"),
                   "base_identity": identify(base_model, cfg.base_model_revision)},  # found again by it, not a path
@@ -77,5 +90,5 @@ def run_finetune(cfg: UseCaseConfig, *, params: dict, event_extras: list[dict], 
                                      "base_model_commit": result.get("base_model_commit") or ""})
     trained = Trained.from_xcom({**result, "snapshot_id": snapshot_id, "snapshot_reason": why,
                                  "mlflow_run_id": mlflow_run, "base_model": base_model})
-    record_step(cfg.name, run_id, "finetune", trained.to_xcom())
+    record_step(cfg.name, run_id, "finetune" if trial is None else f"finetune[{trial['name']}]", trained.to_xcom())
     return trained

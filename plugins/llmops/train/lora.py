@@ -28,7 +28,7 @@ from llmops.train import budget, checkpoints, collators, hardware, tokenize
 log = logging.getLogger(__name__)
 RESULT_FILE = "train_result.json"
 # Settings that do not change the trained weights: a retry with other values still resumes.
-_OPERATIONAL = {"queue", "pool", "budget", "checkpoint_every_steps", "keep_checkpoints", "logging_steps"}
+_OPERATIONAL = {"queue", "pool", "sweep", "budget", "checkpoint_every_steps", "keep_checkpoints", "logging_steps"}
 
 
 def progress_callback(on_log: Callable[[int, dict], None] | None, cuda: bool):
