@@ -1,5 +1,6 @@
 """The REST API: ``POST /v1/generate``, the OpenAI-compatible ``/v1/models``, ``/v1/completions`` and
-``/v1/chat/completions`` (see :mod:`llmops.serving.openai_api`), ``GET /healthz``, ``GET /livez``, ``GET /metrics``.
+``/v1/chat/completions`` (see :mod:`llmops.serving.openai_api`), ``POST /v1/feedback`` (see
+:mod:`llmops.serving.feedback`), ``GET /healthz``, ``GET /livez``, ``GET /metrics``.
 
 Every route but ``/livez`` needs an API key (:mod:`llmops.serving.auth`). Requests for one model version are
 decoded together in batches (:mod:`llmops.serving.scheduler`).
@@ -25,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from llmops.config import ServingConfig, UseCaseConfig
 from llmops.errors import BlankPrompt, NoChampion, NotServed, PromptTooLong, QueueFull, RequestTimedOut, ServingError
 from llmops.serving.auth import RequireKey
+from llmops.serving.feedback import FeedbackLog, feedback_router
 from llmops.serving.metrics import ServingMetrics
 from llmops.serving.model_store import ModelStore, ServedVersion
 from llmops.serving.openai_api import error_response, openai_router
@@ -144,6 +146,8 @@ def create_app(cfg: UseCaseConfig, settings: Settings | None = None, store: Mode
         }
 
     app.include_router(openai_router(service))
+    service.feedback = FeedbackLog(cfg.name)
+    app.include_router(feedback_router(service, service.feedback))
 
     @app.get("/healthz")
     def healthz():
