@@ -18,7 +18,7 @@ from llmops.serving.prediction_log import log_dir
 DAY = "2026-03-02"
 
 
-def _answer(i: int, prompt: str, completion: str | None, version: str = "1", day: str = DAY) -> str:
+def served(i: int, prompt: str, completion: str | None, version: str = "1", day: str = DAY) -> str:
     rid = f"chatcmpl-{i:024x}"
     append_line(log_dir("stackoverflow_qa") / f"{day}.jsonl", {
         "ts": f"{day}T10:00:{i:02d}.000+00:00", "id": rid, "choice": 0, "version": version, "prompt": prompt,
@@ -26,7 +26,7 @@ def _answer(i: int, prompt: str, completion: str | None, version: str = "1", day
     return rid
 
 
-def _rate(rid: str, rating: int, day: str = DAY, correction: str | None = None, ts: str = "11:00:00") -> None:
+def rated(rid: str, rating: int, day: str = DAY, correction: str | None = None, ts: str = "11:00:00") -> None:
     append_line(feedback_dir("stackoverflow_qa") / f"{day}.jsonl", {
         "ts": f"{day}T{ts}.000+00:00", "id": rid, "index": 0, "rating": rating, "correction": correction,
         "comment": None, "key": f"{rid}{rating}{correction}"})
@@ -40,21 +40,21 @@ def cfg(use_case_file):
 
 def _fill(eval_prompt: str) -> dict:
     q1, q2, q3 = "How do I reverse a list in Python?", "What does `yield` do?", "How to merge two dicts?"
-    a = _answer(1, q1, "Use reversed(xs) or xs[::-1].", version="1")
-    b = _answer(2, q1, "Lists cannot be reversed.", version="2")
-    _rate(a, 1)
-    _rate(b, -1)
-    c = _answer(3, q2, "It returns a value.", day="2026-02-27")  # logged days before the feedback
-    _rate(c, -1, correction="It makes the function a generator that yields values lazily.")
-    d = _answer(4, q3, "Use {**a, **b}.")
-    _rate(d, -1, ts="11:00:00")
-    _rate(d, 1, ts="12:00:00")  # changed their mind: the latest rating wins
-    e = _answer(5, q3, "DROP TABLE users; then {**a, **b}")  # a preferred text the filter blocks
-    _rate(e, 1)
-    f = _answer(6, eval_prompt, "something")  # an eval question: never a training row
-    _rate(f, 1)
-    g = _answer(7, q2, None)  # withheld by the safety filter when served: never used
-    _rate(g, 1)
+    a = served(1, q1, "Use reversed(xs) or xs[::-1].", version="1")
+    b = served(2, q1, "Lists cannot be reversed.", version="2")
+    rated(a, 1)
+    rated(b, -1)
+    c = served(3, q2, "It returns a value.", day="2026-02-27")  # logged days before the feedback
+    rated(c, -1, correction="It makes the function a generator that yields values lazily.")
+    d = served(4, q3, "Use {**a, **b}.")
+    rated(d, -1, ts="11:00:00")
+    rated(d, 1, ts="12:00:00")  # changed their mind: the latest rating wins
+    e = served(5, q3, "DROP TABLE users; then {**a, **b}")  # a preferred text the filter blocks
+    rated(e, 1)
+    f = served(6, eval_prompt, "something")  # an eval question: never a training row
+    rated(f, 1)
+    g = served(7, q2, None)  # withheld by the safety filter when served: never used
+    rated(g, 1)
     return {"q1": q1, "q2": q2, "q3": q3}
 
 
@@ -95,8 +95,8 @@ def test_join_screen_validate_and_snapshot(cfg, sample_rows):
 
 
 def test_too_few_rows_skips_and_says_how_many(cfg, caplog):
-    rid = _answer(1, "How do I reverse a list?", "xs[::-1]")
-    _rate(rid, 1)
+    rid = served(1, "How do I reverse a list?", "xs[::-1]")
+    rated(rid, 1)
     with caplog.at_level("INFO"):
         out = preferences.build(cfg, DAY)
     assert out == {"skipped": True, "rows": 1, "min_rows": 3, "counts": {"feedback": 1, "pairs": 0, "singles": 1},

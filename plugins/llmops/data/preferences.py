@@ -100,6 +100,9 @@ def _read(files: list[Path]) -> list[dict]:
 def screen(rows: pd.DataFrame, safety, eval_prompts: set[str]) -> tuple[pd.DataFrame, list[dict]]:
     """The safety filter on preferred texts and the leakage check against the eval prompts; the rows kept and
     one step record per check (rows in/out), as the dataset snapshot's ``steps`` list them."""
+    if rows.empty:
+        return rows, [{"step": "safety_filter", "rows_in": 0, "rows_out": 0},
+                      {"step": "eval_leakage_check", "rows_in": 0, "rows_out": 0, "eval_prompts_dropped": 0}]
     preferred = rows["completion"].where(rows["kind"].eq("pair") | rows["label"].astype(bool))
     blocked = preferred.map(lambda t: isinstance(t, str) and safety.why_blocked(t) is not None)
     kept = rows[~blocked]
