@@ -18,16 +18,20 @@ from llmops.serving.prediction_log import log_dir
 DAY = "2026-03-02"
 
 
-def served(i: int, prompt: str, completion: str | None, version: str = "1", day: str = DAY) -> str:
+def served(i: int, prompt: str, completion: str | None, version: str = "1", day: str = DAY,
+           use_case: str = "stackoverflow_qa") -> str:
+    """One answer in the prediction log, as the API writes it; its response id."""
     rid = f"chatcmpl-{i:024x}"
-    append_line(log_dir("stackoverflow_qa") / f"{day}.jsonl", {
+    append_line(log_dir(use_case) / f"{day}.jsonl", {
         "ts": f"{day}T10:00:{i:02d}.000+00:00", "id": rid, "choice": 0, "version": version, "prompt": prompt,
         "completion": completion, "blocked": completion is None})
     return rid
 
 
-def rated(rid: str, rating: int, day: str = DAY, correction: str | None = None, ts: str = "11:00:00") -> None:
-    append_line(feedback_dir("stackoverflow_qa") / f"{day}.jsonl", {
+def rated(rid: str, rating: int, day: str = DAY, correction: str | None = None, ts: str = "11:00:00",
+          use_case: str = "stackoverflow_qa") -> None:
+    """One feedback line, as ``POST /v1/feedback`` writes it."""
+    append_line(feedback_dir(use_case) / f"{day}.jsonl", {
         "ts": f"{day}T{ts}.000+00:00", "id": rid, "index": 0, "rating": rating, "correction": correction,
         "comment": None, "key": f"{rid}{rating}{correction}"})
 
