@@ -59,15 +59,17 @@ def test_feedback_ids_keys_limits_and_duplicates(cfg, registered):
         assert again.status_code == 200 and again.json()["duplicate"] is True
         thumbs_up = _feedback(srv.url, {"id": rid, "rating": 1})  # a different feedback on the same answer
         assert thumbs_up.json()["stored"] is True
+        gen = httpx.post(f"{srv.url}/v1/generate", headers=HEADERS, json={"prompt": prompts.iloc[1]}, timeout=60)
+        assert _feedback(srv.url, {"id": gen.json()["id"], "rating": 1}).json()["stored"] is True
 
-    stored = [json.loads(x) for x in _lines(feedback_dir(cfg.name))]
+    stored = [r for r in map(json.loads, _lines(feedback_dir(cfg.name))) if r["id"] == rid]
     assert [(r["id"], r["rating"], r["correction"]) for r in stored] == [
         (rid, -1, "Use a context manager."), (rid, 1, None)]
     assert stored[0]["version"] == "1"
     # a restarted server knows the ids and the stored feedback from the files
     with Server(_app(cfg)) as srv:
         assert _feedback(srv.url, good).json()["duplicate"] is True
-    assert len(_lines(feedback_dir(cfg.name))) == 2
+    assert len(_lines(feedback_dir(cfg.name))) == 3
 
 
 def test_concurrent_feedback_under_load_loses_nothing(cfg, registered):

@@ -18,6 +18,7 @@ import contextlib
 import logging
 import threading
 import time
+import uuid
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import Response
@@ -134,8 +135,10 @@ def create_app(cfg: UseCaseConfig, settings: Settings | None = None, store: Mode
         out = await service.run(m, Job(ids=ids, max_new_tokens=service.max_new(req.max_new_tokens)), request)
         elapsed = time.perf_counter() - started
         text = m.tokenizer.decode(out, skip_special_tokens=True).strip()
-        post = service.finish(m, req.prompt, text, len(out), elapsed)
+        rid = f"cmpl-{uuid.uuid4().hex[:24]}"  # the id POST /v1/feedback takes
+        post = service.finish(m, req.prompt, text, len(out), elapsed, rid)
         return {
+            "id": rid,
             "completion": None if post["blocked_reason"] else text,
             "model": {"name": cfg.model_name, "version": m.version, "alias": m.alias},
             "prompt_template_hash": m.template.hash,

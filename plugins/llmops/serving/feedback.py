@@ -127,7 +127,7 @@ class FeedbackLog:
             for line in whole.decode("utf-8", "replace").splitlines():
                 try:
                     into(json.loads(line))
-                except (json.JSONDecodeError, TypeError, AttributeError):
+                except (json.JSONDecodeError, TypeError, AttributeError, KeyError):
                     continue
 
     def _known(self, rid: str, index: int) -> dict | None:

@@ -26,13 +26,17 @@ def day_of(partition_key: str | None) -> str:
 
 
 def build_preferences(cfg: UseCaseConfig, *, partition_key: str | None, run_id: str) -> Snapshot:
-    """Join, validate, screen and snapshot the day's preference rows; the payload is the preference Asset's extra."""
-    from llmops import paths
+    """Join, validate, screen and snapshot the day's preference rows; the payload is the preference Asset's extra.
+    The leakage check uses the eval split of the champion's dataset snapshot (the newest snapshot without one)."""
+    from llmops import paths, registry
     from llmops.data import preferences
     from llmops.runs import record_step
 
     day = day_of(partition_key)
-    out = preferences.build(cfg, day, report_dir=paths.run_dir(cfg.name, run_id) / "preference_validation")
+    champion = registry.champion_info(cfg.model_name)  # its dataset snapshot's eval split is what the gate scores
+    eval_snapshot = (champion or {}).get("tags", {}).get("snapshot_id") or None
+    out = preferences.build(cfg, day, eval_snapshot_id=eval_snapshot,
+                            report_dir=paths.run_dir(cfg.name, run_id) / "preference_validation")
     if out["skipped"]:
         c = out["counts"]
         raise NothingToDo(f"{day}: {out['rows']} preference row(s) ({c['pairs']} pairs, {c['singles']} single "
