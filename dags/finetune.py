@@ -30,6 +30,10 @@ def params_for(cfg) -> dict:
                              pattern=names.param_pattern(names.SNAPSHOT_ID_RE),  # the task checks it again
                              description="Pin a dataset snapshot (16 hex digits, see `llmops.cli snapshots`). "
                                          "Empty: the triggering asset event's, else newest."),
+        "preference_snapshot_id": Param(None, type=["null", "string"], title="Preference snapshot id",
+                                        pattern=names.param_pattern(names.SNAPSHOT_ID_RE),
+                                        description="training.method dpo / kto only: pin a preference snapshot. "
+                                                    "Empty: the triggering event's, else newest."),
         "epochs": Param(cfg.training.epochs, type="number", minimum=0.01, maximum=100, title="Epochs"),
         "learning_rate": Param(cfg.training.learning_rate, type="number", exclusiveMinimum=0, maximum=1,
                                title="Learning rate"),

@@ -45,6 +45,7 @@ CHAINS = {
     "__monitoring": ["check_serving"],
     "__compare_prompts": ["compare_prompts"],
     "__export": ["export"],
+    "__feedback": ["preferences"],
 }
 
 
@@ -132,7 +133,8 @@ def test_a_broken_use_case_file_takes_down_only_its_own_dags(use_case_file):
     assert bag.import_errors == {}
     healthy = {d for d in bag.dags if d.startswith("stackoverflow_qa__")}
     assert healthy == {f"stackoverflow_qa__{k}" for k in ("dataset", "finetune", "rollback", "monitoring",
-                                                          "compare_prompts", "batch_predict", "export")}
+                                                          "compare_prompts", "batch_predict", "export",
+                                                          "feedback")}
     assert not any(d.startswith("broken_case__") and not d.endswith("__config_error") for d in bag.dags)
 
     placeholder = bag.dags["broken_case__config_error"]

@@ -244,6 +244,13 @@ def print_summary(use_case: str) -> None:
     print(f"MLflow store      {paths.tracking_uri()}")
 
 
+def cmd_feedback_demo(args) -> int:
+    from llmops import feedback_demo
+
+    _apply_env()
+    return feedback_demo.run(args.use_case, args.questions)
+
+
 def cmd_summary(args) -> int:
     from llmops import names
 
@@ -324,6 +331,11 @@ def main(argv: list[str] | None = None) -> int:
         p = sub.add_parser(name)
         p.add_argument("--use-case", default=DEFAULT_USE_CASE)
         p.set_defaults(func=func)
+    p = sub.add_parser("feedback-demo", help="serve the champion, rate answers by a scripted rule, build preference "
+                                             "data, DPO on top of the champion, gate and register (llmops.feedback_demo)")
+    p.add_argument("--use-case", default=DEFAULT_USE_CASE)
+    p.add_argument("--questions", type=int, default=32)
+    p.set_defaults(func=cmd_feedback_demo)
     p = sub.add_parser("rollback", help="move `champion` back to `previous` or a chosen version")
     p.add_argument("--use-case", default=DEFAULT_USE_CASE)
     p.add_argument("--to-version", help="the version to make champion (default: the `previous` alias)")

@@ -186,6 +186,10 @@ class TrainingConfig(_Strict):
     keep_checkpoints: int = Field(2, gt=0, description="Only the newest K checkpoints are kept")
     logging_steps: int = Field(10, gt=0)
     budget: TrainingBudget = TrainingBudget()
+    method: Literal["sft", "dpo", "kto"] = Field(
+        "sft", description="sft: supervised LoRA on prompt/response rows; dpo / kto: preference tuning (TRL) on a "
+        "preference snapshot, on top of the champion's adapter (llmops.train.preference)")
+    beta: float = Field(0.1, gt=0, description="dpo / kto: how far the tuned model may move from the reference")
     queue: str = Field("gpu", description="Celery queue of the finetune task; LocalExecutor ignores it")
     pool: str = Field("gpu", description="Airflow pool of the finetune task (one slot per GPU; must exist)")
     sweep: SweepConfig | None = Field(None, description="A hyperparameter sweep (docs/sweeps.md); null: one run")
@@ -316,6 +320,15 @@ class VllmConfig(_Strict):
                                      "with Retry-After")
 
 
+class FeedbackConfig(_Strict):
+    """Preference data from served answers and user feedback (the ``<use_case>__feedback`` DAG)."""
+
+    min_rows: int = Field(20, gt=0, description="Fewer preference rows: the run says how many and skips downstream")
+    expectation_suite: str = Field("include/expectations/preferences.json",
+                                   description="great-expectations suite for preference rows")
+    schedule: str | None = Field("@daily", description="Cron of the feedback DAG (one partition per day)")
+
+
 class ServingConfig(_Strict):
     engine: Literal["embedded", "vllm"] = Field("embedded", description="embedded: decoding in this process "
                                                 "(transformers); vllm: the API is a gateway in front of vLLM")
@@ -354,6 +367,7 @@ class UseCaseConfig(_Strict):
     evaluation: EvaluationConfig = EvaluationConfig()
     gate: GateConfig = GateConfig()
     serving: ServingConfig = ServingConfig()
+    feedback: FeedbackConfig = FeedbackConfig()
     registered_model_name: str | None = None
     export: list[Literal["merged", "gguf"]] = Field(
         default_factory=list, description="Exports made after each registration (llmops.export): merged "

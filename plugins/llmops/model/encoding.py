@@ -133,3 +133,21 @@ def collate(examples: list[dict], pad_id: int, *, left: bool = False) -> dict:
             batch["attention_mask"].append([1] * n + [0] * pad)
             batch["labels"].append(labels + [IGNORE] * pad)
     return {k: torch.tensor(v, dtype=torch.long) for k, v in batch.items()}
+
+
+def render_texts(tokenizer, template: PromptTemplate, prompts: Sequence[str],
+                 responses: Sequence[str]) -> tuple[list[str], list[str]]:
+    """The text of each row's prompt part and response part, exactly as :func:`encode_batch` renders them before
+    tokenizing (for trainers that take text, such as TRL's): the chat template's text up to its generation prompt
+    and the assistant turn as the template writes it; without a chat template ``bos + render(prompt)`` and
+    ``response + eos``."""
+    prompts, responses = list(prompts), list(responses)
+    if not uses_chat_template(tokenizer):
+        bos = tokenizer.bos_token or ""
+        return [bos + template.render(p) for p in prompts], [r + tokenizer.eos_token for r in responses]
+    heads = _heads(tokenizer, template, prompts)
+    fulls = tokenizer.apply_chat_template([chat(template, p, r) for p, r in zip(prompts, responses, strict=True)],
+                                          tokenize=False)
+    tails = [full[len(h):] if full.startswith(h) else r + tokenizer.eos_token
+             for h, full, r in zip(heads, fulls, responses, strict=True)]
+    return heads, tails

@@ -15,9 +15,26 @@ def dataset_asset(use_case: str) -> Asset:
     return Asset(name=f"{use_case}__dataset", uri=f"llmops://datasets/{use_case}", group="llmops-datasets")
 
 
+def preference_asset(use_case: str) -> Asset:
+    return Asset(name=f"{use_case}__preferences", uri=f"llmops://preferences/{use_case}", group="llmops-datasets")
+
+
+def feedback_timetable(cfg: UseCaseConfig):
+    """The feedback DAG's schedule: one partition per ``feedback.schedule`` interval (the one that just ended)."""
+    from llmops.data.partitions import cron_of
+
+    if not cfg.feedback.schedule:
+        return None
+    return CronPartitionTimetable(cron_of(cfg.feedback.schedule), timezone="UTC", run_offset=-1)
+
+
 def dataset_schedule(cfg: UseCaseConfig):
     """The finetune DAG's schedule: each partition of the dataset Asset (one run per new snapshot, with the same
-    partition key) when the dataset DAG is partitioned, else each event of the plain Asset."""
+    partition key) when the dataset DAG is partitioned, else each event of the plain Asset. With
+    ``training.method`` dpo or kto, the preference Asset of the feedback DAG instead."""
+    if cfg.training.method != "sft":
+        asset = preference_asset(cfg.name)
+        return PartitionedAssetTimetable(assets=asset) if cfg.feedback.schedule else asset
     if cfg.schedule:
         return PartitionedAssetTimetable(assets=dataset_asset(cfg.name))
     return dataset_asset(cfg.name)

@@ -1,5 +1,6 @@
 """The REST API: ``POST /v1/generate``, the OpenAI-compatible ``/v1/models``, ``/v1/completions`` and
-``/v1/chat/completions`` (see :mod:`llmops.serving.openai_api`), ``GET /healthz``, ``GET /livez``, ``GET /metrics``.
+``/v1/chat/completions`` (see :mod:`llmops.serving.openai_api`), ``POST /v1/feedback`` (see
+:mod:`llmops.serving.feedback`), ``GET /healthz``, ``GET /livez``, ``GET /metrics``.
 
 Every route but ``/livez`` needs an API key (:mod:`llmops.serving.auth`). Requests for one model version are
 decoded together in batches (:mod:`llmops.serving.scheduler`).
@@ -17,6 +18,7 @@ import contextlib
 import logging
 import threading
 import time
+import uuid
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import Response
@@ -34,6 +36,7 @@ from llmops.errors import (
     ServingError,
 )
 from llmops.serving.auth import RequireKey
+from llmops.serving.feedback import FeedbackLog, feedback_router
 from llmops.serving.metrics import ServingMetrics
 from llmops.serving.model_store import ModelStore, ServedVersion
 from llmops.serving.openai_api import error_response, openai_router
@@ -146,8 +149,10 @@ def create_app(cfg: UseCaseConfig, settings: Settings | None = None, store: Mode
         out = await service.run(m, Job(ids=ids, max_new_tokens=service.max_new(req.max_new_tokens)), request)
         elapsed = time.perf_counter() - started
         text = m.tokenizer.decode(out, skip_special_tokens=True).strip()
-        post = service.finish(m, req.prompt, text, len(out), elapsed)
+        rid = f"cmpl-{uuid.uuid4().hex[:24]}"  # the id POST /v1/feedback takes
+        post = service.finish(m, req.prompt, text, len(out), elapsed, rid)
         return {
+            "id": rid,
             "completion": None if post["blocked_reason"] else text,
             "model": {"name": cfg.model_name, "version": m.version, "alias": m.alias},
             "prompt_template_hash": m.template.hash,
@@ -158,6 +163,8 @@ def create_app(cfg: UseCaseConfig, settings: Settings | None = None, store: Mode
         }
 
     app.include_router(openai_router(service))
+    service.feedback = FeedbackLog(cfg.name)
+    app.include_router(feedback_router(service, service.feedback))
 
     @app.get("/healthz")
     def healthz():

@@ -120,7 +120,7 @@ def openai_router(service) -> APIRouter:
         choices, post = [], None
         for i, out in enumerate(outs):
             text, stopped = _cut_at_stop(m.tokenizer.decode(out, skip_special_tokens=True).strip(), stops)
-            post = service.finish(m, prompt, text, len(out), elapsed)
+            post = service.finish(m, prompt, text, len(out), elapsed, rid, i)
             reason = "content_filter" if post["blocked_reason"] else (
                 "length" if len(out) >= max_new and not stopped else "stop")
             content = "" if post["blocked_reason"] else text
@@ -198,7 +198,8 @@ def _stream(service, m, ids, prompt, req, max_new, stops, rid, chat, extras, req
                     sent = ready
             job.cancelled.set()
             full = m.tokenizer.decode(out, skip_special_tokens=True).strip()
-            post = service.finish(m, prompt, _cut_at_stop(full, stops)[0], len(out), time.perf_counter() - started)
+            post = service.finish(m, prompt, _cut_at_stop(full, stops)[0], len(out), time.perf_counter() - started,
+                                  rid)
             usage = {"prompt_tokens": len(ids), "completion_tokens": len(out), "total_tokens": len(ids) + len(out)}
             yield chunk(None, "stop" if finish == "timeout" else finish, usage=usage, llmops=extras(m, post))
             yield "data: [DONE]\n\n"

@@ -1,7 +1,9 @@
 """The API's prediction log: one JSON line per request, one file per UTC day, read by the monitoring DAG.
 
 ``<LLMOPS_HOME>/serving_logs/<use_case>/<YYYY-MM-DD>.jsonl``. It keeps the prompt text (the monitoring DAG
-measures input drift on it); point LLMOPS_HOME at storage with the retention your data policy needs.
+measures input drift on it) and, for each answer, the response ``id``, ``choice`` and ``completion`` text (user
+feedback is joined to it by id: :mod:`llmops.serving.feedback`); point LLMOPS_HOME at storage with the retention
+your data policy needs.
 """
 
 from __future__ import annotations

@@ -31,6 +31,7 @@ class Service:
         self.safety, self.prediction_log, self.citation_index = safety, prediction_log, citation_index
         self._rng = random.Random(settings.seed)
         self._lock = threading.Lock()
+        self.feedback = None  # a FeedbackLog, set by the app
 
     # ---- which model
     def pick(self, alias: str | None = None, version: int | None = None) -> ServedVersion:
@@ -96,8 +97,10 @@ class Service:
                 waiter.cancel()
 
     # ---- after decoding
-    def finish(self, m: ServedVersion, prompt: str, text: str, n_tokens: int, elapsed: float) -> dict:
-        """Safety, citations, metrics and the prediction log for one completed text."""
+    def finish(self, m: ServedVersion, prompt: str, text: str, n_tokens: int, elapsed: float,
+               rid: str | None = None, choice: int = 0) -> dict:
+        """Safety, citations, metrics and the prediction log for one completed text. ``rid`` (the OpenAI response
+        id) and the answer are logged with it, so feedback on that id can be joined to the answer."""
         reason = self.safety.why_blocked(text)
         index = self.citation_index(m)
         cited = [] if reason or index is None else index.cite(text)
@@ -110,7 +113,10 @@ class Service:
             self.prediction_log.append({
                 "version": m.version, "alias": m.alias, "latency_ms": round(elapsed * 1000, 2), "prompt": prompt,
                 "generated_tokens": n_tokens, "blocked": reason is not None, "recited": bool(cited),
-                "prompt_template_hash": m.template.hash})
+                "prompt_template_hash": m.template.hash,
+                **({"id": rid, "choice": choice, "completion": None if reason else text} if rid else {})})
+        if rid and self.feedback is not None:
+            self.feedback.remember(rid, choice, m.version)
         return {"blocked_reason": reason, "citations": cited,
                 "safety_attributes": {"blocked": reason is not None, "reason": reason,
                                       "scores": {"blocklist": float(reason is not None)}}}

@@ -44,6 +44,11 @@ def run_finetune(cfg: UseCaseConfig, *, params: dict, event_extras: list[dict], 
     from llmops.train import launcher
     from llmops.version import code_version
 
+    if cfg.training.method != "sft":  # dpo / kto: preference rows on top of the champion
+        from llmops.steps.preference_tune import run_preference_tune
+
+        return run_preference_tune(cfg, effective_training(cfg, params), params=params, event_extras=event_extras,
+                                   run_id=run_id)
     pinned = (trial or {}).get("snapshot_id") or params.get("snapshot_id")
     pinned = names.snapshot_id(pinned, "params.snapshot_id") if pinned not in (None, "") else None
     snapshots = Snapshots.of(cfg)

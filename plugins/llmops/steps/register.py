@@ -31,6 +31,10 @@ def version_tags(cfg: UseCaseConfig, adapter_meta: dict, evaluation: Evaluation,
     metrics, the gate's reference and compared champion, the report, and who approved."""
     challenger = evaluation.metrics["challenger"]
     tags = {k: adapter_meta.get(k, "") for k in LINEAGE_TAGS}
+    tags["training_method"] = adapter_meta.get("training_method") or "sft"
+    for k in ("preference_snapshot_id", "reference_version"):  # preference tuning (dpo / kto) only
+        if adapter_meta.get(k):
+            tags[k] = str(adapter_meta[k])
     tags.update({f"metric.{k}": f"{challenger[k]:.6g}" for k in TAG_METRICS if k in challenger})
     tags.update({"use_case": cfg.name, "gate.reference": decision.reference,
                  "gate.compared_champion": evaluation.champion_version or "", "eval_report": decision.report_artifact})

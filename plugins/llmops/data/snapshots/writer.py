@@ -53,8 +53,9 @@ class ContentDigest:
     """The snapshot id: a hash of the split rule and of the multiset of rows in each split (the sums of 128-bit
     row hashes of the content columns), so the same rows in any order, in any batches, give the same id."""
 
-    def __init__(self, split: SplitConfig):
+    def __init__(self, split: SplitConfig, content_columns: list[str] | None = None):
         self.split = split
+        self.content_columns = content_columns or CONTENT_COLUMNS
         self.rows = {"train": 0, "eval": 0}
         self.sums = {"train": np.zeros(2, dtype=np.uint64), "eval": np.zeros(2, dtype=np.uint64)}
         self.columns: list[str] = []
@@ -62,7 +63,7 @@ class ContentDigest:
     def update(self, name: str, df: pd.DataFrame) -> None:
         if not len(df):
             return
-        self.columns = [c for c in CONTENT_COLUMNS + ["timestamp"] if c in df.columns]
+        self.columns = [c for c in self.content_columns + ["timestamp"] if c in df.columns]
         with np.errstate(over="ignore"):
             self.sums[name] += row_hash(df, self.columns, lanes=2).sum(axis=0, dtype=np.uint64)
         self.rows[name] += len(df)
@@ -95,6 +96,7 @@ def write_batches(
     steps: list[dict] | None = None,
     partition_key: str | None = None,
     report_dir: Path | None = None,
+    content_columns: list[str] | None = None,
 ) -> dict:
     """Split, hash and write a snapshot into ``store`` batch by batch; return its manifest. Idempotent: when the
     content id already exists, nothing is written (the new copy is discarded before it becomes visible).
@@ -103,10 +105,10 @@ def write_batches(
     train prompt is known, then those that also appear in train are dropped (the leakage check) and the rest
     written. ``steps`` are the preparation steps' row counts; ``parents`` the snapshots this one derives from, or
     a function giving them (asked only when the snapshot is new); ``report_dir`` a folder (e.g. the validation
-    report) copied in as ``reports/``."""
+    report) copied in as ``reports/``; ``content_columns`` the columns the id hashes (default prompt, response)."""
     tmp = Path(tempfile.mkdtemp(prefix=".tmp.", dir=store.scratch()))
     try:
-        digest = ContentDigest(split)
+        digest = ContentDigest(split, content_columns)
         train_prompts = SeenHashes()
         salt = f"{split.seed}:"
         rows_in, empty_like, columns = 0, None, {}

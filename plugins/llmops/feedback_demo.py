@@ -1,0 +1,124 @@
+"""The feedback loop end to end on one use case (``make demo-feedback``, after ``make demo``):
+
+1. serve the champion (the real API on a loopback port, with a key);
+2. a scripted client asks ``questions`` of the champion's train-split questions through the official ``openai``
+   client, two sampled answers each (``n=2``), and rates them by a stated rule: **the answer with the higher
+   token F1 against the documented answer gets +1, the other -1; when even the better one scores below
+   0.2, the worse one also gets the documented answer as its correction.** (Train-split questions because the
+   leakage check drops eval-split questions from preference data: the gate scores on those.);
+3. build today's preference snapshot (``llmops.data.preferences``);
+4. DPO on top of the champion (``training.method: dpo``), then the same evaluate, gate and register steps as the
+   finetune DAG, comparing against the champion; a passing gate registers the version as ``challenger``;
+5. print feedback counts, preference rows and the before/after metrics.
+"""
+
+from __future__ import annotations
+
+import secrets
+import socket
+import threading
+import time
+
+METRICS = ("eval_loss", "token_f1", "rouge_l", "unsafe_rate")
+
+
+def _serve(cfg, key: str):
+    import uvicorn
+
+    from llmops.serving.app import Settings, create_app
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app = create_app(cfg, Settings.for_use_case(cfg, api_keys=(key,), reload_interval_s=3600, max_new_tokens=48))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 300
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the API did not start within 300 s")
+        time.sleep(0.1)
+    return server, thread, f"http://127.0.0.1:{port}"
+
+
+def rate(answers: list[str], reference: str) -> list[dict]:
+    """The stated rule: feedback bodies (without ids) for two answers to one question."""
+    from llmops.evaluate.metrics import token_f1
+
+    if len(answers) != 2 or answers[0].strip() == answers[1].strip():
+        return []
+    f1 = [token_f1(a, reference) for a in answers]
+    best = 0 if f1[0] >= f1[1] else 1
+    out = [{"index": best, "rating": 1}, {"index": 1 - best, "rating": -1}]
+    if f1[best] < 0.2:
+        out[1]["correction"] = reference
+    return out
+
+
+def run(use_case: str, questions: int = 32) -> int:
+    import httpx
+    import openai
+
+    from llmops import registry
+    from llmops.config import load_by_name
+    from llmops.data import preferences
+    from llmops.data.snapshots.handle import Snapshots
+    from llmops.steps.evaluate import evaluate
+    from llmops.steps.feedback import day_of
+    from llmops.steps.finetune import run_finetune
+    from llmops.steps.gate import run_gate
+    from llmops.steps.register import register
+
+    cfg = load_by_name(use_case)
+    champion = registry.champion_info(cfg.model_name)
+    if champion is None:
+        print(f"no champion for {cfg.model_name}: run `make demo` first")
+        return 1
+    rows = Snapshots.of(cfg).load_split(champion["tags"]["snapshot_id"], "train").head(questions)
+    key = "sk-" + secrets.token_urlsafe(16)
+    server, thread, url = _serve(cfg, key)
+    sent = stored = 0
+    try:
+        client = openai.OpenAI(base_url=f"{url}/v1", api_key=key, max_retries=0, timeout=300)
+        for r in rows.itertuples():
+            done = client.chat.completions.create(model=cfg.model_name, n=2, temperature=0.9, max_tokens=48,
+                                                  messages=[{"role": "user", "content": r.prompt}])
+            for body in rate([c.message.content or "" for c in done.choices], r.response):
+                answer = httpx.post(f"{url}/v1/feedback", headers={"Authorization": f"Bearer {key}"},
+                                    json={"id": done.id, **body}, timeout=60)
+                answer.raise_for_status()
+                sent += 1
+                stored += answer.json()["stored"]
+    finally:
+        server.should_exit = True
+        thread.join(timeout=60)
+    print(f"feedback          {sent} sent for {len(rows)} questions, {stored} stored")
+
+    cfg = cfg.model_copy(update={
+        "training": cfg.training.model_copy(update={"method": "dpo", "checkpoint_every_steps": 0}),
+        "feedback": cfg.feedback.model_copy(update={"min_rows": min(cfg.feedback.min_rows, 8)})})
+    built = preferences.build(cfg, day_of(None))
+    print(f"preference rows   {built['rows']} ({built['counts']['pairs']} pairs, {built['counts']['singles']} "
+          f"single ratings); snapshot {built.get('snapshot_id', '(none: below feedback.min_rows)')}")
+    if built["skipped"]:
+        return 0
+    run_id = f"feedback_demo__{time.strftime('%Y%m%dT%H%M%S')}"
+    trained = run_finetune(cfg, params={"preference_snapshot_id": built["snapshot_id"]}, event_extras=[],
+                           run_id=run_id)
+    print(f"DPO               {trained.details['steps']} steps on top of champion version "
+          f"{trained.details['reference_version']} in {trained.details['seconds']:.0f}s")
+    evaluation = evaluate(cfg, trained, run_id=run_id)
+    print(" " * 18 + " ".join(f"{k:>11}" for k in METRICS))
+    for name, m in evaluation.metrics.items():
+        print(f"  {name:<16}" + " ".join(f"{m.get(k, float('nan')):>11.4f}" for k in METRICS))
+    decision = run_gate(cfg, evaluation, trained, run_id=run_id)
+    print(f"gate              {'PASSED' if decision.passed else 'REJECTED'}: {'; '.join(decision.reasons)[:300]}")
+    from llmops.errors import NothingToDo
+
+    try:
+        reg = register(cfg, trained, evaluation, decision, run_id=run_id)
+        print(f"registered        {reg.name} version {reg.version} aliases {reg.aliases}")
+    except NothingToDo as e:
+        print(f"registered        nothing: {e}")
+    return 0
