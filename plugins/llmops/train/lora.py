@@ -31,6 +31,21 @@ RESULT_FILE = "train_result.json"
 _OPERATIONAL = {"queue", "pool", "sweep", "budget", "checkpoint_every_steps", "keep_checkpoints", "logging_steps"}
 
 
+def trainer_arguments(training: TrainingConfig, plan, ckpt_root: Path) -> dict:
+    """The Trainer arguments every training method shares (SFT here, DPO/KTO in train/preference.py): steps, batch,
+    learning rate, checkpoints every ``checkpoint_every_steps``, seeds, device and precision from the plan."""
+    every = training.checkpoint_every_steps
+    return dict(
+        output_dir=str(ckpt_root), num_train_epochs=training.epochs, max_steps=training.max_steps or -1,
+        per_device_train_batch_size=training.batch_size,
+        gradient_accumulation_steps=training.gradient_accumulation_steps, learning_rate=training.learning_rate,
+        logging_steps=training.logging_steps, save_strategy="steps" if every else "no", save_steps=every or 500,
+        save_total_limit=training.keep_checkpoints, report_to="none", seed=training.seed, data_seed=training.seed,
+        use_cpu=plan.device == "cpu", bf16=plan.precision == "bf16", fp16=plan.precision == "fp16",
+        disable_tqdm=True, dataloader_num_workers=0,
+    )
+
+
 def progress_callback(on_log: Callable[[int, dict], None] | None, cuda: bool):
     """Log lines with loss, learning rate, tokens/s and GPU memory; pass the same numbers to ``on_log``."""
     import torch
@@ -147,13 +162,7 @@ def finetune(
     if resume_from is not None:
         log.info("resuming from %s (step %d)", resume_from, checkpoints.step_of(resume_from))
     args = TrainingArguments(
-        output_dir=str(ckpt_root), num_train_epochs=training.epochs, max_steps=training.max_steps or -1,
-        per_device_train_batch_size=training.batch_size,
-        gradient_accumulation_steps=training.gradient_accumulation_steps, learning_rate=training.learning_rate,
-        logging_steps=training.logging_steps, save_strategy="steps" if every else "no", save_steps=every or 500,
-        save_total_limit=training.keep_checkpoints, report_to="none", seed=training.seed, data_seed=training.seed,
-        use_cpu=plan.device == "cpu", bf16=plan.precision == "bf16", fp16=plan.precision == "fp16",
-        remove_unused_columns=False, disable_tqdm=True, dataloader_num_workers=0,
+        **trainer_arguments(training, plan, ckpt_root), remove_unused_columns=False,
         train_sampling_strategy="random" if batching == "packed" else "group_by_length",
         include_num_input_tokens_seen="non_padding", ddp_find_unused_parameters=False,
     )

@@ -33,7 +33,7 @@ from llmops.errors import DataError
 from llmops.model import encoding, loading
 from llmops.prompts import PromptTemplate
 from llmops.train import budget, checkpoints, hardware
-from llmops.train.lora import _OPERATIONAL, RESULT_FILE, _reusable, progress_callback
+from llmops.train.lora import _OPERATIONAL, RESULT_FILE, _reusable, progress_callback, trainer_arguments
 
 log = logging.getLogger(__name__)
 REFERENCE = "the champion's adapter, frozen (TRL's `ref` copy of the PeftModel's adapter)"
@@ -158,16 +158,8 @@ def preference_tune(
     ckpt_root = out_dir / "checkpoints"
     every = training.checkpoint_every_steps
     resume_from = checkpoints.prepare_resume(ckpt_root, fp) if every else None
-    common = dict(
-        output_dir=str(ckpt_root), num_train_epochs=training.epochs, max_steps=training.max_steps or -1,
-        per_device_train_batch_size=training.batch_size,
-        gradient_accumulation_steps=training.gradient_accumulation_steps, learning_rate=training.learning_rate,
-        logging_steps=training.logging_steps, save_strategy="steps" if every else "no", save_steps=every or 500,
-        save_total_limit=training.keep_checkpoints, report_to="none", seed=training.seed, data_seed=training.seed,
-        use_cpu=plan.device == "cpu", bf16=plan.precision == "bf16", fp16=plan.precision == "fp16",
-        gradient_checkpointing=training.gradient_checkpointing, disable_tqdm=True, dataloader_num_workers=0,
-        max_length=training.max_seq_len, beta=training.beta, dataset_num_proc=None,
-    )
+    common = dict(**trainer_arguments(training, plan, ckpt_root), gradient_checkpointing=training.gradient_checkpointing,
+                  max_length=training.max_seq_len, beta=training.beta, dataset_num_proc=None)
     config_cls, trainer_cls = (DPOConfig, DPOTrainer) if method == "dpo" else (KTOConfig, KTOTrainer)
     trainer = trainer_cls(model=model, args=config_cls(**common), train_dataset=Dataset.from_list(examples),
                           processing_class=tokenizer,
