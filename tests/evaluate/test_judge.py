@@ -15,8 +15,16 @@ import pytest
 
 from llmops.errors import ConfigError, DataError
 from llmops.evaluate.agreement import agreement, append_label, cohen_kappa, read_labels, win_rate
-from llmops.evaluate.judge import Judge, JudgeEndpoint, JudgeUnavailable, combine, endpoint_from_connection, \
-    load_judge_prompt, parse_verdict
+from llmops.evaluate.judge import (
+    Judge,
+    JudgeEndpoint,
+    JudgeUnavailable,
+    combine,
+    endpoint_from_connection,
+    load_judge_prompt,
+    parse_verdict,
+)
+from llmops.payloads import Evaluation
 
 PROMPT = "include/prompts/judge/pairwise_v1.txt"
 
@@ -178,3 +186,105 @@ def test_endpoint_from_an_airflow_connection(monkeypatch):
                       "extra": {"model": "judge-model"}})
     monkeypatch.setenv("AIRFLOW_CONN_MY_JUDGE", uri)
     assert endpoint_from_connection("my_judge") == JudgeEndpoint("http://127.0.0.1:8000/v1", "judge-model", "k")
+
+
+# --- the judge in the gate step (real MLflow in the test's home, the loopback judge via LLMOPS_JUDGE_*) ---
+
+def _results(tmp_path) -> Evaluation:
+    prompts = [f"question {i}?" for i in range(6)]
+    answers = {"base": ["short"] * 6, "challenger": [f"a longer answer number {i}" for i in range(5)] + ["tiny"]}
+    cands = {}
+    for name, preds in answers.items():
+        samples = [{"prompt": p, "reference": "r", "prediction": o, "set": "eval"} for p, o in zip(prompts, preds)]
+        cands[name] = {"metrics": {"eval_loss": 2.0, "unsafe_rate": 0.0}, "samples": samples,
+                       "per_example": {"eval_loss": [2.0] * 6}}
+    results = {"rows": {"eval": 6}, "champion_version": None, "candidates": cands}
+    path = tmp_path / "eval" / "results.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(results))
+    return Evaluation.from_xcom({"metrics": {n: c["metrics"] for n, c in cands.items()}, "results": str(path),
+                                 "rows": results["rows"]})
+
+
+def _labels(path, agree: bool):
+    """Four labelled pairs; people prefer the longer answer (agree) or the shorter one (disagree)."""
+    for i, (a, b) in enumerate([("a long answer", "no"), ("no", "a long answer")] * 2):
+        longer = "a" if len(a) > len(b) else "b"
+        append_label(path, {"prompt": f"p{i}", "answer_a": a, "answer_b": b,
+                            "preferred": longer if agree else {"a": "b", "b": "a"}[longer]})
+
+
+@pytest.fixture
+def judged_cfg(use_case_file, server, monkeypatch, tmp_path):
+    from llmops.config import load_by_name
+
+    monkeypatch.setenv("LLMOPS_JUDGE_BASE_URL", server)
+    monkeypatch.setenv("LLMOPS_JUDGE_API_KEY", "k")
+    labels = tmp_path / "labels.jsonl"
+
+    def make(model: str, agree: bool = True):
+        monkeypatch.setenv("LLMOPS_JUDGE_MODEL", model)
+        _labels(labels, agree)
+        use_case_file(changes={"evaluation.judge": {"enabled": True, "labels": str(labels), "min_kappa": 0.5},
+                               "evaluation.bootstrap_samples": 200,
+                               "gate.rules": [{"metric": "judge.win_rate", "vs": "champion", "min": 0.5, "ci": True},
+                                              {"metric": "unsafe_rate", "max": 0.0}]})
+        return load_by_name("stackoverflow_qa")
+
+    return make
+
+
+def test_a_trusted_judge_decides_with_its_win_rate_and_interval(judged_cfg, fake_adapter, tmp_path):
+    from llmops import tracking
+    from llmops.steps.gate import run_gate
+    from llmops.steps.register import refusal_reasons
+
+    cfg = judged_cfg("longer")
+    trained = fake_adapter(cfg.name)
+    decision = run_gate(cfg, _results(tmp_path), trained, run_id="manual__1")
+    j = decision.details["judge"]
+    assert j["trusted"] and j["metrics"]["judge.kappa"] == pytest.approx(1.0)
+    assert j["metrics"]["judge.win_rate"] == pytest.approx(5 / 6)  # 5 longer challenger answers, 1 shorter
+    rule = decision.rules[0]
+    assert rule["metric"] == "judge.win_rate" and rule["reference"] == "base" and rule["value"] == pytest.approx(5 / 6)
+    # the interval of (score - 0.5) must clear 0: one loss in six keeps its lower bound at or below 0
+    assert rule["passed"] == (rule["ci_low"] >= 0) and not decision.details.get("needs_approval")
+    assert decision.passed == rule["passed"] and refusal_reasons(decision) == ([] if rule["passed"] else
+                                                                              [rule["reason"]])
+    report = tmp_path / "eval" / "report"
+    saved = json.loads((report / "judge.json").read_text())
+    assert len(saved["verdicts"]) == 6 and saved["verdicts"][0]["x_as_a"]["explanation"].endswith("characters")
+    assert "## Judge verdicts" in (report / "report.md").read_text() and "**Judge**" in decision.text
+    run = tracking.client().get_run(trained.mlflow_run_id).data
+    assert run.metrics["judge.win_rate"] == pytest.approx(5 / 6) and run.tags["judge.trusted"] == "True"
+
+
+def test_an_untrusted_judge_is_set_aside_and_a_person_must_decide(judged_cfg, fake_adapter, tmp_path):
+    from llmops import registry
+    from llmops.errors import NothingToDo
+    from llmops.steps.gate import run_gate
+    from llmops.steps.register import register
+
+    cfg = judged_cfg("longer", agree=False)  # people prefer the shorter answers: kappa -1
+    trained = fake_adapter(cfg.name)
+    evaluation = _results(tmp_path)
+    decision = run_gate(cfg, evaluation, trained, run_id="manual__1")
+    assert decision.details["judge"]["metrics"]["judge.kappa"] == pytest.approx(-1.0)
+    assert [r["metric"] for r in decision.rules] == ["unsafe_rate"] and decision.passed
+    assert decision.details["needs_approval"] and "kappa -1.000" in decision.details["approval_reason"]
+    assert "judge.win_rate" in decision.details["approval_reason"] and "A person decides" in decision.text
+    with pytest.raises(NothingToDo, match="a person must decide"):
+        register(cfg, trained, evaluation, decision, None, run_id="manual__1")
+    assert registry.alias_version(cfg.model_name, "champion") is None
+
+
+def test_a_judge_that_is_down_fails_the_gate_and_nothing_is_decided(judged_cfg, fake_adapter, tmp_path, server):
+    from llmops import tracking
+    from llmops.steps.gate import run_gate
+
+    cfg = judged_cfg("garbage")
+    trained = fake_adapter(cfg.name)
+    with pytest.raises(JudgeUnavailable, match=rf"{re.escape(server)}: 12 of 12 verdicts failed"):
+        run_gate(cfg, _results(tmp_path), trained, run_id="manual__1")
+    assert "gate.decision" not in tracking.client().get_run(trained.mlflow_run_id).data.tags
+    assert not (tmp_path / "eval" / "report" / "decision.json").exists()
