@@ -195,7 +195,8 @@ def _results(tmp_path) -> Evaluation:
     answers = {"base": ["short"] * 6, "challenger": [f"a longer answer number {i}" for i in range(5)] + ["tiny"]}
     cands = {}
     for name, preds in answers.items():
-        samples = [{"prompt": p, "reference": "r", "prediction": o, "set": "eval"} for p, o in zip(prompts, preds)]
+        samples = [{"prompt": p, "reference": "r", "prediction": o, "set": "eval"} for p, o in
+                   zip(prompts, preds, strict=True)]
         cands[name] = {"metrics": {"eval_loss": 2.0, "unsafe_rate": 0.0}, "samples": samples,
                        "per_example": {"eval_loss": [2.0] * 6}}
     results = {"rows": {"eval": 6}, "champion_version": None, "candidates": cands}
