@@ -277,6 +277,19 @@ def test_an_untrusted_judge_is_set_aside_and_a_person_must_decide(judged_cfg, fa
     with pytest.raises(NothingToDo, match="a person must decide"):
         register(cfg, trained, evaluation, decision, None, run_id="manual__1")
     assert registry.alias_version(cfg.model_name, "champion") is None
+    # the reviewer's choices in the approval form become new labels (skip leaves a pair out)
+    from llmops.steps.judge import labels_from_review, review_pairs, review_text
+
+    pairs = review_pairs(decision.report)
+    assert len(pairs) == 3 and "**Pair 1**: question 0?" in review_text(pairs)
+    labels = decision.details["judge"]["labels_path"]
+    before = len(read_labels(labels))
+    added = labels_from_review(decision.to_xcom(), {"preference_1": "b", "preference_2": "skip",
+                                                    "preference_3": "tie"}, "ana")
+    new = read_labels(labels)[before:]
+    assert added == 2 and [(r["prompt"], r["preferred"], r["by"]) for r in new] == [
+        ("question 0?", "b", "ana"), ("question 2?", "tie", "ana")]
+    assert new[0]["answer_a"] == "a longer answer number 0" and new[0]["answer_b"] == "short"
 
 
 def test_a_judge_that_is_down_fails_the_gate_and_nothing_is_decided(judged_cfg, fake_adapter, tmp_path, server):

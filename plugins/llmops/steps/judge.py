@@ -65,3 +65,41 @@ def verdict_lines(judged: dict, limit: int = 8) -> list[str]:
                  f"{v['x_as_b'].get('winner')}: {v['x_as_b'].get('explanation', '')}", str(v["score"])]
         out.append("| " + " | ".join(c.replace("|", "\\|").replace("\n", " ")[:160] for c in cells) + " |")
     return out
+
+
+REVIEW_PAIRS = 3  # judged pairs a reviewer can label in the approval form
+
+
+def review_pairs(report: str | Path) -> list[dict]:
+    """The judged pairs shown in the approval form (from ``judge.json`` next to the report)."""
+    import json
+
+    path = Path(report).parent / "judge.json"
+    if not path.exists():
+        return []
+    return json.loads(path.read_text())["verdicts"][:REVIEW_PAIRS]
+
+
+def review_text(pairs: list[dict]) -> str:
+    lines = ["", "Optionally say which answer you prefer (fields `preference_N`: a, b or tie; `skip` leaves it "
+             "out). Your choices are kept as new human labels for checking the judge."]
+    for i, v in enumerate(pairs, 1):
+        lines += ["", f"**Pair {i}**: {v['prompt']}", f"- a (challenger): {v['x']}", f"- b (reference): {v['y']}",
+                  f"- judge: {v['score']} (1 = a, 0 = b, 0.5 = tie)"]
+    return "\n".join(lines)
+
+
+def labels_from_review(decision: dict, params_input: dict, who: str | None) -> int:
+    """Append the reviewer's choices (``preference_N`` = a/b/tie) to the use case's labels; returns how many."""
+    from llmops.evaluate.agreement import append_label
+
+    judge = decision.get("judge") or {}
+    pairs = review_pairs(decision.get("report") or "")
+    n = 0
+    for i, v in enumerate(pairs, 1):
+        choice = (params_input or {}).get(f"preference_{i}")
+        if choice in ("a", "b", "tie") and judge.get("labels_path"):
+            append_label(judge["labels_path"], {"prompt": v["prompt"], "answer_a": v["x"], "answer_b": v["y"],
+                                                "preferred": choice, "source": "approval", "by": who})
+            n += 1
+    return n
