@@ -3,7 +3,7 @@ pairwise judge's calls per second one at a time vs batched, the judge being the 
 project's own API (``llmops.serving.app``: the OpenAI chat route over the batch scheduler) on loopback.
 
     PYTHONPATH=plugins .venv/bin/python bench/judge_eval.py [--rows 96] [--pairs 16] [--concurrency 8]
-        [--repeats 1] [--write docs/benchmarks.md]
+        [--repeats 1] [--limit N] [--write docs/benchmarks.md]
 
 The challenger is a freshly initialised LoRA adapter (B = 0, so its answers equal the base model's): the figure
 is the cost of the evaluation, not of a trained model. Prints one JSON line per measurement; figures are medians
@@ -80,13 +80,14 @@ def main(argv=None) -> int:
     p.add_argument("--pairs", type=int, default=16)
     p.add_argument("--concurrency", type=int, default=8)
     p.add_argument("--repeats", type=int, default=1)
+    p.add_argument("--limit", type=int, help="documents per regression task (default: all 40)")
     p.add_argument("--port", type=int, default=8771)
     p.add_argument("--write")
     args = p.parse_args(argv)
 
     import pandas as pd
-
     from eval_generation import cpu_name
+
     from llmops.config import load_by_name
     from llmops.evaluate.evaluation import evaluate_candidates
     from llmops.evaluate.judge import Judge, JudgeEndpoint, JudgeUnavailable, load_judge_prompt
@@ -103,7 +104,7 @@ def main(argv=None) -> int:
     ev_plain = cfg.evaluation.model_copy(update={"regression": cfg.evaluation.regression.model_copy(
         update={"tasks": []})})
     ev_reg = cfg.evaluation.model_copy(update={"regression": cfg.evaluation.regression.model_copy(
-        update={"tasks": ["license_cloze", "license_next_words"], "limit": None})})
+        update={"tasks": ["license_cloze", "license_next_words"], "limit": args.limit})})
     results = None
     for label, ev in (("evaluate", ev_plain), ("evaluate+regression", ev_reg)):
         times = []
@@ -146,14 +147,14 @@ def main(argv=None) -> int:
 ## Evaluate step with the regression suite, and the pairwise judge (SmolLM2-135M-Instruct)
 
 `PYTHONPATH=plugins .venv/bin/python bench/judge_eval.py --rows {args.rows} --pairs {args.pairs} --concurrency \
-{args.concurrency} --repeats {args.repeats} --write docs/benchmarks.md`, {datetime.now(UTC):%Y-%m-%d}, {cpu_name()}, \
+{args.concurrency} --repeats {args.repeats}{f' --limit {args.limit}' if args.limit else ''} --write docs/benchmarks.md`, {datetime.now(UTC):%Y-%m-%d}, {cpu_name()}, \
 2 CPU cores, 24 GiB, no GPU. Median of {args.repeats} run(s) each, base + challenger (no champion), \
 {len(rows)} eval rows, {cfg.evaluation.generation_samples} generated answers per candidate.
 
 | measurement | figure | ratio |
 |---|---|---|
 | evaluate step without the regression suite | {out['evaluate']:.1f} s | 1.00 (baseline) |
-| evaluate step with `license_cloze` + `license_next_words` (40 docs each, all candidates) | \
+| evaluate step with `license_cloze` + `license_next_words` ({args.limit or 40} docs each, all candidates) | \
 {out['evaluate+regression']:.1f} s | {out['evaluate+regression'] / out['evaluate']:.2f} |
 | judge calls one at a time (the base model served by the project's API, loopback) | \
 {s['calls_per_s']:.2f} calls/s | 1.00 (baseline) |
