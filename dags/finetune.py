@@ -84,11 +84,13 @@ for cfg in use_cases():
                                     trained=trained.output)
             trained_out, evaluation_out = trained.output, evaluation.output
         approval = None
-        if cfg.gate.require_approval:  # a person approves in the UI before `champion` moves; Reject skips register
+        judge = cfg.evaluation.judge.enabled  # an untrusted judge hands the decision to a person
+        if cfg.gate.require_approval or judge:  # a person approves in the UI before `champion` moves
             from llmops.operators.approval import PromotionApprovalOperator  # HITL: imported only when used
 
             approval = PromotionApprovalOperator(
                 task_id="approve", use_case=cfg.name, decision=decision.output, trained=trained_out,
+                always=cfg.gate.require_approval, review_pairs=3 if judge else 0,
                 response_timeout=timedelta(hours=cfg.gate.approval_timeout_hours)
                 if cfg.gate.approval_timeout_hours else None)
         register_class = RegisterOperator

@@ -148,3 +148,16 @@ def test_a_broken_use_case_file_takes_down_only_its_own_dags(use_case_file):
     odd_ids = [d for d in bag.dags if d.endswith("__config_error") and d != "broken_case__config_error"]
     assert len(odd_ids) == 1 and odd_ids[0].startswith("team_b_draft_")
     assert "is not valid YAML" in bag.dags[odd_ids[0]].doc_md and str(odd) in bag.dags[odd_ids[0]].doc_md
+
+
+def test_a_judged_use_case_gets_the_approval_step_for_an_untrusted_judge(use_case_file):
+    """With a pairwise judge the finetune DAG has the HITL `approve` task (asking only when the gate hands the
+    decision to a person), with optional per-pair preference fields that become new human labels."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    use_case_file("stackoverflow_qa", {"evaluation.judge": {"enabled": True}})
+    dag = DagBag(str(ROOT / "dags")).dags["stackoverflow_qa__finetune"]
+    approve = dag.get_task("approve")
+    assert approve.always is False and approve.review_pairs == 3
+    assert set(approve.params) >= {"preference_1", "preference_2", "preference_3"}
+    assert {t.task_id for t in approve.downstream_list} == {"register"}

@@ -222,6 +222,33 @@ class RecitationConfig(_Strict):
     ngram_words: int = Field(8, ge=3, description="Length of the verbatim span, in normalised words")
 
 
+class RegressionConfig(_Strict):
+    """lm-evaluation-harness tasks run on base, champion and challenger (gate metrics ``regression.<task>.<m>``)."""
+
+    tasks: list[str] = Field(default_factory=list, description="Harness task names, or local task YAMLs "
+                             "(`<evals_dir>/<name>.yaml`); empty = no regression suite")
+    evals_dir: str = Field("include/evals", description="Folder of local task YAMLs, relative to the project root")
+    limit: int | None = Field(None, gt=0, description="At most this many documents per task (the same for all)")
+    batch_size: int = Field(16, gt=0)
+
+
+class JudgeConfig(_Strict):
+    """A pairwise judge: an OpenAI-compatible chat endpoint (an Airflow connection) compares answers."""
+
+    enabled: bool = False
+    conn_id: str = Field("llmops_judge", description="Airflow connection: host = base URL, login or extra.model "
+                         "= model name, password = API key; else LLMOPS_JUDGE_BASE_URL/_MODEL/_API_KEY")
+    prompt: str = Field("include/prompts/judge/pairwise_v1.txt", description="Versioned judge prompt template")
+    labels: str | None = Field(None, description="Human preference labels (JSONL: prompt, answer_a, answer_b, "
+                               "preferred a/b/tie); default include/labels/<use_case>.jsonl when it exists")
+    min_kappa: float | None = Field(0.4, ge=-1, le=1, description="Below this Cohen's kappa against the labels the "
+                                    "gate does not act on the judge: a person decides")
+    max_prompts: int = Field(16, gt=0, description="Eval prompts judged (both orders each)")
+    timeout_s: float = Field(60.0, gt=0)
+    concurrency: int = Field(4, gt=0, description="Judge calls in flight at once")
+    max_failed: int = Field(0, ge=0, description="Unparseable or failed verdicts tolerated before failing closed")
+
+
 class EvaluationConfig(_Strict):
     max_eval_rows: int = Field(256, gt=0)
     generation_samples: int = Field(16, ge=0)
@@ -234,6 +261,8 @@ class EvaluationConfig(_Strict):
     confidence: float = Field(0.95, gt=0.5, lt=1)
     safety: SafetyConfig = SafetyConfig()
     recitation: RecitationConfig = RecitationConfig()
+    regression: RegressionConfig = RegressionConfig()
+    judge: JudgeConfig = JudgeConfig()
 
     @field_validator("golden_snapshot_id")
     @classmethod

@@ -65,6 +65,14 @@ class Scorer:
         self.sets, self.template, self.cfg, self.max_len = sets, template, cfg, max_len
         self.safety = SafetyFilter(cfg.safety)
         self.recitation = RecitationIndex(train_texts, cfg.recitation.ngram_words) if cfg.recitation.enabled else None
+        self.regression = None
+        if cfg.regression.tasks:
+            from llmops import paths
+            from llmops.evaluate.regression import RegressionSuite
+
+            reg = cfg.regression
+            self.regression = RegressionSuite(reg.tasks, paths.resolve(reg.evals_dir), limit=reg.limit,
+                                              batch_size=reg.batch_size, max_length=max_len)
 
     def score(self, model, tokenizer) -> dict:
         started = time.monotonic()
@@ -74,8 +82,16 @@ class Scorer:
             metrics.update({prefix + k: v for k, v in m.items()})
             per_example.update({prefix + k: v for k, v in pe.items()})
             samples.extend({**x, "set": prefix.rstrip("_") or "eval"} for x in s)
+        out = {"metrics": metrics, "per_example": per_example, "samples": samples}
+        if self.regression is not None:  # lm-eval tasks on the same (adapter-switched) model
+            t = time.monotonic()
+            reg = self.regression.score(model, tokenizer)
+            metrics.update(reg["metrics"])
+            per_example.update(reg["per_example"])
+            out["regression_samples"] = reg["samples"]
+            metrics["regression_seconds"] = round(time.monotonic() - t, 2)
         metrics["seconds"] = round(time.monotonic() - started, 2)
-        return {"metrics": metrics, "per_example": per_example, "samples": samples}
+        return out
 
     def _score_set(self, model, tokenizer, rows: pd.DataFrame):
         cfg = self.cfg

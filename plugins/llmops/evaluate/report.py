@@ -82,6 +82,23 @@ def _plots(out_dir: Path, loss_history: list[tuple[int, float]], diffs: dict, re
     return files
 
 
+def regression_table(cands: dict, names: list[str]) -> list[str]:
+    """The lm-eval regression suite: each task metric per candidate as value ± standard error."""
+    keys = [k for k in cands["challenger"]["metrics"] if k.startswith("regression.")
+            and not k.endswith(("_stderr", ".docs")) and k != "regression_seconds"]
+    if not keys:
+        return []
+    lines = ["", "## Regression suite (lm-evaluation-harness)", "",
+             "| task metric | docs | " + " | ".join(names) + " |", "|---" * (len(names) + 2) + "|"]
+    for k in keys:
+        task = k.rsplit(".", 1)[0]
+        cells = [f"{_fmt(cands[n]['metrics'].get(k))} ± {_fmt(cands[n]['metrics'].get(k + '_stderr'))}"
+                 for n in names]
+        lines.append(f"| {k.removeprefix('regression.')} | {_fmt(cands['challenger']['metrics'].get(task + '.docs'))}"
+                     f" | " + " | ".join(cells) + " |")
+    return lines
+
+
 def write_report(out_dir: str | Path, results: dict, decision: dict | None, *, title: str,
                  loss_history: list[tuple[int, float]] = (), samples: int = 1000, confidence: float = 0.95,
                  max_examples: int = 5) -> Path:
@@ -105,6 +122,7 @@ def write_report(out_dir: str | Path, results: dict, decision: dict | None, *, t
         d = diffs.get(m)
         ci = f"{_fmt(d['mean'])} [{_fmt(d['low'])}, {_fmt(d['high'])}]" if d else "—"
         lines.append(f"| {m} | " + " | ".join(_fmt(cands[n]["metrics"].get(m)) for n in names) + f" | {ci} |")
+    lines += regression_table(cands, names)
     if decision is not None:
         lines += ["", "## Gate", "", decision_text(decision)]
     lines += ["", "## Plots", ""] + [f"![{p}]({p})" for p in pngs]

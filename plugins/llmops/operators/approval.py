@@ -1,6 +1,9 @@
 """Optional human approval before `champion` moves: Airflow's human-in-the-loop ApprovalOperator (3.1+).
 
 Asked only when the gate passed; a rejection skips `register`, so nothing is registered and the champion stays.
+With a pairwise judge configured the task is in the DAG too, but asks only when the gate hands the decision to a
+person (the judge's agreement with human labels is below ``min_kappa``); the reviewer can also say which of a
+few judged answers they prefer, and those choices are appended to the use case's labels.
 """
 
 from __future__ import annotations
@@ -19,13 +22,21 @@ class PromotionApprovalOperator(ApprovalOperator):
 
     template_fields: Sequence[str] = (*ApprovalOperator.template_fields, "use_case", "decision", "trained")
 
-    def __init__(self, *, use_case: str, decision, trained, **kwargs):
+    def __init__(self, *, use_case: str, decision, trained, always: bool = True, review_pairs: int = 0, **kwargs):
+        from airflow.sdk import Param
+
         kwargs.setdefault("subject", f"Promote the new {use_case} adapter to champion?")
         kwargs.setdefault("defaults", "Reject")  # a timeout rejects: nothing moves
+        if review_pairs:  # optional per-pair preferences: kept as new human labels for the judge
+            fields = {f"preference_{i}": Param("skip", enum=["skip", "a", "b", "tie"], source="task")
+                      for i in range(1, review_pairs + 1)}
+            kwargs["params"] = fields  # the form's fields only (the DAG's params arrive here too; HITL drops them)
         super().__init__(**kwargs)
         self.use_case = use_case
         self.decision = decision
         self.trained = trained
+        self.always = always
+        self.review_pairs = review_pairs
 
     def execute(self, context):
         from llmops.payloads import Decision
@@ -33,10 +44,23 @@ class PromotionApprovalOperator(ApprovalOperator):
         decision = Decision.from_xcom(self.decision)
         if not decision.passed:
             raise AirflowSkipException("gate rejected: no approval needed")
+        if not self.always and not decision.details.get("needs_approval"):
+            raise AirflowSkipException("the gate decided on a trusted judge: no approval needed")
         self.body = f"{decision.text}\n\nReport: `{decision.report}` (MLflow `{decision.report_artifact}`)"
+        if self.review_pairs:
+            from llmops.steps.judge import review_pairs, review_text
+
+            self.body += review_text(review_pairs(decision.report))
         return super().execute(context)
 
     def execute_complete(self, context, event):
+        if self.review_pairs and "error" not in event and event.get("params_input"):
+            from llmops.payloads import Decision
+            from llmops.steps.judge import labels_from_review
+
+            n = labels_from_review(Decision.from_xcom(self.decision).to_xcom(), event["params_input"],
+                                   event.get("responded_by_user"))
+            log.info("kept %d reviewer choices as new human labels", n)
         # Record a rejection first: on Reject the parent skips `register` by raising, so nothing runs after it.
         if "error" not in event and list(event.get("chosen_options") or []) != [self.APPROVE]:
             from llmops import tracking

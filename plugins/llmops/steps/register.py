@@ -88,6 +88,8 @@ def register(cfg: UseCaseConfig, trained: Trained, evaluation: Evaluation, decis
     from llmops.runs import record_step
 
     reasons = refusal_reasons(decision)
+    if not reasons and decision.details.get("needs_approval") and not approval:
+        reasons = [f"a person must decide ({decision.details.get('approval_reason')}) and no approval was given"]
     if reasons:
         record_step(cfg.name, run_id, "register", {"registered": False, "reasons": reasons})
         tracking.end_run(trained.mlflow_run_id)
