@@ -194,6 +194,13 @@ class TrainingConfig(_Strict):
     pool: str = Field("gpu", description="Airflow pool of the finetune task (one slot per GPU; must exist)")
     sweep: SweepConfig | None = Field(None, description="A hyperparameter sweep (docs/sweeps.md); null: one run")
 
+    @model_validator(mode="after")
+    def _sweep_method(self):
+        if self.sweep is not None and self.method != "sft":
+            raise ValueError(f"training.sweep: sweeps tune training.method sft only, not {self.method!r}; run "
+                             "preference tuning without a sweep")
+        return self
+
 
 class SafetyConfig(_Strict):
     """The post-processing safety filter: an output it would block counts towards ``unsafe_rate``."""

@@ -63,3 +63,10 @@ def test_the_sweep_param_replaces_the_configured_sweep():
         from_param({"grid": {"epochs": [1, 2, 3]}}, None, max_trials=2)
     with pytest.raises(ConfigError, match=r"params\.sweep: not valid JSON"):
         from_param("{grid", None, max_trials=8)
+
+
+def test_a_sweep_over_preference_tuning_is_refused_naming_the_field(use_case_file):
+    path = use_case_file(changes={"training.method": "dpo", "training.sweep": {"grid": {"lora_r": [4, 8]}}})
+    with pytest.raises(ConfigError, match=r"stackoverflow_qa\.yaml: training.*sweeps tune training\.method sft "
+                                          r"only, not 'dpo'"):
+        load_use_case(path)
