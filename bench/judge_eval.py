@@ -119,7 +119,7 @@ def main(argv=None) -> int:
     store = _BaseStore(base, tok, template, cfg.serving.model_copy(update={"max_batch_size": 32}))
     server = _serve(cfg, store, args.port)
     text, version = load_judge_prompt(cfg.evaluation.judge.prompt)
-    endpoint = JudgeEndpoint(f"http://127.0.0.1:{args.port}/v1", "champion", "none")
+    endpoint = JudgeEndpoint(f"http://127.0.0.1:{args.port}/v1", f"{cfg.model_name}@champion", "none")
     ch = results["candidates"]["challenger"]["samples"]
     bs = results["candidates"]["base"]["samples"]
     pairs = [(a["prompt"], a["prediction"], b["prediction"]) for a, b in zip(ch, bs, strict=True)]
