@@ -297,7 +297,7 @@ def test_killed_server_answers_503_at_once_then_reconcile_reloads(use_case_file,
 # ---- merged mode: one server per version, started by the gateway
 
 
-@pytest.mark.slow  # two vLLM server starts plus two merges: ~4-5 minutes on 2 shared CPU cores
+@pytest.mark.slow  # three vLLM server starts plus two merges: ~3-5 minutes on 2 CPU cores
 def test_merged_mode_one_server_per_version(use_case_file, base64, lora_adapters, vllm_python, monkeypatch):
     from llmops import registry
 
@@ -305,7 +305,8 @@ def test_merged_mode_one_server_per_version(use_case_file, base64, lora_adapters
     port = free_port()
     cfg = use_case(use_case_file, base64, "merged_qa", **{"vllm.mode": "merged", "vllm.python": vllm_python,
                                             "vllm.base_port": port, "vllm.api_key": VLLM_KEY,
-                                            "vllm.max_model_len": 512, "vllm.dtype": "float32"})
+                                            "vllm.max_model_len": 512, "vllm.dtype": "float32",
+                                            "vllm.startup_timeout_s": 600})
     v1 = register(cfg, lora_adapters["a"], "run-a")
     with Gateway(cfg) as gw:
         first = gw.openai().chat.completions.create(model=cfg.model_name, max_tokens=6,
@@ -313,12 +314,37 @@ def test_merged_mode_one_server_per_version(use_case_file, base64, lora_adapters
         assert first.model == f"{cfg.model_name}@{v1}"
         fleet = gw.store.fleet
         assert set(fleet.servers) == {v1} and fleet.servers[v1].served_name == f"{cfg.model_name}-v{v1}"
-        v2 = register(cfg, lora_adapters["b"], "run-b")
-        deadline = time.monotonic() + 300
-        while gw.store.versions().get("champion") != v2 and time.monotonic() < deadline:
-            time.sleep(0.2)
+        stop, answers = threading.Event(), []
+
+        def load():
+            while not stop.is_set():
+                r = gw.ask("What is a tuple?", model=f"{cfg.model_name}@champion")
+                answers.append((r.status_code, r.json().get("llmops", {}).get("model_version") or r.text))
+                time.sleep(0.5)  # steady traffic that leaves the 2 cores room to start v2's server
+
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:  # the alias moves under load
+            pool.submit(load)
+            v2 = register(cfg, lora_adapters["b"], "run-b")
+            deadline = time.monotonic() + 300
+            while gw.store.versions().get("champion") != v2 and time.monotonic() < deadline:
+                time.sleep(0.2)
+            time.sleep(1)
+            stop.set()
+        assert answers and all(code == 200 for code, _ in answers), [a for a in answers if a[0] != 200]
+        assert {v for _, v in answers} <= {v1, v2} and answers[-1][1] == v2  # each answer names its version
         assert gw.ask("What is a tuple?").json()["llmops"]["model_version"] == v2
         while set(fleet.servers) != {v2} and time.monotonic() < deadline:  # after the retired version's grace
             time.sleep(0.2)
         assert set(fleet.servers) == {v2}  # v1's server stopped: no alias needs it
         assert registry.alias_version(cfg.model_name, "previous") == v1
+
+        fleet.servers[v2].kill()  # the version's own server dies: 503 at once, then the gateway starts it again
+        down = gw.ask("while down")
+        assert down.status_code == 503 and down.headers["Retry-After"] == "1", down.text
+        deadline = time.monotonic() + 300
+        while not (fleet.servers[v2].alive() and fleet.servers[v2].client.healthy()) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        back = gw.ask("after")
+        assert back.status_code == 200 and back.json()["llmops"]["model_version"] == v2
+    logged = [r["prompt"] for r in prediction_log(cfg)]
+    assert "while down" not in logged and logged[-1] == "after"  # only answered requests, none lost
