@@ -42,3 +42,25 @@ def test_the_gateway_fronts_vllm_and_the_main_file_is_unchanged(overlay):
     assert gateway["depends_on"]["vllm"]["condition"] == "service_healthy"
     main = yaml.safe_load((ROOT / "docker-compose.yaml").read_text())
     assert not {"vllm", "llmops-api-vllm"} & set(main["services"])
+
+
+def test_docker_compose_accepts_the_overlay_with_the_gpu_profile(tmp_path):
+    import os
+    import shutil
+    import subprocess
+
+    if not (shutil.which("docker") and subprocess.run(["docker", "compose", "version"],
+                                                      capture_output=True).returncode == 0):
+        pytest.skip("the docker compose plugin is not installed here; the overlay is checked by the tests above")
+    env_file = tmp_path / ".env"
+    env_file.write_text((ROOT / ".env.example").read_text())
+    cmd = ["docker", "compose", "--project-directory", str(ROOT), "--env-file", str(env_file),
+           "-f", str(ROOT / "docker-compose.yaml"), "-f", str(ROOT / "docker-compose.vllm.yaml"), "--profile", "gpu"]
+    env = {**os.environ, "VLLM_BASE_MODEL": "/opt/llmops/home/models/base", "LLMOPS_VLLM_API_KEY": "k"}
+    proc = subprocess.run([*cmd, "config", "--services"], capture_output=True, text=True, timeout=60, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert {"vllm", "llmops-api-vllm", "airflow-worker-gpu"} <= set(proc.stdout.split())
+    # the overlay asks for its two settings by name rather than starting vLLM without a model or a key
+    env.pop("VLLM_BASE_MODEL")
+    proc = subprocess.run([*cmd, "config", "--quiet"], capture_output=True, text=True, timeout=60, env=env)
+    assert proc.returncode != 0 and "VLLM_BASE_MODEL" in proc.stderr
