@@ -25,8 +25,22 @@ def _manifests(home: Path) -> dict[str, dict]:
     return {m["partition_key"]: m for m in (json.loads(p.read_text()) for p in found)}
 
 
-def test_feedback_dag_partitions_rerun_and_too_few_rows(airflow, sample_rows, monkeypatch):
+@pytest.fixture
+def served_logs(airflow, monkeypatch):
+    """The prediction log and feedback this test writes into the shared e2e home, removed afterwards: the serving
+    DAG tests of the same use case start from an empty prediction log."""
+    import shutil
+
+    from llmops.serving.feedback import feedback_dir
+    from llmops.serving.prediction_log import log_dir
+
     monkeypatch.setenv("LLMOPS_HOME", str(airflow.home))
+    yield
+    for folder in (feedback_dir(USE_CASE), log_dir(USE_CASE)):
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_feedback_dag_partitions_rerun_and_too_few_rows(airflow, sample_rows, served_logs):
     n = {DAYS[0]: 22, DAYS[1]: 3, DAYS[2]: 21}  # min_rows is 20
     i = 0
     for day, count in n.items():

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -83,7 +84,11 @@ class VllmServer:
             self.process.wait()
 
     def kill(self) -> None:
-        """A crash, as the tests make one."""
+        """A crash, as the tests make one: the server and its engine and worker processes (its process group: a
+        SIGKILL of the API process alone would leave them running, holding memory and cores)."""
         if self.alive():
-            self.process.kill()
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
             self.process.wait()
