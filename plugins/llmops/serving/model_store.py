@@ -122,11 +122,13 @@ class ModelStore:
         for alias in self.aliases:
             self._replace(alias, None)
 
-    def _replace(self, alias: str, new: ServedVersion | None) -> None:
-        """The one place a served version is let go: its engine finishes what is queued on it, then stops."""
+    def _replace(self, alias: str, new: ServedVersion | None) -> ServedVersion | None:
+        """The one place a served version is let go: its engine finishes what is queued on it, then stops.
+        Returns the version let go, if any."""
         with self._swap:
             old = self._models.pop(alias, None)
             if new is not None:
                 self._models[alias] = new
         if old is not None:
             old.close()
+        return old

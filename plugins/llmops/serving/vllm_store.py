@@ -261,14 +261,11 @@ class VllmModelStore(ModelStore):
         return ServedVersion(alias=alias, version=str(version), model=None, tokenizer=tokenizer, template=template,
                              metadata=meta, engine=engine)
 
-    def _replace(self, alias: str, new: ServedVersion | None) -> None:
-        with self._swap:
-            old = self._models.pop(alias, None)
-            if new is not None:
-                self._models[alias] = new
-        if old is not None:
-            old.close()
+    def _replace(self, alias: str, new: ServedVersion | None) -> ServedVersion | None:
+        old = super()._replace(alias, new)
+        if old is not None:  # kept until its in-flight requests finish (sweep)
             self._retired.append((time.monotonic(), old))
+        return old
 
     def refresh(self) -> list[str]:
         fleet = self._ensure_fleet()
