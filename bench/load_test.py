@@ -82,12 +82,20 @@ def questions_file(use_case: str, out: Path) -> Path:
     return path
 
 
-def run_level(exe: Path, url: str, users: int, seconds: int, out: Path) -> dict:
+def bodies_file(bodies: list[dict], path: Path) -> Path:
+    """Request bodies for the locust users (sent as is to ``LLMOPS_LOAD_ROUTE``), one JSON line each."""
+    path.write_text("".join(json.dumps({"body": b}) + "\n" for b in bodies))
+    return path
+
+
+def run_level(exe: Path, url: str, users: int, seconds: int, out: Path, env: dict | None = None) -> dict:
+    """One locust level: ``users`` users (all spawned at once) for ``seconds``; ``env`` over this process's
+    (``LLMOPS_LOAD_QUESTIONS``, ``LLMOPS_LOAD_ROUTE``, ``LLMOPS_API_KEY``)."""
     prefix = out / f"u{users}"
     subprocess.run([str(exe), "-f", str(ROOT / "bench" / "locustfile.py"), "--headless", "-u", str(users),
                     "-r", str(users), "-t", f"{seconds}s", "--host", url, "--csv", str(prefix), "--only-summary",
-                    "--stop-timeout", "10"], check=False, cwd=ROOT, timeout=seconds + 120,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                    "--stop-timeout", "30"], check=False, cwd=ROOT, timeout=seconds + 180,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **(env or {})})
     with open(f"{prefix}_stats.csv") as f:
         row = next(r for r in csv.DictReader(f) if r["Name"] == "Aggregated")
     return {"users": users, "requests": int(row["Request Count"]), "failures": int(row["Failure Count"]),

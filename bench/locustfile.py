@@ -1,4 +1,7 @@
-"""Locust scenario for the serving API: users ask sample questions, bounded by the runner's -t and request cap."""
+"""Locust scenario for the serving API: users ask sample questions, bounded by the runner's -t and request cap.
+
+Each line of ``LLMOPS_LOAD_QUESTIONS`` is ``{"question": ...}`` (sent to ``/v1/generate``) or ``{"body": {...}}``
+(sent as is to ``LLMOPS_LOAD_ROUTE``, e.g. ``/v1/completions`` of the gateway or of a vLLM server)."""
 
 import json
 import os
@@ -7,10 +10,13 @@ from pathlib import Path
 
 from locust import HttpUser, between, task
 
-QUESTIONS = [json.loads(line)["question"] for line in
-             Path(os.environ.get("LLMOPS_LOAD_QUESTIONS", "include/data/stackoverflow_qa_batch/questions.jsonl"))
-             .read_text().splitlines()]
+LINES = [json.loads(line) for line in
+         Path(os.environ.get("LLMOPS_LOAD_QUESTIONS", "include/data/stackoverflow_qa_batch/questions.jsonl"))
+         .read_text().splitlines() if line.strip()]
 MAX_NEW = int(os.environ.get("LLMOPS_LOAD_MAX_NEW_TOKENS", "16"))
+ROUTE = os.environ.get("LLMOPS_LOAD_ROUTE", "/v1/generate")
+BODIES = [line["body"] if "body" in line else {"prompt": line["question"], "max_new_tokens": MAX_NEW}
+          for line in LINES]
 
 
 class Asker(HttpUser):
@@ -18,5 +24,4 @@ class Asker(HttpUser):
 
     @task
     def ask(self):
-        self.client.post("/v1/generate", json={"prompt": random.choice(QUESTIONS), "max_new_tokens": MAX_NEW},
-                         headers={"Authorization": f"Bearer {os.environ['LLMOPS_API_KEY']}"})
+        self.client.post(ROUTE, json=random.choice(BODIES), headers={"Authorization": f"Bearer {os.environ['LLMOPS_API_KEY']}"})

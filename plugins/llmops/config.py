@@ -352,6 +352,13 @@ class VllmConfig(_Strict):
                        "transformers' greedy output exactly)")
     extra_args: list[str] = Field(default_factory=list, description="More vLLM server arguments")
     startup_timeout_s: float = Field(300.0, gt=0, description="How long a started server may take to answer")
+    check_merged: bool = Field(True, description="merged mode: before any alias moves, the registration starts "
+                               "the version's vLLM server once on a free port (about a minute on CPU); a version "
+                               "vLLM cannot serve fails the registration, naming vLLM's reason")
+    cpu_binds: list[str] = Field(default_factory=list, description="CPU hosts: VLLM_CPU_OMP_THREADS_BIND of each "
+                                 "server the API starts, the first one no running server holds (e.g. ['0', '1']: "
+                                 "two merged versions' servers on a core each, so a starting one is not starved); "
+                                 "empty: vLLM's own (all cores)")
     request_timeout_s: float = Field(5.0, gt=0, description="Connecting to a server; an unreachable one is a 503 "
                                      "with Retry-After")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import signal
 import subprocess
 import time
@@ -20,6 +21,8 @@ from llmops.errors import EngineUnavailable
 from llmops.serving.vllm_client import VllmClient
 
 log = logging.getLogger(__name__)
+ERROR_LINE = re.compile(r"(Error|Exception|refuse|not supported|unsupported)\b", re.IGNORECASE)
+EXCEPTION_LINE = re.compile(r"^(\(\w+ pid=\d+\) )?[\w.]*(Error|Exception)\b:?")  # a traceback's last line
 CPU_ENV = {"VLLM_CPU_KVCACHE_SPACE": "2", "VLLM_CPU_NUM_OF_RESERVED_CPU": "0",
            "VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True", "TOKENIZERS_PARALLELISM": "false"}
 
@@ -43,7 +46,7 @@ class VllmServer:
         self.vcfg, self.model_dir, self.served_name, self.port, self.lora = vcfg, str(model_dir), served_name, port, lora
         self.url = f"http://{vcfg.host}:{port}"
         self.log_file = Path(log_file) if log_file else None
-        self.env = {**CPU_ENV, **(env or {})}
+        self.env = dict(env or {})  # over the host's environment, which is over CPU_ENV
         self.process: subprocess.Popen | None = None
         self.client = VllmClient(self.url, api_key=vcfg.api_key, connect_timeout_s=vcfg.request_timeout_s)
 
@@ -51,8 +54,7 @@ class VllmServer:
         if self.alive():
             return self
         out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115 (the child keeps it)
-        env = {**{k: v for k, v in self.env.items() if k not in os.environ}, **os.environ}
-        env["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] = "True"
+        env = {**CPU_ENV, **os.environ, **self.env, "VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True"}
         cmd = server_command(self.vcfg, self.model_dir, self.served_name, self.port, lora=self.lora)
         log.info("starting vLLM: %s", " ".join(cmd))
         self.process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
@@ -65,13 +67,29 @@ class VllmServer:
         deadline = time.monotonic() + (timeout_s or self.vcfg.startup_timeout_s)
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
+                reason = self.failure_reason()
                 raise EngineUnavailable(f"vLLM server for {self.served_name} exited with {self.process.returncode}"
+                                        f"{': ' + reason if reason else ''}"
                                         f"{'; see ' + str(self.log_file) if self.log_file else ''}")
             if self.client.healthy():
                 return self
             time.sleep(0.5)
         raise EngineUnavailable(f"vLLM server for {self.served_name} on {self.url} not ready after "
                                 f"{timeout_s or self.vcfg.startup_timeout_s:.0f}s")
+
+    def failure_reason(self) -> str:
+        """What vLLM's log says went wrong: its last exception with the line after it (pydantic puts the reason
+        there), else its last line naming an error, else its last line; '' without a log."""
+        if not self.log_file or not self.log_file.exists():
+            return ""
+        lines = [ln.strip() for ln in self.log_file.read_text(errors="replace").splitlines()[-300:] if ln.strip()]
+        raised = [i for i, ln in enumerate(lines) if EXCEPTION_LINE.match(ln)]
+        if raised:
+            i = raised[-1]
+            more = [ln for ln in lines[i + 1:i + 3] if not ln.startswith(("For further information", "["))]
+            return " ".join([lines[i], *more[:1]])[:600]
+        errors = [ln for ln in lines if ERROR_LINE.search(ln) and "WARNING" not in ln]
+        return (errors or lines[-1:] or [""])[-1][:600]
 
     def stop(self, timeout_s: float = 30) -> None:
         if self.process is None or self.process.poll() is not None:

@@ -34,6 +34,9 @@ from llmops.serving.vllm_client import VllmClient
 from llmops.serving.vllm_engine import VllmEngine, served_name
 
 log = logging.getLogger(__name__)
+SERVED_MARKER = ".vllm-served"  # in a merged folder: a vLLM server answered over it (no check needed again)
+# the check's server needs no speed and must not starve servers under load on a CPU host: one unbound thread
+CHECK_ENV = {"VLLM_CPU_OMP_THREADS_BIND": "nobind", "OMP_NUM_THREADS": "1"}
 RETIRE_GRACE_S = 5.0  # how long a replaced version stays loaded for requests already on their way to it
 
 
@@ -70,13 +73,13 @@ def prepare_version(cfg: UseCaseConfig, version: str) -> list[str]:
     """Before an alias names ``version`` (registration, rollback): in ``lora`` mode every vLLM server loads its
     adapter; one it refuses raises :class:`~llmops.errors.AdapterRefused` (permanent: no alias moves) naming the
     version and vLLM's reason. A server that does not answer is skipped with a warning: the gateway's reconcile
-    loads the version there before its own alias switches. ``merged`` mode has nothing to do here (the gateway
-    merges the version and starts its server before switching). Returns the servers that loaded it."""
+    loads the version there before its own alias switches. In ``merged`` mode, :func:`check_merged`. Returns the
+    servers that loaded it."""
     from llmops.errors import AdapterRefused, EngineUnavailable
 
     vcfg = cfg.serving.vllm
-    if vcfg.mode != "lora":
-        return []
+    if vcfg.mode == "merged":
+        return check_merged(cfg, version)
     urls = vcfg.urls or [f"http://{vcfg.host}:{vcfg.base_port}"]
     adapter, _meta = fetch_version(cfg, version)
     loaded = []
@@ -92,6 +95,56 @@ def prepare_version(cfg: UseCaseConfig, version: str) -> list[str]:
         finally:
             client.close()
     return loaded
+
+
+def check_merged(cfg: UseCaseConfig, version: str) -> list[str]:
+    """``merged`` mode, before an alias names ``version``: merge it into the folder the gateway will serve and
+    start a vLLM server on it once, on a free port, until it answers a one-token request. A version vLLM cannot serve (an architecture
+    or head size it refuses, a context longer than the model's) raises :class:`~llmops.errors.AdapterRefused`
+    naming the version and the error vLLM logged; no alias moves. Once per version: a folder vLLM has served
+    (:data:`SERVED_MARKER`) is not checked again. Skipped, with a warning, when
+    ``serving.vllm.check_merged`` is off or this host has no vLLM environment (the gateway then keeps the old
+    version if the new one's server does not start)."""
+    import socket
+
+    from llmops.errors import AdapterRefused, EngineUnavailable, LLMOpsError
+    from llmops.serving.vllm_servers import VllmServer
+
+    vcfg = cfg.serving.vllm
+    if not vcfg.check_merged:
+        return []
+    if not Path(vcfg.python).exists():
+        log.warning("%s version %s: no vLLM environment here (%s; `make vllm-tools`), so whether vLLM can serve "
+                    "it is not checked before the aliases move", cfg.model_name, version, vcfg.python)
+        return []
+    adapter, _meta = fetch_version(cfg, version)
+    folder = merged_folder(cfg, version, adapter)
+    if (folder / SERVED_MARKER).exists():  # vLLM served this folder before (a rollback to it)
+        return []
+    with socket.socket() as s:
+        s.bind((vcfg.host, 0))
+        port = s.getsockname()[1]
+    name = served_name(cfg.model_name, version)
+    check_log = folder.parent / f"{folder.name}.check.log"
+    check_log.unlink(missing_ok=True)  # this check's lines only
+    server = VllmServer(vcfg.model_copy(update={"api_key": api_key(vcfg)}), folder, name, port, lora=False,
+                        log_file=check_log, env=CHECK_ENV)
+    log.info("%s version %s: checking that vLLM serves %s (a server on port %d)", cfg.model_name, version, folder,
+             port)
+    started = time.monotonic()
+    try:
+        server.start().wait_ready()
+        server.client.complete(name, [1, 2, 3], max_tokens=1)  # a forward pass, as the first request would
+    except EngineUnavailable as e:
+        raise AdapterRefused(f"{cfg.model_name} version {version}: vLLM cannot serve its merged model: {e}") from None
+    except LLMOpsError as e:
+        raise AdapterRefused(f"{cfg.model_name} version {version}: vLLM started over its merged model and refused a "
+                             f"request: {e}") from None
+    finally:
+        server.stop()
+    (folder / SERVED_MARKER).touch()
+    log.info("%s version %s: vLLM served it (%.0fs to start)", cfg.model_name, version, time.monotonic() - started)
+    return [server.url]
 
 
 class LoraFleet:
@@ -166,9 +219,18 @@ class MergedFleet:
         if server is None:
             folder = merged_folder(self.cfg, version, adapter)
             server = VllmServer(self.vcfg, folder, served_name(self.cfg.model_name, version), next(self._ports),
-                                lora=False, log_file=folder.parent / f"{folder.name}.log")
+                                lora=False, log_file=folder.parent / f"{folder.name}.log", env=self._bind())
             self.servers[version] = server
         server.start().wait_ready()
+        (Path(server.model_dir) / SERVED_MARKER).touch()
+
+    def _bind(self) -> dict:
+        """``serving.vllm.cpu_binds``: the first core set no running server of this fleet holds."""
+        if not self.vcfg.cpu_binds:
+            return {}
+        held = {s.env.get("VLLM_CPU_OMP_THREADS_BIND") for s in self.servers.values() if s.alive()}
+        free = [b for b in self.vcfg.cpu_binds if b not in held]
+        return {"VLLM_CPU_OMP_THREADS_BIND": (free or self.vcfg.cpu_binds)[0]}
 
     def clients_for(self, version: str) -> list[VllmClient]:
         return [self.servers[version].client]
