@@ -68,7 +68,7 @@ def judged(airflow, tiny_model_dir, tmp_path_factory):
     cfg["evaluation"]["bootstrap_samples"] = 200
     cfg["gate"] = {"rules": [{"metric": "eval_loss_improvement", "min": 0.01},
                              {"metric": "judge.win_rate", "vs": "champion", "min": 0.5, "ci": True}],
-                   "promote_to_champion": True}
+                   "promote_to_champion": True, "approval_timeout_hours": 0.2}  # unanswered: rejected in 12 min
     (use_cases / f"{UC}.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     dataset = airflow.dags_test(f"{UC}__dataset")
     assert dataset.returncode == 0, dataset.stdout[-3000:] + dataset.stderr[-3000:]
@@ -134,13 +134,22 @@ def test_an_untrusted_judge_hands_the_decision_to_a_person_whose_choices_become_
 
 
 def test_a_judge_that_is_down_fails_the_gate_closed(airflow, judged):
+    """With ``max_failed`` at its default (0): every refused call is a failed verdict, and one is too many."""
     from llmops.serving.base_server import free_port
 
+    path = Path(airflow.env["LLMOPS_USE_CASES_DIR"]) / f"{UC}.yaml"
+    saved = path.read_text()
+    cfg = yaml.safe_load(saved)
+    cfg["evaluation"]["judge"].pop("max_failed")
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     before = _versions(airflow)
     dead = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
     env = {**airflow.env, "AIRFLOW_CONN_E2E_JUDGE": _conn(dead, "judge")}
-    proc = subprocess.run([AIRFLOW, "dags", "test", f"{UC}__finetune"], env=env, capture_output=True, text=True,
-                          timeout=600)
+    try:
+        proc = subprocess.run([AIRFLOW, "dags", "test", f"{UC}__finetune"], env=env, capture_output=True,
+                              text=True, timeout=900)
+    finally:
+        path.write_text(saved)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0, out[-4000:]
     assert "JudgeUnavailable" in out and dead in out and "verdicts failed" in out, out[-4000:]
