@@ -55,7 +55,9 @@ def _judge_rates(endpoint, text: str, version: str, results: dict, args) -> dict
                 print(json.dumps({"measure": label, "error": str(e)}))
                 raise
             rates.append(r["calls"] / r["seconds"])
-        judged[label] = {"calls_per_s": statistics.median(rates), "calls": r["calls"], "failed": r["failed"]}
+        errors = [o["error"] for v in r["verdicts"] for o in (v["x_as_a"], v["x_as_b"]) if o.get("error")]
+        judged[label] = {"calls_per_s": statistics.median(rates), "calls": r["calls"], "failed": r["failed"],
+                         "first_error": errors[0][:160] if errors else None}
         print(json.dumps({"measure": f"judge {label}", "concurrency": conc, **judged[label]}), flush=True)
     return judged
 
