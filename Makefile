@@ -24,7 +24,7 @@ LLAMA_CPP_SDIST := llama-cpp-python==0.3.36
 VLLM_VENV ?= .venv-vllm
 VLLM_STAMP := $(VLLM_VENV)/.installed
 
-.PHONY: demo demo-real demo-feedback test lint install airflow mlflow serve summary constraints clean browser redis gguf-tools gguf-tools-if-needed vllm-tools compose-test
+.PHONY: demo demo-real demo-judge demo-feedback test lint install airflow mlflow serve summary constraints clean browser redis gguf-tools gguf-tools-if-needed vllm-tools compose-test
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,11 @@ demo: $(STAMP) gguf-tools-if-needed
 # docstrings; a few minutes on 2 CPU cores.
 demo-real: $(STAMP) gguf-tools-if-needed
 	PYTHONPATH=plugins $(PY) -m llmops.cli demo --use-case python_docs_qa
+
+# The real-model sample with the pairwise judge in the gate: SmolLM2 itself, served by this project's API on
+# loopback, judges base vs tuned answers and is checked against include/labels/python_docs_qa.jsonl (README: Judge).
+demo-judge: $(STAMP) gguf-tools-if-needed
+	PYTHONPATH=plugins $(PY) -m llmops.cli demo --use-case python_docs_qa --judge
 
 # The feedback loop on the demo's champion: scripted ratings -> preference snapshot -> DPO -> gate -> register.
 demo-feedback: $(STAMP)

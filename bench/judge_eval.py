@@ -17,7 +17,6 @@ import json
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,42 +35,31 @@ def _zero_adapter(base, out: Path) -> Path:
     return out
 
 
-class _BaseStore:
-    """The base model as the served `champion` (no registry): what the judge endpoint serves."""
+def _judge_rates(endpoint, text: str, version: str, results: dict, args) -> dict:
+    """Judge calls per second one at a time and ``args.concurrency`` in flight (after a warm-up round)."""
+    from llmops.evaluate.judge import Judge, JudgeUnavailable
 
-    def __init__(self, model, tokenizer, template, serving):
-        from llmops.serving.model_store import LoadedModel, ServedVersion
-
-        self.aliases = ("champion",)
-        self.reloads = 0
-        self._v = ServedVersion.start(LoadedModel(alias="champion", version="base", model=model, tokenizer=tokenizer,
-                                                  template=template, metadata={}), serving)
-
-    def get(self, alias):
-        return self._v if alias == "champion" else None
-
-    def versions(self):
-        return {"champion": "base"}
-
-    def refresh(self):
-        return []
-
-    def close(self):
-        self._v.close()
-
-
-def _serve(cfg, store, port: int):
-    import uvicorn
-
-    from llmops.serving.app import Settings, create_app
-
-    app = create_app(cfg, Settings.for_use_case(cfg, prediction_log=False, reload_interval_s=3600,
-                                                max_new_tokens=64), store=store)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    threading.Thread(target=server.run, daemon=True).start()
-    while not server.started:
-        time.sleep(0.1)
-    return server
+    ch = results["candidates"]["challenger"]["samples"]
+    bs = results["candidates"]["base"]["samples"]
+    pairs = [(a["prompt"], a["prediction"], b["prediction"]) for a, b in zip(ch, bs, strict=True)]
+    pairs = (pairs * (args.pairs // max(1, len(pairs)) + 1))[:args.pairs]
+    judged = {}
+    for label, conc in (("warm-up", args.concurrency), ("sequential", 1), ("batched", args.concurrency)):
+        judge = Judge(endpoint, text, version=version, timeout_s=300, concurrency=conc, max_failed=10**6,
+                      max_tokens=48)
+        rates = []
+        for _ in range(1 if label == "warm-up" else args.repeats):
+            try:
+                r = judge.compare(pairs)
+            except JudgeUnavailable as e:
+                print(json.dumps({"measure": label, "error": str(e)}))
+                raise
+            rates.append(r["calls"] / r["seconds"])
+        errors = [o["error"] for v in r["verdicts"] for o in (v["x_as_a"], v["x_as_b"]) if o.get("error")]
+        judged[label] = {"calls_per_s": statistics.median(rates), "calls": r["calls"], "failed": r["failed"],
+                         "first_error": errors[0][:160] if errors else None}
+        print(json.dumps({"measure": f"judge {label}", "concurrency": conc, **judged[label]}), flush=True)
+    return judged
 
 
 def main(argv=None) -> int:
@@ -90,9 +78,10 @@ def main(argv=None) -> int:
 
     from llmops.config import load_by_name
     from llmops.evaluate.evaluation import evaluate_candidates
-    from llmops.evaluate.judge import Judge, JudgeEndpoint, JudgeUnavailable, load_judge_prompt
+    from llmops.evaluate.judge import JudgeEndpoint, load_judge_prompt
     from llmops.model import loading
     from llmops.prompts import load_template
+    from llmops.serving.base_server import serve_base
 
     cfg = load_by_name("python_docs_qa")
     rows = pd.read_json(next((ROOT / "include/data/python_docs_qa").glob("*.jsonl")), lines=True)
@@ -116,30 +105,9 @@ def main(argv=None) -> int:
         out[label] = statistics.median(times)
         print(json.dumps({"measure": label, "seconds": round(out[label], 2), "rows": len(rows)}), flush=True)
 
-    store = _BaseStore(base, tok, template, cfg.serving.model_copy(update={"max_batch_size": 32}))
-    server = _serve(cfg, store, args.port)
     text, version = load_judge_prompt(cfg.evaluation.judge.prompt)
-    endpoint = JudgeEndpoint(f"http://127.0.0.1:{args.port}/v1", f"{cfg.model_name}@champion", "none")
-    ch = results["candidates"]["challenger"]["samples"]
-    bs = results["candidates"]["base"]["samples"]
-    pairs = [(a["prompt"], a["prediction"], b["prediction"]) for a, b in zip(ch, bs, strict=True)]
-    pairs = (pairs * (args.pairs // max(1, len(pairs)) + 1))[:args.pairs]
-    judged = {}
-    for label, conc in (("warm-up", args.concurrency), ("sequential", 1), ("batched", args.concurrency)):
-        judge = Judge(endpoint, text, version=version, timeout_s=300, concurrency=conc, max_failed=10**6,
-                      max_tokens=48)
-        rates = []
-        for _ in range(1 if label == "warm-up" else args.repeats):
-            try:
-                r = judge.compare(pairs)
-            except JudgeUnavailable as e:
-                print(json.dumps({"measure": label, "error": str(e)}))
-                raise
-            rates.append(r["calls"] / r["seconds"])
-        judged[label] = {"calls_per_s": statistics.median(rates), "calls": r["calls"], "failed": r["failed"]}
-        print(json.dumps({"measure": f"judge {label}", "concurrency": conc, **judged[label]}), flush=True)
-    server.should_exit = True
-    store.close()
+    with serve_base(cfg, model=base, tokenizer=tok, port=args.port, max_batch_size=32) as server:
+        judged = _judge_rates(JudgeEndpoint(server.base_url, server.model, "none"), text, version, results, args)
 
     if args.write:
         b, s = judged["batched"], judged["sequential"]

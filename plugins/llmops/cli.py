@@ -5,6 +5,7 @@
   make-base-model [--force]   make the tiny local base model the sample use case trains on
   make-base-model --missing   make each use case's missing ${LLMOPS_HOME}/models/tiny-* base model (docker-compose)
   demo [--use-case NAME]      run the dataset DAG, then the finetune DAG, with `airflow dags test`; print a summary
+  demo --judge                the same with the pairwise judge in the gate (the base model served on loopback)
   summary [--use-case NAME]   print what the newest run produced
   snapshots NAME [--show ID]  list a use case's dataset snapshots, or print one manifest
   rollback [--use-case NAME] [--to-version N]   move `champion` back (default: to the `previous` alias)
@@ -21,6 +22,7 @@ import random
 import shlex
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -134,6 +136,31 @@ def cmd_gpu_pool(_args) -> int:
 
 def cmd_demo(args) -> int:
     env = _apply_env()
+    if not args.judge:
+        return _demo(args, env)
+    from llmops import demo_judge
+    from llmops.config import load_by_name
+    from llmops.serving.base_server import serve_base
+
+    env["LLMOPS_USE_CASES_DIR"] = str(demo_judge.judged_use_cases_dir(args.use_case))
+    os.environ["LLMOPS_USE_CASES_DIR"] = env["LLMOPS_USE_CASES_DIR"]
+    make_base_model(args.use_case)
+    started = time.monotonic()
+    with serve_base(load_by_name(args.use_case)) as judge:
+        print(f"judge: the base model served by this project's API at {judge.base_url} (model {judge.model}) "
+              f"[{time.monotonic() - started:.0f}s to start]; the `approve` task waits {demo_judge.APPROVAL_WAIT_S}s "
+              "for a person (Airflow UI, Required Actions) when the judge is not trusted")
+        env.update(judge.env())
+        stop = threading.Event()
+        demo_judge.reject_when_unanswered(f"{args.use_case}__finetune", env, stop)
+        rc = _demo(args, env)
+        stop.set()
+    if rc == 0:
+        demo_judge.print_judge_summary(args.use_case)
+    return rc
+
+
+def _demo(args, env: dict) -> int:
     started = time.monotonic()
     Path(env["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
     logs = paths.llmops_home() / "logs" / "demo"
@@ -331,6 +358,9 @@ def main(argv: list[str] | None = None) -> int:
         p = sub.add_parser(name)
         p.add_argument("--use-case", default=DEFAULT_USE_CASE)
         p.set_defaults(func=func)
+    sub.choices["demo"].add_argument("--judge", action="store_true",
+                                     help="with the pairwise judge in the gate: the base model served by this "
+                                          "project's API on loopback (llmops.demo_judge)")
     p = sub.add_parser("feedback-demo", help="serve the champion, rate answers by a scripted rule, build preference "
                                              "data, DPO on top of the champion, gate and register (llmops.feedback_demo)")
     p.add_argument("--use-case", default=DEFAULT_USE_CASE)

@@ -302,3 +302,15 @@ def test_a_judge_that_is_down_fails_the_gate_and_nothing_is_decided(judged_cfg, 
         run_gate(cfg, _results(tmp_path), trained, run_id="manual__1")
     assert "gate.decision" not in tracking.client().get_run(trained.mlflow_run_id).data.tags
     assert not (tmp_path / "eval" / "report" / "decision.json").exists()
+
+
+def test_without_labels_the_judge_is_untrusted_and_the_decision_stays_strict_json(judged_cfg, fake_adapter, tmp_path):
+    from llmops.steps.gate import run_gate
+
+    cfg = judged_cfg("longer")
+    (tmp_path / "labels.jsonl").unlink()  # the configured labels file is gone: nothing to check the judge against
+    decision = run_gate(cfg, _results(tmp_path), fake_adapter(cfg.name), run_id="manual__1")
+    assert decision.details["needs_approval"] and "no human labels" in decision.details["approval_reason"]
+    assert decision.details["judge"]["metrics"]["judge.kappa"] is None  # NaN would break the XCom (strict JSON)
+    json.dumps(decision.to_xcom(), allow_nan=False)
+    assert "kappa n/a" in decision.text

@@ -6,6 +6,7 @@ register such a decision without an approval."""
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 
 from llmops.config import UseCaseConfig
@@ -33,7 +34,8 @@ def judge_for_gate(cfg: UseCaseConfig, results: dict, metrics: dict, per_example
 
 def mark_decision(decision: dict, cfg: UseCaseConfig, judged: dict) -> None:
     """The judge's figures, whether the gate acted on it, and the hand-off to a person, in the decision."""
-    m = judged["metrics"]
+    # NaN (kappa without labels) as None: the decision travels as strict JSON (XCom)
+    m = {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in judged["metrics"].items()}
     decision["judge"] = {k: judged[k] for k in ("endpoint", "model", "prompt_version", "trusted", "reason",
                                                 "reference", "labels_path")} | {"metrics": m}
     if not judged["trusted"]:
@@ -42,15 +44,19 @@ def mark_decision(decision: dict, cfg: UseCaseConfig, judged: dict) -> None:
                                        f"{', '.join(judged.get('set_aside') or []) or 'none'}")
 
 
+def fmt(v) -> str:
+    return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}"
+
+
 def judge_text(decision: dict) -> str:
     j = decision.get("judge")
     if not j:
         return ""
     m = j["metrics"]
     lines = ["", f"**Judge** `{j['model']}` at {j['endpoint']} (prompt {j['prompt_version']}), challenger vs "
-             f"{j['reference']}: win rate {m['judge.win_rate']:.3f} [{m['judge.win_rate_low']:.3f}, "
-             f"{m['judge.win_rate_high']:.3f}] over {m['judge.pairs']} prompts ({m['judge.ties']} ties); agreement "
-             f"with people: kappa {m['judge.kappa']:.3f}, accuracy {m['judge.accuracy']:.3f} ({m['judge.labels']} "
+             f"{j['reference']}: win rate {fmt(m['judge.win_rate'])} [{fmt(m['judge.win_rate_low'])}, "
+             f"{fmt(m['judge.win_rate_high'])}] over {m['judge.pairs']} prompts ({m['judge.ties']} ties); agreement "
+             f"with people: kappa {fmt(m['judge.kappa'])}, accuracy {fmt(m['judge.accuracy'])} ({m['judge.labels']} "
              "labels)."]
     if decision.get("needs_approval"):
         lines.append(f"**A person decides**: {decision['approval_reason']}")
