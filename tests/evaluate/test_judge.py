@@ -131,6 +131,14 @@ def test_a_broken_judge_fails_closed_naming_the_endpoint_and_count(server, model
     assert not isinstance(e.value, ConfigError)  # retryable
 
 
+def test_a_judge_that_answers_no_call_fails_closed_whatever_max_failed_allows(server):
+    """max_failed tolerates unparseable verdicts (a weak judge); an endpoint that is down is never tolerated."""
+    with pytest.raises(JudgeUnavailable, match=r"4 of 4 verdicts failed \(no call got an answer"):
+        _judge("http://127.0.0.1:9/v1", "longer", timeout_s=0.5, max_failed=1000).compare(PAIRS[:2])
+    out = _judge(server, "garbage", max_failed=1000).compare(PAIRS[:2])  # answered, unparseable: all ties
+    assert out["failed"] == 4 and out["scores"] == [0.5, 0.5]
+
+
 def test_parse_verdict():
     assert parse_verdict('{"winner": "b", "explanation": "e"}') == ("B", "e")
     assert parse_verdict('Sure. {"winner": "tie"}')[0] == "tie"

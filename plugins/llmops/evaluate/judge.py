@@ -5,8 +5,9 @@ whose two verdicts disagree counts as a tie. Scores per pair, from x's side: 1 (
 0.5 (tie or inconsistent). The win rate is their mean, ties as half.
 
 Fail-closed: a verdict that cannot be parsed, an endpoint that is down or slower than the timeout, is counted;
-more than ``max_failed`` of them raise :class:`JudgeUnavailable` (retryable: not a :class:`PermanentError`) with
-the endpoint and the count, so the gate task fails and nothing is promoted.
+more than ``max_failed`` of them, or an endpoint that answered none of the calls (whatever ``max_failed`` says),
+raise :class:`JudgeUnavailable` (retryable: not a :class:`PermanentError`) with the endpoint and the count, so the
+gate task fails and nothing is promoted.
 """
 
 from __future__ import annotations
@@ -129,7 +130,7 @@ class Judge:
                 messages=[{"role": "user", "content": render(self.template, prompt, a, b)}])
             text = resp.choices[0].message.content or ""
         except Exception as e:  # down, slow, an HTTP error: a failed verdict, counted
-            return {"winner": None, "error": f"{type(e).__name__}: {str(e)[:200]}"}
+            return {"winner": None, "error": f"{type(e).__name__}: {str(e)[:200]}", "unreachable": True}
         parsed = parse_verdict(text)
         if parsed is None:
             return {"winner": None, "error": f"unparseable verdict: {text[:200]!r}"}
@@ -145,6 +146,10 @@ class Judge:
         seconds = time.monotonic() - started
         n = len(pairs)
         failed = [a for a in answers if a["winner"] is None]
+        if calls and all(a.get("unreachable") for a in answers):  # whatever max_failed allows: no judge answered
+            raise JudgeUnavailable(
+                f"judge {self.endpoint.model!r} at {self.endpoint.base_url}: {len(calls)} of {len(calls)} verdicts "
+                f"failed (no call got an answer, whatever max_failed allows), first: {failed[0]['error']}")
         if len(failed) > self.max_failed:
             raise JudgeUnavailable(
                 f"judge {self.endpoint.model!r} at {self.endpoint.base_url}: {len(failed)} of {len(calls)} verdicts "
