@@ -1,9 +1,10 @@
 """Answer a waiting `approve` (human-in-the-loop) task through Airflow's public REST API, as the UI's Required
 Actions page does, in-process against the metadata DB of ``AIRFLOW_HOME`` (the demo uses it when nobody answers):
 
-    python include/scripts/answer_approval.py DAG_ID [Approve|Reject]
+    python include/scripts/answer_approval.py DAG_ID [Approve|Reject|--waiting]
 
-Prints the run id answered, or nothing when no `approve` task is waiting. Needs
+Prints the run id answered (with --waiting: the run id waiting, answering nothing), or nothing when no `approve`
+task is waiting. Needs
 ``AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS=True`` (the embedded default's auth manager, no login)."""
 
 import sys
@@ -14,11 +15,19 @@ from airflow.utils.session import create_session
 from fastapi.testclient import TestClient
 
 
-def main(dag_id: str, choice: str = "Reject") -> int:
+def waiting_run(dag_id: str) -> str | None:
+    """The run whose `approve` task waits for an answer, if any."""
     with create_session() as s:
         ti = s.query(TaskInstance).filter(TaskInstance.dag_id == dag_id, TaskInstance.task_id == "approve",
                                           TaskInstance.state == "awaiting_input").first()
-        run_id = ti.run_id if ti else None
+        return ti.run_id if ti else None
+
+
+def main(dag_id: str, choice: str = "Reject") -> int:
+    run_id = waiting_run(dag_id)
+    if choice == "--waiting":  # only say which run waits (empty: none)
+        print(run_id or "")
+        return 0
     if not run_id:
         return 0
     with TestClient(create_app("core")) as client:

@@ -85,7 +85,7 @@ def reject_when_unanswered(dag_id: str, env: dict, stop: threading.Event) -> thr
         deadline = None
         while not stop.wait(10):
             if deadline is None:
-                probe = subprocess.run([sys.executable, "-c", _WAITING, dag_id], env=env, capture_output=True,
+                probe = subprocess.run([sys.executable, script, dag_id, "--waiting"], env=env, capture_output=True,
                                        text=True)
                 if probe.stdout.strip():
                     deadline = time.monotonic() + APPROVAL_WAIT_S
@@ -101,12 +101,3 @@ def reject_when_unanswered(dag_id: str, env: dict, stop: threading.Event) -> thr
     t.start()
     return t
 
-
-_WAITING = """
-import sys
-from airflow.models.taskinstance import TaskInstance as TI
-from airflow.utils.session import create_session
-with create_session() as s:
-    ti = s.query(TI).filter(TI.dag_id == sys.argv[1], TI.task_id == "approve", TI.state == "awaiting_input").first()
-    print(ti.run_id if ti else "")
-"""
