@@ -51,9 +51,9 @@ class BaseServer:
                 "LLMOPS_JUDGE_API_KEY": "none"}
 
 
-def free_port() -> int:
+def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((host, 0))
         return s.getsockname()[1]
 
 

@@ -105,9 +105,8 @@ def check_merged(cfg: UseCaseConfig, version: str) -> list[str]:
     (:data:`SERVED_MARKER`) is not checked again. Skipped, with a warning, when
     ``serving.vllm.check_merged`` is off or this host has no vLLM environment (the gateway then keeps the old
     version if the new one's server does not start)."""
-    import socket
-
     from llmops.errors import AdapterRefused, EngineUnavailable, LLMOpsError
+    from llmops.serving.base_server import free_port
     from llmops.serving.vllm_servers import VllmServer
 
     vcfg = cfg.serving.vllm
@@ -121,9 +120,7 @@ def check_merged(cfg: UseCaseConfig, version: str) -> list[str]:
     folder = merged_folder(cfg, version, adapter)
     if (folder / SERVED_MARKER).exists():  # vLLM served this folder before (a rollback to it)
         return []
-    with socket.socket() as s:
-        s.bind((vcfg.host, 0))
-        port = s.getsockname()[1]
+    port = free_port(vcfg.host)
     name = served_name(cfg.model_name, version)
     check_log = folder.parent / f"{folder.name}.check.log"
     check_log.unlink(missing_ok=True)  # this check's lines only
