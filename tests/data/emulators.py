@@ -1,11 +1,13 @@
 """Local Google Cloud emulators for the source tests, each in its own venv (their pins clash with Airflow's).
 
-The venvs live in ``<project>/.llmops/emulators/`` (git-ignored) and are created on first use with pip; if that
-fails (no package index reachable), the tests that need them skip and say why.
+The venvs are linked into ``<project>/.llmops/emulators/`` (git-ignored) from the venv cache and made there on first
+use with pip (``.ci/cached-venv``); if that fails (no package index reachable), the tests that need them skip and
+say why.
 """
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -30,15 +32,23 @@ sys.exit(main())
 
 
 def venv_python(name: str) -> Path:
-    py = VENVS / name / "bin" / "python"
-    if py.exists():
+    """The emulator's venv, made once per content by ``.ci/cached-venv`` (as the Makefile's venvs are: a link to the
+    shared cache, or built in place with LLMOPS_VENV_CACHE=off), under a lock, so two test workers never see a
+    half-made one."""
+    folder = VENVS / name
+    py = folder / "bin" / "python"
+    if (folder / ".key").exists() and py.exists():
         return py
+    VENVS.mkdir(parents=True, exist_ok=True)
+    build = f'"{sys.executable}" -m venv "$VENV_DIR" && "$VENV_DIR/bin/python" -m pip install -q {" ".join(PACKAGES[name])}'
     try:
-        subprocess.run([sys.executable, "-m", "venv", str(VENVS / name)], check=True, capture_output=True, timeout=120)
-        subprocess.run([str(py), "-m", "pip", "install", "-q", *PACKAGES[name]], check=True, capture_output=True,
-                       timeout=600)
+        subprocess.run([str(ROOT / ".ci" / "cached-venv"), str(folder), f"emulator-{name}", "/dev/null", "--",
+                        "sh", "-c", build], check=True, capture_output=True, timeout=900,
+                       env={**os.environ, "KEY_EXTRA": " ".join(PACKAGES[name]), "PYTHON": sys.executable})
     except (subprocess.SubprocessError, OSError) as e:
-        pytest.skip(f"cannot install the {name} emulator ({' '.join(PACKAGES[name])}) into {VENVS / name}: {e}")
+        detail = getattr(e, "stderr", b"") or b""
+        pytest.skip(f"cannot install the {name} emulator ({' '.join(PACKAGES[name])}) into {folder}: {e} "
+                    f"{detail.decode(errors='replace')[-600:]}")
     return py
 
 

@@ -79,6 +79,7 @@ def test_a_truncated_file_is_refused_naming_it_and_nothing_is_cached(tmp_path):
 
 
 @needs_real
+@pytest.mark.slow  # two processes convert the real 135M-parameter file: about a minute on 2 CPU cores
 def test_the_real_file_converts_once_even_with_two_workers_at_the_same_moment():
     # two worker processes start converting the same file at once (as two Celery workers would)
     code = (f"import json; from llmops.model import gguf; b = gguf.convert({REAL!r}); "

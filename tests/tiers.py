@@ -1,0 +1,120 @@
+"""Test tiers: which tests are which kind, how they share a worker under pytest-xdist, and where the time went.
+
+One table names every tier by the test files it holds (first match wins; everything else is ``unit`` or, when
+marked ``slow``, ``slow``). Under ``-n 2`` a heavy tier runs on one worker as one group, because its tests share
+an expensive fixture (the e2e Airflow home and its champion, the Celery topology, the compose stack, the vLLM
+servers, the converter venv); unit tests are spread one by one. The run ends with a per-tier summary (tests,
+seconds, share of the run) printed by pytest and written to ``test-artifacts/test-timings.json``, so a slow
+addition shows in the run that added it. Imported by ``tests/conftest.py`` (its hooks live there).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TIMINGS = ROOT / "test-artifacts" / "test-timings.json"
+
+# (tier, xdist group, path prefixes under tests/): the heavy tiers, longest first. A tier's tests run on one worker,
+# in file order, because they share expensive fixtures (the browser test drives the Celery topology's web UI).
+HEAVY: list[tuple[str, str, tuple[str, ...]]] = [
+    ("vllm", "vllm", ("serving/test_vllm_gateway.py",)),
+    ("compose", "compose", ("integration/test_compose_stack.py",)),
+    ("e2e", "e2e", ("e2e/",)),
+    ("integration", "celery", ("integration/test_celery_",)),
+    ("browser", "celery", ("integration/test_web_ui_browser.py",)),
+    ("export", "export", ("export/test_export_version.py", "export/test_roundtrip.py")),
+]
+ORDER = [tier for tier, _, _ in HEAVY]
+# a test that asks for one of these starts a server, a topology or a venv build: it is ``slow`` wherever it lives
+HEAVY_FIXTURES = {"lora_server", "vllm_python", "gguf_tools", "topology", "fault_topology", "stack", "airflow"}
+
+
+def _heavy(nodeid: str) -> tuple[str, str] | None:
+    path = nodeid.split("::", 1)[0].removeprefix("tests/")
+    for tier, group, prefixes in HEAVY:
+        if path.startswith(prefixes):
+            return tier, group
+    return None
+
+
+def tier_of(nodeid: str, slow: bool) -> str:
+    heavy = _heavy(nodeid)
+    return heavy[0] if heavy else "slow" if slow else "unit"
+
+
+def group_of(nodeid: str, slow: bool) -> str | None:
+    """The xdist group: a heavy tier's group, the file for other slow tests (they share module fixtures), else
+    none (spread one by one)."""
+    heavy = _heavy(nodeid)
+    if heavy:
+        return heavy[1]
+    return nodeid.split("::", 1)[0] if slow else None
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
+def pytest_collection_modifyitems(config, items):
+    """Marks ``slow`` every test that asks for a heavy fixture; groups for ``--dist loadgroup``; under xdist the
+    heavy tiers first, longest first (with --no-loadscope-reorder), so the two workers start on the two longest."""
+    for item in items:
+        if HEAVY_FIXTURES & set(getattr(item, "fixturenames", ())) and not item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.slow)
+        group = group_of(item.nodeid, item.get_closest_marker("slow") is not None)
+        if group:
+            item.add_marker(pytest.mark.xdist_group(group))
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        def rank(item):
+            tier = tier_of(item.nodeid, item.get_closest_marker("slow") is not None)
+            return ORDER.index(tier) if tier in ORDER else len(ORDER) + (tier != "slow")
+        items.sort(key=rank)  # stable: the order within a tier is the files' own
+
+
+class _Clock:
+    def __init__(self):
+        self.started = time.monotonic()
+        self.seconds: dict[str, float] = defaultdict(float)
+        self.tests: dict[str, set] = defaultdict(set)
+        self.outcome: dict[str, str] = {}  # nodeid -> passed | failed | skipped (a failed phase wins)
+
+
+_clock = _Clock()
+
+
+def pytest_runtest_logreport(report):
+    """Every phase (setup, call, teardown) counts, so a module fixture's start is charged to its tier. Under xdist
+    the controller sees every worker's reports."""
+    slow = "slow" in report.keywords
+    tier = tier_of(report.nodeid, slow)
+    _clock.seconds[tier] += report.duration
+    _clock.tests[tier].add(report.nodeid)
+    if report.failed:
+        _clock.outcome[report.nodeid] = "failed"
+    elif _clock.outcome.get(report.nodeid) != "failed" and (report.skipped or report.when == "call"):
+        _clock.outcome[report.nodeid] = "skipped" if report.skipped else "passed"
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if os.environ.get("PYTEST_XDIST_WORKER") or not _clock.seconds:
+        return
+    wall = time.monotonic() - _clock.started
+    total = sum(_clock.seconds.values())
+    workers = getattr(config.option, "numprocesses", None) or 1
+    rows = sorted(_clock.seconds.items(), key=lambda kv: -kv[1])
+    tr = terminalreporter
+    tr.section("time per tier")
+    tr.write_line(f"{'tier':<12} {'tests':>6} {'seconds':>9} {'share':>6}")
+    for tier, seconds in rows:
+        tr.write_line(f"{tier:<12} {len(_clock.tests[tier]):>6} {seconds:>9.0f} {seconds / total:>6.0%}")
+    tr.write_line(f"{'all':<12} {sum(len(t) for t in _clock.tests.values()):>6} {total:>9.0f}   test time on "
+                  f"{workers} worker(s); {wall:.0f} s wall")
+    TIMINGS.parent.mkdir(exist_ok=True)
+    counts = {k: list(_clock.outcome.values()).count(k) for k in ("passed", "failed", "skipped")}
+    TIMINGS.write_text(json.dumps({"wall_s": round(wall, 1), "workers": workers, "test_s": round(total, 1), **counts,
+                                   "tiers": {t: {"tests": len(_clock.tests[t]), "seconds": round(s, 1)}
+                                             for t, s in rows}}, indent=2))
