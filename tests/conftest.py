@@ -9,10 +9,11 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from tiers import (  # noqa: F401  (hooks: slow marks, xdist groups, the per-tier time summary)
+from tiers import (  # noqa: F401  (hooks: slow marks, the xdist scheduler by tier, the per-tier time summary)
     pytest_collection_modifyitems,
     pytest_runtest_logreport,
     pytest_terminal_summary,
+    pytest_xdist_make_scheduler,
 )
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,11 +1,12 @@
 """Test tiers: which tests are which kind, how they share a worker under pytest-xdist, and where the time went.
 
-One table names every tier by the test files it holds (first match wins; everything else is ``unit`` or, when
-marked ``slow``, ``slow``). Under ``-n 2`` a heavy tier runs on one worker as one group, because its tests share
-an expensive fixture (the e2e Airflow home and its champion, the Celery topology, the compose stack, the vLLM
-servers, the converter venv); unit tests are spread one by one. The run ends with a per-tier summary (tests,
-seconds, share of the run) printed by pytest and written to ``test-artifacts/test-timings.json``, so a slow
-addition shows in the run that added it. Imported by ``tests/conftest.py`` (its hooks live there).
+One table names the heavy tiers by the test files they hold (first match wins; everything else is ``unit`` or, when
+marked ``slow``, ``slow``). Under ``-n 2 --dist loadgroup`` this module's scheduler keeps each heavy tier on one
+worker, because its tests share an expensive fixture (the e2e Airflow home and its champion, the Celery topology,
+the compose stack, the vLLM servers, the converter venv); every other file is a unit of its own (its module
+fixtures are made once). The heavy tiers are handed out first, longest first. The run ends with a per-tier summary
+(tests, seconds) printed by pytest and written to ``test-artifacts/test-timings.json``, so a slow addition shows in
+the run that added it. Imported by ``tests/conftest.py`` (its hooks live there).
 """
 
 from __future__ import annotations
@@ -49,25 +50,33 @@ def tier_of(nodeid: str, slow: bool) -> str:
     return heavy[0] if heavy else "slow" if slow else "unit"
 
 
-def group_of(nodeid: str, slow: bool) -> str | None:
-    """The xdist group: a heavy tier's group, the file for other slow tests (they share module fixtures), else
-    none (spread one by one)."""
+def scope_of(nodeid: str) -> str:
+    """The unit of work a worker takes whole: a heavy tier's group, else the test's file."""
     heavy = _heavy(nodeid)
-    if heavy:
-        return heavy[1]
-    return nodeid.split("::", 1)[0] if slow else None
+    return heavy[1] if heavy else nodeid.split("::", 1)[0]
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
+def pytest_xdist_make_scheduler(config, log):
+    """xdist's own ``loadgroup`` reads ``xdist_group`` marks through a node id suffix that pytest 9 no longer lets
+    it set; this scheduler groups by :func:`scope_of` instead, in collection order (heavy tiers first)."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class TierScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return scope_of(nodeid)
+
+    return TierScheduling(config, log)
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest's -m deselection reads the marks
 def pytest_collection_modifyitems(config, items):
-    """Marks ``slow`` every test that asks for a heavy fixture; groups for ``--dist loadgroup``; under xdist the
-    heavy tiers first, longest first (with --no-loadscope-reorder), so the two workers start on the two longest."""
+    """Marks ``slow`` every test that asks for a heavy fixture; under xdist, puts the heavy tiers first, longest
+    first (the scheduler hands out units in this order with --no-loadscope-reorder)."""
     for item in items:
         if HEAVY_FIXTURES & set(getattr(item, "fixturenames", ())) and not item.get_closest_marker("slow"):
             item.add_marker(pytest.mark.slow)
-        group = group_of(item.nodeid, item.get_closest_marker("slow") is not None)
-        if group:
-            item.add_marker(pytest.mark.xdist_group(group))
     if os.environ.get("PYTEST_XDIST_WORKER"):
         def rank(item):
             tier = tier_of(item.nodeid, item.get_closest_marker("slow") is not None)
