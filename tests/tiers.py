@@ -84,6 +84,17 @@ def pytest_collection_modifyitems(config, items):
         items.sort(key=rank)  # stable: the order within a tier is the files' own
 
 
+def share_cores() -> None:
+    """Under xdist, each worker (and every process it starts: `airflow dags test`, training, torchrun) gets its share
+    of the cores for OpenMP and torch, instead of each asking for all of them and spinning against the other."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1)
+    if os.environ.get("PYTEST_XDIST_WORKER") and workers > 1:
+        os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
+
+
+share_cores()
+
+
 class _Clock:
     def __init__(self):
         self.started = time.monotonic()

@@ -37,7 +37,7 @@ class Airflow:
         self.env = env
         self.home = home
 
-    def run(self, *argv: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    def run(self, *argv: str, timeout: int = 1800) -> subprocess.CompletedProcess:
         return subprocess.run([AIRFLOW, *argv], env=self.env, capture_output=True, text=True, timeout=timeout)
 
     def dags_test(self, dag_id: str, conf: str | None = None) -> subprocess.CompletedProcess:

@@ -47,7 +47,7 @@ def browser_page(tmp_path_factory):
         context = p.chromium.launch_persistent_context(
             str(tmp_path_factory.mktemp("chromium-profile")), executable_path=CHROMIUM, args=CHROMIUM_ARGS,
             headless=True, viewport={"width": 1400, "height": 1000})
-        context.set_default_timeout(30_000)
+        context.set_default_timeout(90_000)  # a busy 2-core host: the other test worker may be training
         try:
             yield context.new_page()
         finally:
