@@ -29,6 +29,7 @@ CODE_SERVICES = ("airflow-init", "airflow-apiserver", "airflow-scheduler", "airf
                  "airflow-triggerer", "airflow-worker", "llmops-api")
 # what the test starts: the CPU deployment (the GPU worker is in the `gpu` profile)
 SERVICES = ("postgres", "redis", "mlflow", *CODE_SERVICES)
+BUSY_HOST_HEALTHCHECK = {"timeout": "120s", "retries": 20, "start_period": "600s"}
 # the environment a compose command sees: the engine's settings only, never a developer's deployment values
 ENGINE_ENV = ("PATH", "HOME", "USER", "LANG", "TMPDIR", "XDG_RUNTIME_DIR", "DOCKER_HOST", "DOCKER_CONFIG",
               "DOCKER_BUILDKIT", "DOCKER_CONTEXT", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY", "CONTAINERS_CONF",
@@ -132,6 +133,11 @@ class ComposeStack:
         services = {name: {"environment": {"LLMOPS_USE_CASES_DIR": USE_CASES_IN_STACK}, "volumes": mounts}
                     for name in CODE_SERVICES}
         services["airflow-scheduler"]["environment"].update(SCHEDULER_SETTINGS)
+        # the host is shared with the other test worker (vLLM servers, training): every healthcheck of the file gets
+        # the time a busy 2-core host needs; a service still has to answer its own check to count as healthy
+        for name, service in yaml.safe_load(COMPOSE_FILE.read_text())["services"].items():
+            if name in SERVICES and "healthcheck" in service:
+                services.setdefault(name, {})["healthcheck"] = BUSY_HOST_HEALTHCHECK
         self.override.write_text(yaml.safe_dump({"services": services}, sort_keys=False))
 
     # compose ----------------------------------------------------------------------------------------------------
