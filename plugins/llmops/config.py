@@ -41,7 +41,8 @@ class SourceConfig(_Strict):
     ``@start``/``@end`` TIMESTAMP parameters are the run's partition interval; ``huggingface``: a Hugging Face
     dataset (a Hub id pinned to a ``revision``, or a local dataset folder) read with ``datasets.load_dataset``."""
 
-    kind: Literal["files", "gcs", "bigquery", "huggingface"] = "files"
+    kind: Literal["files", "gcs", "bigquery", "huggingface"] = Field("files", description="Which reader: files, gcs, "
+                                                                    "bigquery or huggingface")
     path: str | None = Field(None, description="files: path or glob (project-relative, ${LLMOPS_HOME} expanded); "
                                                "gcs: gs://bucket/prefix with * globs")
     query: str | None = Field(None, description="bigquery: standard SQL using @start and @end")
@@ -51,10 +52,12 @@ class SourceConfig(_Strict):
                                  "a Hub id: pin a commit sha for reproducible snapshots); optional for a local folder")
     split: str = Field("train", description="huggingface: the split to read")
     name: str | None = Field(None, description="huggingface: the dataset's config name, if it has several")
-    format: Literal["auto", "jsonl", "csv", "parquet"] = "auto"
-    prompt_column: str = "prompt"
-    response_column: str = "response"
-    timestamp_column: str | None = None
+    format: Literal["auto", "jsonl", "csv", "parquet"] = Field("auto", description="files/gcs: the file format; "
+                                                               "auto: from the extension (.gz allowed)")
+    prompt_column: str = Field("prompt", description="Source column that becomes the prompt")
+    response_column: str = Field("response", description="Source column that becomes the response")
+    timestamp_column: str | None = Field(None, description="Source column with each row's time; partitions and "
+                                         "backfills select rows by it (null: every run takes all rows)")
     key_column: str | None = Field(None, description="Stable row id for the split hash (default: the prompt)")
     gcp_conn_id: str = Field("google_cloud_default", description="Airflow connection for gcs/bigquery")
     allowed_roots: list[str] = Field(
@@ -90,17 +93,19 @@ class PrepareConfig(_Strict):
     """Normalization, length limits and exact de-duplication, applied after ingest and before validation."""
 
     strip_html: bool = Field(False, description="Turn HTML bodies (e.g. Stack Overflow) into plain text")
-    normalize_whitespace: bool = True
-    min_prompt_chars: int = Field(1, ge=0)
+    normalize_whitespace: bool = Field(True, description="Runs of spaces become one, runs of blank lines one "
+                                       "newline, ends trimmed")
+    min_prompt_chars: int = Field(1, ge=0, description="Shorter prompts are dropped (counted)")
     max_prompt_chars: int | None = Field(None, gt=0, description="Longer prompts are dropped (counted)")
-    min_response_chars: int = Field(1, ge=0)
+    min_response_chars: int = Field(1, ge=0, description="Shorter responses are dropped (counted)")
     max_response_chars: int | None = Field(None, gt=0, description="Longer responses are dropped (counted)")
     deduplicate: bool = Field(True, description="Drop exact duplicate prompt/response pairs")
 
 
 class SplitConfig(_Strict):
-    eval_fraction: float = Field(0.1, gt=0, lt=1)
-    seed: int = 0
+    eval_fraction: float = Field(0.1, gt=0, lt=1, description="Share of rows in the eval split (by a hash of "
+                                 "key_column, so a row never changes split)")
+    seed: int = Field(0, description="Salt of the split hash; another seed gives another split")
 
 
 class SnapshotConfig(_Strict):
@@ -108,7 +113,7 @@ class SnapshotConfig(_Strict):
 
     train_on: Literal["interval", "last_n"] = Field(
         "interval", description="interval: the triggering partition's snapshot; last_n: the union of the newest N")
-    last_n: int = Field(4, gt=0)
+    last_n: int = Field(4, gt=0, description="train_on last_n: how many of the newest snapshots are united")
     root: str | None = Field(
         None, description="Where snapshots are stored: a local folder or gs://bucket/prefix (default: "
                           "${LLMOPS_HOME}/snapshots); snapshots go under <root>/<use_case>/<snapshot_id>/")
@@ -123,10 +128,11 @@ class SnapshotConfig(_Strict):
 
 
 class LoraConfig(_Strict):
-    r: int = Field(8, gt=0)
-    alpha: int = Field(16, gt=0)
-    dropout: float = Field(0.05, ge=0, lt=1)
-    target_modules: str | list[str] = "all-linear"
+    r: int = Field(8, gt=0, description="LoRA rank")
+    alpha: int = Field(16, gt=0, description="LoRA alpha (the update is scaled by alpha / r)")
+    dropout: float = Field(0.05, ge=0, lt=1, description="Dropout on the LoRA layers' input")
+    target_modules: str | list[str] = Field("all-linear", description="Modules that get adapters: all-linear or "
+                                            "a list of module names (peft)")
 
 
 class TrainingBudget(_Strict):
@@ -163,16 +169,18 @@ class SweepConfig(_Strict):
 
 
 class TrainingConfig(_Strict):
-    epochs: float = Field(1.0, gt=0)
-    learning_rate: float = Field(2e-4, gt=0)
-    batch_size: int = Field(8, gt=0)
-    max_seq_len: int = Field(256, gt=8)
-    max_train_rows: int | None = Field(None, gt=0)
-    seed: int = 0
-    lora: LoraConfig = LoraConfig()
+    epochs: float = Field(1.0, gt=0, description="Passes over the train split (fractions allowed)")
+    learning_rate: float = Field(2e-4, gt=0, description="Peak learning rate")
+    batch_size: int = Field(8, gt=0, description="Examples per device and step")
+    max_seq_len: int = Field(256, gt=8, description="Tokens per example (prompt + response); a longer prompt "
+                             "keeps its last tokens, in training, evaluation and serving alike")
+    max_train_rows: int | None = Field(None, gt=0, description="Train on the first N rows of the split, in "
+                                       "canonical order (null: all)")
+    seed: int = Field(0, description="Seed of weight init, data order and dropout (set_seed, Trainer seed)")
+    lora: LoraConfig = Field(LoraConfig(), description="The LoRA adapter")
     max_steps: int | None = Field(None, gt=0, description="Stop after this many optimizer steps (overrides epochs)")
-    gradient_accumulation_steps: int = Field(1, gt=0)
-    gradient_checkpointing: bool = False
+    gradient_accumulation_steps: int = Field(1, gt=0, description="Batches accumulated per optimizer step")
+    gradient_checkpointing: bool = Field(False, description="Trade compute for activation memory")
     batching: Literal["auto", "packed", "padded"] = Field(
         "auto", description="packed: padding-free (examples concatenated, attention kept per example); padded: "
         "length-grouped batches padded to the longest; auto: packed with flash attention when the model passes "
@@ -184,8 +192,8 @@ class TrainingConfig(_Strict):
     quantization: Literal["none", "4bit"] = Field("none", description="4bit: QLoRA (bitsandbytes NF4), GPU only")
     checkpoint_every_steps: int = Field(50, ge=0, description="0: no checkpoints (a retry starts over)")
     keep_checkpoints: int = Field(2, gt=0, description="Only the newest K checkpoints are kept")
-    logging_steps: int = Field(10, gt=0)
-    budget: TrainingBudget = TrainingBudget()
+    logging_steps: int = Field(10, gt=0, description="Steps between progress lines (task log and MLflow)")
+    budget: TrainingBudget = Field(TrainingBudget(), description="Limits checked before any weight is loaded")
     method: Literal["sft", "dpo", "kto"] = Field(
         "sft", description="sft: supervised LoRA on prompt/response rows; dpo / kto: preference tuning (TRL) on a "
         "preference snapshot, on top of the champion's adapter (llmops.train.preference)")
@@ -209,7 +217,7 @@ class SafetyConfig(_Strict):
     blocked_patterns: list[str] = Field(default_factory=list, description="Python regexes, case-insensitive")
     classifier: str | None = Field(None, description="Dotted path 'pkg.module:func' (or 'pkg.module.func') to a "
                                    "callable(text) -> bool or score; a score >= classifier_threshold blocks")
-    classifier_threshold: float = 0.5
+    classifier_threshold: float = Field(0.5, description="A classifier score at or above this blocks")
 
     @field_validator("blocked_patterns")
     @classmethod
@@ -225,7 +233,7 @@ class SafetyConfig(_Strict):
 class RecitationConfig(_Strict):
     """The citation check: an output that copies an n-word span of the training data verbatim recites it."""
 
-    enabled: bool = True
+    enabled: bool = Field(True, description="Compute recitation_rate (needs the train split at evaluation)")
     ngram_words: int = Field(8, ge=3, description="Length of the verbatim span, in normalised words")
 
 
@@ -236,13 +244,13 @@ class RegressionConfig(_Strict):
                              "(`<evals_dir>/<name>.yaml`); empty = no regression suite")
     evals_dir: str = Field("include/evals", description="Folder of local task YAMLs, relative to the project root")
     limit: int | None = Field(None, gt=0, description="At most this many documents per task (the same for all)")
-    batch_size: int = Field(16, gt=0)
+    batch_size: int = Field(16, gt=0, description="Documents per forward pass of the harness")
 
 
 class JudgeConfig(_Strict):
     """A pairwise judge: an OpenAI-compatible chat endpoint (an Airflow connection) compares answers."""
 
-    enabled: bool = False
+    enabled: bool = Field(False, description="Ask the judge in the gate task")
     conn_id: str = Field("llmops_judge", description="Airflow connection: host = base URL, login or extra.model "
                          "= model name, password = API key; else LLMOPS_JUDGE_BASE_URL/_MODEL/_API_KEY")
     prompt: str = Field("include/prompts/judge/pairwise_v1.txt", description="Versioned judge prompt template")
@@ -251,25 +259,26 @@ class JudgeConfig(_Strict):
     min_kappa: float | None = Field(0.4, ge=-1, le=1, description="Below this Cohen's kappa against the labels the "
                                     "gate does not act on the judge: a person decides")
     max_prompts: int = Field(16, gt=0, description="Eval prompts judged (both orders each)")
-    timeout_s: float = Field(60.0, gt=0)
+    timeout_s: float = Field(60.0, gt=0, description="Seconds per judge call; a slower one counts as failed")
     concurrency: int = Field(4, gt=0, description="Judge calls in flight at once")
     max_failed: int = Field(0, ge=0, description="Unparseable or failed verdicts tolerated before failing closed")
 
 
 class EvaluationConfig(_Strict):
-    max_eval_rows: int = Field(256, gt=0)
-    generation_samples: int = Field(16, ge=0)
-    max_new_tokens: int = Field(48, gt=0)
-    batch_size: int = Field(16, gt=0)
+    max_eval_rows: int = Field(256, gt=0, description="Eval rows scored (loss, perplexity) per candidate")
+    generation_samples: int = Field(16, ge=0, description="Of those, the first N get a generated answer "
+                                    "(exact_match, token_f1, rouge_l, unsafe and recitation rates)")
+    max_new_tokens: int = Field(48, gt=0, description="Most tokens generated per answer in evaluation")
+    batch_size: int = Field(16, gt=0, description="Rows per batch in scoring and generation")
     golden_snapshot_id: str | None = Field(
         None, description="A pinned snapshot of this use case whose eval split every version is also scored on")
     compare_champion: bool = Field(True, description="Re-evaluate the current `champion` in the same run")
-    bootstrap_samples: int = Field(1000, ge=100)
-    confidence: float = Field(0.95, gt=0.5, lt=1)
-    safety: SafetyConfig = SafetyConfig()
-    recitation: RecitationConfig = RecitationConfig()
-    regression: RegressionConfig = RegressionConfig()
-    judge: JudgeConfig = JudgeConfig()
+    bootstrap_samples: int = Field(1000, ge=100, description="Resamples of the paired bootstrap intervals")
+    confidence: float = Field(0.95, gt=0.5, lt=1, description="Level of the confidence intervals")
+    safety: SafetyConfig = Field(SafetyConfig(), description="The safety filter (unsafe_rate; the API too)")
+    recitation: RecitationConfig = Field(RecitationConfig(), description="The verbatim-copy check")
+    regression: RegressionConfig = Field(RegressionConfig(), description="lm-evaluation-harness tasks")
+    judge: JudgeConfig = Field(JudgeConfig(), description="The pairwise judge in the gate")
 
     @field_validator("golden_snapshot_id")
     @classmethod
@@ -286,15 +295,17 @@ class EvaluationConfig(_Strict):
 class GateRule(_Strict):
     """Absolute (``min``/``max`` on a metric) or relative (``vs`` champion/base, improvement >= ``margin``)."""
 
-    metric: str
+    metric: str = Field(description="A metric of the challenger (token_f1), base_<m>, champion_<m>, "
+                        "eval_loss_improvement, regression.<task>.<m>, judge.win_rate, ...")
     vs: Literal["champion", "base"] | None = Field(
         None, description="Relative rule: compare with the champion (the base model when there is none) or base")
     margin: float = Field(0.0, description="Relative rule: the improvement (in the metric's units, in its better "
                           "direction) must be at least this; negative = non-inferiority")
     ci: bool = Field(False, description="Relative rule: the bootstrap CI's lower bound must clear the margin too")
-    higher_is_better: bool | None = Field(None, description="Direction; default from the metric's name")
-    min: float | None = None
-    max: float | None = None
+    higher_is_better: bool | None = Field(None, description="Relative rule: the metric's better direction; "
+                                          "default from its name (lower for loss, perplexity, latency, rates)")
+    min: float | None = Field(None, description="Absolute rule: the metric must be at least this")
+    max: float | None = Field(None, description="Absolute rule: the metric must be at most this")
 
     @model_validator(mode="after")
     def _one_bound(self):
@@ -304,7 +315,8 @@ class GateRule(_Strict):
 
 
 class GateConfig(_Strict):
-    rules: list[GateRule] = Field(default_factory=lambda: [GateRule(metric="eval_loss_improvement", min=0.05)])
+    rules: list[GateRule] = Field(default_factory=lambda: [GateRule(metric="eval_loss_improvement", min=0.05)],
+                                  description="Every rule must pass; a missing or NaN value rejects")
     promote_to_champion: bool = Field(
         True, description="Move `champion` to a version that passes the gate (it always moves when there is none)"
     )
@@ -317,10 +329,13 @@ class GateConfig(_Strict):
 class MonitoringConfig(_Strict):
     """Thresholds of the daily monitoring DAG; crossing one fails its check task (Airflow alerting fires)."""
 
-    schedule: str | None = "@daily"
-    max_p95_latency_ms: float | None = Field(5000, gt=0)
-    max_block_rate: float | None = Field(0.05, ge=0, le=1)
-    max_recitation_rate: float | None = Field(0.9, ge=0, le=1)
+    schedule: str | None = Field("@daily", description="Cron or preset of the monitoring DAG; null = manual only")
+    max_p95_latency_ms: float | None = Field(5000, gt=0, description="Highest p95 request latency (null: no "
+                                             "check)")
+    max_block_rate: float | None = Field(0.05, ge=0, le=1, description="Highest share of answers the safety "
+                                         "filter blocked")
+    max_recitation_rate: float | None = Field(0.9, ge=0, le=1, description="Highest share of answers that "
+                                              "recite the training snapshot verbatim")
     max_length_psi: float | None = Field(0.25, gt=0, description="Population stability index of prompt lengths "
                                          "(requests vs training snapshot)")
     min_vocabulary_overlap: float | None = Field(0.5, ge=0, le=1, description="Share of request words seen in the "
@@ -347,7 +362,7 @@ class VllmConfig(_Strict):
     max_lora_rank: int = Field(16, gt=0, description="--max-lora-rank of the servers the API starts; an adapter "
                                "of a higher rank is refused and its registration fails")
     max_loras: int = Field(4, gt=0, description="--max-loras: adapters decoded together in one batch")
-    max_model_len: int = Field(1024, gt=0)
+    max_model_len: int = Field(1024, gt=0, description="--max-model-len of the servers the API starts")
     dtype: str = Field("auto", description="--dtype of the servers the API starts (float32 on CPU reproduces "
                        "transformers' greedy output exactly)")
     extra_args: list[str] = Field(default_factory=list, description="More vLLM server arguments")
@@ -375,47 +390,50 @@ class FeedbackConfig(_Strict):
 class ServingConfig(_Strict):
     engine: Literal["embedded", "vllm"] = Field("embedded", description="embedded: decoding in this process "
                                                 "(transformers); vllm: the API is a gateway in front of vLLM")
-    vllm: VllmConfig = VllmConfig()
+    vllm: VllmConfig = Field(VllmConfig(), description="The vLLM servers (serving.engine: vllm)")
     canary_fraction: float = Field(0.0, ge=0, le=1, description="Share of requests served by `challenger`")
     max_prompt_chars: int = Field(4000, gt=0, description="Longer prompts get 413 before the model runs")
-    max_new_tokens: int = Field(64, gt=0)
+    max_new_tokens: int = Field(64, gt=0, description="Most new tokens per answer (a request may ask for fewer); "
+                                "batch predictions use it too")
     reload_interval_s: float = Field(10.0, gt=0, description="How often the API checks whether an alias moved")
     max_batch_size: int = Field(16, gt=0, le=256, description="Most requests decoded together by one model")
     max_wait_ms: float = Field(10.0, ge=0, le=1000, description="How long a batch waits for more requests")
     max_queue: int = Field(64, gt=0, description="Requests waiting per model version; more get 429")
     request_timeout_s: float = Field(60.0, gt=0, description="A request not answered by then gets 503")
     batch_input: str | None = Field(None, description="Files (glob) the batch prediction DAG runs the champion on")
-    batch_prompt_column: str = "prompt"
-    batch_size: int = Field(32, gt=0)
-    monitoring: MonitoringConfig = MonitoringConfig()
+    batch_prompt_column: str = Field("prompt", description="Column of the batch_input files that holds prompts")
+    batch_size: int = Field(32, gt=0, description="Rows decoded together in batch predictions")
+    monitoring: MonitoringConfig = Field(MonitoringConfig(), description="Thresholds of the monitoring DAG")
 
 
 class UseCaseConfig(_Strict):
-    name: str
-    description: str = ""
-    owner: str = "llmops"
-    tags: list[str] = Field(default_factory=list)
+    name: str = Field(description="The use case's name: the file name without .yaml (lower case, digits, _)")
+    description: str = Field("", description="Shown in the DAGs' descriptions")
+    owner: str = Field("llmops", description="Owner of every DAG of the use case")
+    tags: list[str] = Field(default_factory=list, description="Extra DAG tags")
     schedule: str | None = Field("@weekly", description="Cron or preset for the dataset DAG; null = manual only")
-    source: SourceConfig
-    prepare: PrepareConfig = PrepareConfig()
-    snapshots: SnapshotConfig = SnapshotConfig()
+    source: SourceConfig = Field(description="Where the rows come from")
+    prepare: PrepareConfig = Field(PrepareConfig(), description="Cleaning after ingest")
+    snapshots: SnapshotConfig = Field(SnapshotConfig(), description="Snapshot storage and what training reads")
     expectation_suite: str = Field(description="great-expectations suite JSON, relative to the project root")
     prompt_template: str = Field(description="Prompt template file with {prompt}, relative to the project root")
-    split: SplitConfig = SplitConfig()
+    split: SplitConfig = Field(SplitConfig(), description="The train/eval split")
     base_model: str = Field(description="Hugging Face model id or local path")
-    base_model_revision: str | None = None
+    base_model_revision: str | None = Field(None, description="Hub revision (commit, tag or branch) of a hub "
+                                            "base_model; recorded with the run")
     trust_remote_code: bool = Field(False, description="Run the model repository's own Python code; only for "
                                     "models you trust")
-    training: TrainingConfig = TrainingConfig()
-    evaluation: EvaluationConfig = EvaluationConfig()
-    gate: GateConfig = GateConfig()
-    serving: ServingConfig = ServingConfig()
-    feedback: FeedbackConfig = FeedbackConfig()
-    registered_model_name: str | None = None
+    training: TrainingConfig = Field(TrainingConfig(), description="Fine-tuning")
+    evaluation: EvaluationConfig = Field(EvaluationConfig(), description="Evaluation of every candidate")
+    gate: GateConfig = Field(GateConfig(), description="What a version must pass to be registered")
+    serving: ServingConfig = Field(ServingConfig(), description="The model API, batch predictions, monitoring")
+    feedback: FeedbackConfig = Field(FeedbackConfig(), description="The feedback DAG")
+    registered_model_name: str | None = Field(None, description="MLflow registered model name (default: "
+                                              "<name>-lora)")
     export: list[Literal["merged", "gguf"]] = Field(
         default_factory=list, description="Exports made after each registration (llmops.export): merged "
         "safetensors, GGUF (f16 and q8_0)")
-    retries: int = Field(1, ge=0)
+    retries: int = Field(1, ge=0, description="Tries after a failed one, per task (data errors never retry)")
     retry_delay_s: float = Field(60, gt=0, description="Seconds between a failed try and the next one")
 
     @field_validator("name")
