@@ -189,3 +189,48 @@ def test_load_each_keeps_the_good_use_cases_and_names_the_broken_files(tmp_path,
     assert [b.path.name for b in broken] == ["broken_case.yaml", "not yaml.yaml"]
     assert f"{bad}: training.epochs: Input should be greater than 0" in broken[0].error
     assert "is not valid YAML" in broken[1].error
+
+
+def with_changes(raw: dict, **dotted) -> dict:
+    """``raw`` with each ``a__b__c=value`` set (missing mappings made on the way)."""
+    data = copy.deepcopy(raw)
+    for key, value in dotted.items():
+        *parents, last = key.split("__")
+        node = data
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = value
+    return data
+
+
+SWEEP = {"grid": {"learning_rate": [1e-4, 2e-4]}}
+
+
+def test_a_sweep_with_the_judge_is_refused_naming_both_fields(tmp_path, raw):
+    """The sweep gate does not run the judge: the combination would have an approval claim a judgement none made."""
+    path = write_case(tmp_path, with_changes(raw, training__sweep=SWEEP, evaluation__judge={"enabled": True}))
+    with pytest.raises(ConfigError) as exc:
+        load_use_case(path)
+    msg = str(exc.value)
+    assert msg.startswith(f"{path}: training.sweep: ") and "evaluation.judge.enabled" in msg
+    # each alone loads
+    assert load_use_case(write_case(tmp_path, with_changes(raw, training__sweep=SWEEP))).training.sweep is not None
+    judged = load_use_case(write_case(tmp_path, with_changes(raw, evaluation__judge={"enabled": True})))
+    assert judged.evaluation.judge.enabled
+
+
+def test_no_shipped_use_case_sweeps_with_the_judge():
+    for cfg in load_all(paths.PROJECT_ROOT / "include" / "use_cases"):
+        assert not (cfg.training.sweep is not None and cfg.evaluation.judge.enabled), cfg.name
+
+
+def test_the_judge_without_generated_answers_is_refused_at_load(tmp_path, raw):
+    path = write_case(tmp_path, with_changes(raw, evaluation__generation_samples=0,
+                                             evaluation__judge={"enabled": True}))
+    with pytest.raises(ConfigError) as exc:
+        load_use_case(path)
+    msg = str(exc.value)
+    assert msg.startswith(f"{path}: evaluation.generation_samples: ") and "evaluation.judge.enabled" in msg
+    # without the judge, no generated answers is a valid choice
+    plain = load_use_case(write_case(tmp_path, with_changes(raw, evaluation__generation_samples=0)))
+    assert plain.evaluation.generation_samples == 0

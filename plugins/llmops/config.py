@@ -280,6 +280,13 @@ class EvaluationConfig(_Strict):
     regression: RegressionConfig = Field(RegressionConfig(), description="lm-evaluation-harness tasks")
     judge: JudgeConfig = Field(JudgeConfig(), description="The pairwise judge in the gate")
 
+    @model_validator(mode="after")
+    def _judge_has_answers(self):
+        if self.judge.enabled and self.generation_samples == 0:
+            raise FieldError("generation_samples", "the judge (evaluation.judge.enabled) compares generated eval "
+                             "answers: set it to at least 1, or disable the judge")
+        return self
+
     @field_validator("golden_snapshot_id")
     @classmethod
     def _snapshot_id(cls, v: str | None) -> str | None:
@@ -442,6 +449,13 @@ class UseCaseConfig(_Strict):
         if not USE_CASE_RE.match(v):
             raise ValueError("must be lower-case letters, digits and underscores, starting with a letter")
         return v
+
+    @model_validator(mode="after")
+    def _sweep_not_judged(self):
+        if self.training.sweep is not None and self.evaluation.judge.enabled:
+            raise FieldError("training.sweep", "the sweep gate does not run the judge, so a sweep cannot be used "
+                             "with evaluation.judge.enabled: true; disable the judge or run without a sweep")
+        return self
 
     @property
     def model_name(self) -> str:
