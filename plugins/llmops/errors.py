@@ -63,6 +63,10 @@ class BudgetExceeded(PermanentError):
     """The estimated cost of a training run is over the use case's budget."""
 
 
+class AllTrialsFailed(PermanentError):
+    """No trial of the sweep finished training and evaluation: nothing to choose from."""
+
+
 class FieldError(ValueError):
     """Raised by a config check that runs after all fields are read, naming the field (relative to its model) at
     fault; :mod:`llmops.config` turns it into a :class:`ConfigError` with the full field path. A ``ValueError`` so
@@ -117,6 +121,10 @@ class EngineUnavailable(ServingError):
 class AdapterRefused(PermanentError):
     """A vLLM server refused a version's adapter (rank above ``--max-lora-rank``, another base model): the alias
     does not move and the registration fails without retry."""
+
+
+class JudgeUnavailable(LLMOpsError):
+    """The judge endpoint did not give enough parseable verdicts; a retry may succeed."""
 
 
 class TrackingUnavailable(LLMOpsError):

@@ -21,15 +21,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from llmops.errors import ConfigError, LLMOpsError
+from llmops.errors import ConfigError, JudgeUnavailable
 
 log = logging.getLogger(__name__)
 PLACEHOLDERS = ("{prompt}", "{answer_a}", "{answer_b}")
 _WINNER = re.compile(r'"?winner"?\s*[:=]\s*"?(A|B|tie)\b', re.IGNORECASE)
-
-
-class JudgeUnavailable(LLMOpsError):
-    """The judge endpoint did not give enough parseable verdicts; a retry may succeed."""
 
 
 @dataclass(frozen=True)

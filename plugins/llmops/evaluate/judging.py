@@ -15,6 +15,7 @@ import math
 from pathlib import Path
 
 from llmops.config import UseCaseConfig
+from llmops.errors import DataError
 from llmops.evaluate.agreement import agreement, read_labels, score_to_label, win_rate
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ def run_judge(cfg: UseCaseConfig, results: dict, judge=None) -> dict:
                       concurrency=j.concurrency, max_failed=j.max_failed)
     reference, pairs = judge_pairs(results, j.max_prompts)
     if not pairs:
-        raise ValueError("no generated eval answers to judge (evaluation.generation_samples is 0)")
+        raise DataError("no generated eval answers to judge: the evaluation results hold no eval samples")
     out = judge.compare(pairs)
     wr = win_rate(out["scores"], samples=cfg.evaluation.bootstrap_samples, confidence=cfg.evaluation.confidence)
     path = labels_path(cfg)

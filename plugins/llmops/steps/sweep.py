@@ -15,15 +15,11 @@ import math
 from pathlib import Path
 
 from llmops.config import UseCaseConfig
-from llmops.errors import PermanentError
+from llmops.errors import AllTrialsFailed
 from llmops.payloads import Evaluation, Trained
 
 log = logging.getLogger(__name__)
 REFERENCES = ("base", "champion")
-
-
-class AllTrialsFailed(PermanentError):
-    """No trial of the sweep finished training and evaluation: nothing to choose from."""
 
 
 def plan(cfg: UseCaseConfig, *, params: dict, event_extras: list[dict], run_id: str) -> list[dict]:
