@@ -1,6 +1,7 @@
 """Command line: ``python -m llmops.cli <command>`` (``make demo`` uses it).
 
   env                         print the embedded default's environment as export lines
+  doctor                      check this host against what each make target needs (exit 1: make demo cannot run)
   gpu-pool                    create or update the Airflow pool `gpu` (one slot per visible GPU)
   make-base-model [--force]   make the tiny local base model the sample use case trains on
   make-base-model --missing   make each use case's missing ${LLMOPS_HOME}/models/tiny-* base model (docker-compose)
@@ -42,6 +43,12 @@ def cmd_env(_args) -> int:
     for k, v in embedded_env().items():
         print(f"export {k}={shlex.quote(v)}")
     return 0
+
+
+def cmd_doctor(_args) -> int:
+    from llmops import doctor
+
+    return doctor.main()
 
 
 def make_base_model(use_case: str, force: bool = False) -> Path:
@@ -347,6 +354,8 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("env").set_defaults(func=cmd_env)
+    sub.add_parser("doctor", help="check this host against what each make target needs (Python, torch, disk, RAM, "
+                                  "GPU, compose engine, services, homes, optional venvs)").set_defaults(func=cmd_doctor)
     sub.add_parser("gpu-pool", help="create/update the `gpu` pool (one slot per GPU)").set_defaults(func=cmd_gpu_pool)
     p = sub.add_parser("make-base-model")
     p.add_argument("--use-case", default=DEFAULT_USE_CASE)
