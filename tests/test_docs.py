@@ -197,14 +197,32 @@ def test_module_paths_named_in_docs_exist():
     assert missing == [], "named in README.md or docs/*.md but not in the tree"
 
 
-def test_relative_links_resolve():
+def _anchors(page: Path) -> set[str]:
+    """GitHub's heading anchors of a page (lower case, punctuation dropped, spaces as hyphens, repeats numbered)."""
+    seen: dict[str, int] = {}
+    out = set()
+    text = re.sub(r"^```.*?^```", "", page.read_text(encoding="utf-8"), flags=re.M | re.S)
+    for heading in re.findall(r"^#{1,6} (.+)$", text, re.M):
+        slug = re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+        out.add(slug if slug not in seen else f"{slug}-{seen[slug]}")
+        seen[slug] = seen.get(slug, 0) + 1
+    return out
+
+
+def test_relative_links_and_their_anchors_resolve():
     broken = []
     for page in DOCS:
-        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", page.read_text(encoding="utf-8")):
+        for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text(encoding="utf-8")):
             if re.match(r"^[a-z]+:", target):
                 continue
-            if not (page.parent / target).exists() and Path(target).name not in WRITTEN_SEPARATELY:
+            path, _, anchor = target.partition("#")
+            linked = (page.parent / path) if path else page
+            if Path(path).name in WRITTEN_SEPARATELY and not linked.exists():
+                continue
+            if not linked.exists():
                 broken.append(f"{page.relative_to(ROOT)} -> {target}")
+            elif anchor and linked.suffix == ".md" and anchor not in _anchors(linked):
+                broken.append(f"{page.relative_to(ROOT)} -> {target} (no such heading)")
     assert broken == []
 
 
