@@ -46,7 +46,7 @@ def _engine_env() -> dict[str, str]:
 def skip_reason() -> str | None:
     """Why the compose tests cannot run here, or None when a compose engine answers."""
     if shutil.which("docker") is None:
-        return "no compose engine: the docker CLI is not on PATH (see README, 'Running it distributed')"
+        return "no compose engine: the docker CLI is not on PATH (see docs/deployment.md)"
     for argv in (["docker", "compose", "version"], ["docker", "info", "--format", "{{.ServerVersion}}"]):
         try:
             proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=_engine_env())
@@ -102,7 +102,7 @@ class ComposeStack:
     def _write_files(self) -> None:
         from cryptography.fernet import Fernet
 
-        # what a user puts into .env (README, "Running it distributed"), production profile: the checks run
+        # what a user puts into .env (docs/deployment.md), production profile: the checks run
         values = {
             "LLMOPS_DEPLOYMENT_PROFILE": "production",
             "AIRFLOW_FERNET_KEY": Fernet.generate_key().decode(),

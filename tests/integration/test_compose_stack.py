@@ -2,7 +2,7 @@
 
 Runs where a compose engine answers (Docker, or Podman serving the Docker API), skips and says why elsewhere.
 The stack is the project's compose file and Dockerfile under a project name of its own, started as a new user
-would (README, "Running it distributed": a production `.env`, the CPU deployment, nothing prepared by hand: the
+would (docs/deployment.md: a production `.env`, the CPU deployment, nothing prepared by hand: the
 tiny base model of the sample use case is made by airflow-init). Everything is reached on 127.0.0.1 through the
 published ports: Airflow's REST API, the MLflow server (MLflow's client) and the model API (plain HTTP). The stack
 is always torn down with its volumes. Durations go to ``test-artifacts/compose-timings.json``.

@@ -1,7 +1,7 @@
 """BigQuery source: a standard-SQL query whose ``@start``/``@end`` TIMESTAMP parameters are the run's interval.
 
 In the spirit of the Stack Overflow public data set: questions joined to their accepted answers, filtered by tag
-and by creation date within the interval (see README). Without an interval the bounds are the widest possible.
+and by creation date within the interval (see docs/data.md). Without an interval the bounds are the widest possible.
 """
 
 from __future__ import annotations
