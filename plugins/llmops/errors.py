@@ -118,6 +118,13 @@ class EngineUnavailable(ServingError):
     """The vLLM server behind the gateway is down or restarting (503 with ``Retry-After``)."""
 
 
+class EngineRefused(ServingError, PermanentError):
+    """The vLLM server behind the gateway refused a request (an HTTP 4xx other than 404 and 429: a prompt and
+    ``max_tokens`` longer than its ``--max-model-len``, a key it does not accept). The same request gets the same
+    answer, so it is never retried: the API answers 502 with vLLM's reason, and the merged-mode check of a version
+    fails its registration with :class:`AdapterRefused`."""
+
+
 class AdapterRefused(PermanentError):
     """A vLLM server refused a version's adapter (rank above ``--max-lora-rank``, another base model): the alias
     does not move and the registration fails without retry."""

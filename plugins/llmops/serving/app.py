@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from llmops.config import ServingConfig, UseCaseConfig
 from llmops.errors import (
     BlankPrompt,
+    EngineRefused,
     EngineUnavailable,
     NoChampion,
     NotServed,
@@ -47,7 +48,7 @@ from llmops.serving.service import Service
 log = logging.getLogger(__name__)
 # each serving error's HTTP status; the ones a retry can clear carry Retry-After
 STATUS = {NotServed: 404, NoChampion: 503, QueueFull: 429, RequestTimedOut: 503, PromptTooLong: 413, BlankPrompt: 422,
-          EngineUnavailable: 503}
+          EngineUnavailable: 503, EngineRefused: 502}
 RETRY_AFTER = (QueueFull, RequestTimedOut, EngineUnavailable)
 
 

@@ -6,7 +6,8 @@ saw; ``return_token_ids`` brings back the ids vLLM received and generated. Adapt
 ``/v1/load_lora_adapter`` and ``/v1/unload_lora_adapter`` on the server's own (internal) address.
 
 A server that does not answer raises :class:`~llmops.errors.EngineUnavailable` (the API's 503 with
-``Retry-After``); an adapter it refuses raises :class:`~llmops.errors.AdapterRefused` with its reason.
+``Retry-After``); an adapter it refuses raises :class:`~llmops.errors.AdapterRefused` with its reason, and a request
+it refuses (a 4xx) :class:`~llmops.errors.EngineRefused` (permanent; the API's 502) with its reason.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from llmops.errors import AdapterRefused, EngineUnavailable
+from llmops.errors import AdapterRefused, EngineRefused, EngineUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -138,4 +139,4 @@ def _check(r: httpx.Response, url: str, model: str) -> None:
         raise EngineUnavailable(f"vLLM server {url} does not serve {model} (restarted?); retry shortly")
     if r.status_code >= 500 or r.status_code == 429:
         raise EngineUnavailable(f"vLLM server {url} answered {r.status_code}: {_reason(r)}")
-    raise ValueError(f"vLLM server {url} refused the request ({r.status_code}): {_reason(r)}")
+    raise EngineRefused(f"vLLM server {url} refused the request ({r.status_code}): {_reason(r)}")
