@@ -83,9 +83,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.from_log:
         printout = args.from_log.read_text(encoding="utf-8")
     else:
-        run = subprocess.run(["make", "demo"], cwd=ROOT, stdout=subprocess.PIPE, text=True)
-        printout = run.stdout
-        sys.stdout.write(printout)
+        lines = []
+        with subprocess.Popen(["make", "demo"], cwd=ROOT, stdout=subprocess.PIPE, text=True) as run:
+            for line in run.stdout:  # shown as it comes, kept for the block
+                sys.stdout.write(line)
+                lines.append(line)
+        printout = "".join(lines)
         if run.returncode:
             print(f"make demo failed (exit {run.returncode}): README.md left as it is", file=sys.stderr)
             return run.returncode
