@@ -33,7 +33,7 @@ VLLM_STAMP := $(VLLM_VENV)/.installed
 # TORCH_INDEX=<url> the index (TORCH_INDEX=default: the default index), e.g. `TORCH_BUILD=cpu make install`.
 TORCH_INDEX ?=
 # cpu | cuda, from TORCH_BUILD (cpu, cuda or auto) and the host: the script's own rule (a bad value stops make here).
-TORCH_CHOSEN := $(shell TORCH_BUILD='$(TORCH_BUILD)' $(PYTHON) plugins/llmops/torch_build.py --build)
+TORCH_CHOSEN := $(shell TORCH_BUILD='$(TORCH_BUILD)' $(PYTHON) -I plugins/llmops/torch_build.py --build)
 $(if $(TORCH_CHOSEN),,$(error TORCH_BUILD='$(TORCH_BUILD)': expected cpu, cuda or auto))
 TORCH_VERSION := $(shell sed -n 's/^torch==//p' requirements.txt)
 # The build in the venv cache key, so that a CPU venv is never linked where a CUDA one is wanted (and the reverse);
@@ -43,9 +43,9 @@ TORCH_KEY = $(if $(filter-out cpu,$(TORCH_CHOSEN)), torch=$(TORCH_CHOSEN))$(TORC
 # $(call torch_first,BUILD) installs torch alone (--no-deps) from the index chosen for BUILD (one line on stderr says
 # which and why); a plain install after it fills in torch's dependencies from the default index under the venv's
 # constraints.
-torch_first = args=$$(TORCH_BUILD=$(1) TORCH_INDEX=$(TORCH_INDEX) $(PYTHON) plugins/llmops/torch_build.py) \
+torch_first = args=$$(TORCH_BUILD=$(1) TORCH_INDEX=$(TORCH_INDEX) $(PYTHON) -I plugins/llmops/torch_build.py) \
   && $$VENV_DIR/bin/python -m pip install -q --no-deps torch==$(TORCH_VERSION) $$args
-TORCH_REPORT = plugins/llmops/torch_build.py --installed
+TORCH_REPORT = -I plugins/llmops/torch_build.py --installed
 
 .PHONY: venv-main venv-gguf venv-vllm doctor test-fast demo demo-real demo-judge demo-feedback test lint install airflow mlflow serve summary constraints clean browser redis gguf-tools gguf-tools-if-needed vllm-tools compose-test config-docs
 
