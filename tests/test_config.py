@@ -234,3 +234,56 @@ def test_the_judge_without_generated_answers_is_refused_at_load(tmp_path, raw):
     # without the judge, no generated answers is a valid choice
     plain = load_use_case(write_case(tmp_path, with_changes(raw, evaluation__generation_samples=0)))
     assert plain.evaluation.generation_samples == 0
+
+
+def _task_dir(tmp_path: Path, name: str = "my_task") -> Path:
+    """A copy of the shipped license_cloze task as ``<tmp>/evals/<name>.yaml`` beside its JSONL."""
+    folder = tmp_path / "evals"
+    folder.mkdir(exist_ok=True)
+    shipped = paths.PROJECT_ROOT / "include" / "evals"
+    (folder / f"{name}.jsonl").write_text((shipped / "license_cloze.jsonl").read_text())
+    (folder / f"{name}.yaml").write_text((shipped / "license_cloze.yaml").read_text()
+                                         .replace("license_cloze", name))
+    return folder
+
+
+def test_a_regression_task_given_as_a_path_loads(tmp_path, raw):
+    folder = _task_dir(tmp_path)
+    path = write_case(tmp_path, with_changes(raw, evaluation__regression={
+        "tasks": [str(folder / "my_task.yaml"), "include/evals/license_next_words.yaml", "hellaswag"]}))
+    assert load_use_case(path).evaluation.regression.tasks[0] == str(folder / "my_task.yaml")
+
+
+@pytest.mark.parametrize(("breakage", "says"), [
+    ("no yaml", "cannot read the task YAML"),
+    ("bad yaml", "not valid YAML"),
+    ("no data", "field 'dataset_kwargs.data_files.test': "),
+])
+def test_a_broken_local_regression_task_is_refused_at_load_naming_file_and_field(tmp_path, raw, breakage, says):
+    folder = _task_dir(tmp_path)
+    task = folder / "my_task.yaml"
+    if breakage == "no yaml":
+        task.unlink()
+    elif breakage == "bad yaml":
+        task.write_text(task.read_text() + "metadata: [unclosed\n")
+    else:
+        (folder / "my_task.jsonl").unlink()
+    for entry, changes in ((str(task), {}), ("my_task", {"evals_dir": str(folder)})):
+        if breakage == "no yaml" and entry == "my_task":
+            continue  # a name with no YAML in evals_dir is a harness task name
+        path = write_case(tmp_path, with_changes(raw, evaluation__regression={"tasks": ["hellaswag", entry],
+                                                                              **changes}))
+        with pytest.raises(ConfigError) as exc:
+            load_use_case(path)
+        msg = str(exc.value)
+        assert msg.startswith(f"{path}: evaluation.regression.tasks.1: {task}"), msg
+        assert says in msg
+
+
+def test_the_same_regression_task_twice_is_refused(tmp_path, raw):
+    path = write_case(tmp_path, with_changes(raw, evaluation__regression={
+        "tasks": ["license_cloze", "include/evals/license_cloze.yaml"]}))
+    with pytest.raises(ConfigError) as exc:
+        load_use_case(path)
+    assert str(exc.value).startswith(f"{path}: evaluation.regression.tasks: ")
+    assert "license_cloze" in str(exc.value)

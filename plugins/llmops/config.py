@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from llmops import paths
 from llmops.errors import ConfigError, FieldError
+from llmops.eval_tasks import load_local_task, local_task_path, task_name
 from llmops.names import USE_CASE_RE
 
 
@@ -240,11 +241,27 @@ class RecitationConfig(_Strict):
 class RegressionConfig(_Strict):
     """lm-evaluation-harness tasks run on base, champion and challenger (gate metrics ``regression.<task>.<m>``)."""
 
-    tasks: list[str] = Field(default_factory=list, description="Harness task names, or local task YAMLs "
-                             "(`<evals_dir>/<name>.yaml`); empty = no regression suite")
+    tasks: list[str] = Field(default_factory=list, description="Harness task names, or local task YAMLs: a name "
+                             "with `<evals_dir>/<name>.yaml`, or the path to the YAML (relative to the project "
+                             "root); local ones are checked when the file loads; empty = no regression suite")
     evals_dir: str = Field("include/evals", description="Folder of local task YAMLs, relative to the project root")
     limit: int | None = Field(None, gt=0, description="At most this many documents per task (the same for all)")
     batch_size: int = Field(16, gt=0, description="Documents per forward pass of the harness")
+
+    @model_validator(mode="after")
+    def _local_tasks_load(self):
+        """A local task YAML that does not load fails now, naming it, not after the training."""
+        for i, entry in enumerate(self.tasks):
+            try:
+                local = local_task_path(entry, self.evals_dir)
+                if local is not None:
+                    load_local_task(local)
+            except ConfigError as e:
+                raise FieldError(f"tasks.{i}", str(e)) from None
+        names = [task_name(t) for t in self.tasks]
+        if twice := sorted({n for n in names if names.count(n) > 1}):
+            raise FieldError("tasks", f"{', '.join(twice)} named more than once")
+        return self
 
 
 class JudgeConfig(_Strict):

@@ -14,7 +14,7 @@ from llmops.config import EvaluationConfig, GateConfig, GateRule, RegressionConf
 from llmops.errors import ConfigError
 from llmops.evaluate.evaluation import evaluate_candidates
 from llmops.evaluate.gate import decide
-from llmops.evaluate.regression import load_local_task, resolve_tasks
+from llmops.evaluate.regression import RegressionSuite, load_local_task, resolve_tasks
 from llmops.prompts import PromptTemplate
 
 TASKS = ["license_cloze", "license_next_words"]
@@ -123,3 +123,32 @@ def test_the_shipped_tasks_resolve_data_files_against_their_folder():
     for spec in resolve_tasks(TASKS, EVALS):
         f = Path(spec["dataset_kwargs"]["data_files"]["test"])
         assert f.is_absolute() and f.parent == EVALS.resolve() and f.stat().st_size < 50_000
+
+
+def test_a_task_given_as_its_path_resolves_like_its_name(tmp_path, monkeypatch):
+    """``include/evals/<name>.yaml`` (relative to the project root, or absolute) is the same local task as
+    ``<name>``, whatever the working directory; its results come back under the YAML's task name."""
+    monkeypatch.chdir(tmp_path)
+    by_name = resolve_tasks(["license_cloze"], EVALS)
+    for entry in ("include/evals/license_cloze.yaml", str(EVALS / "license_cloze.yaml")):
+        assert resolve_tasks([entry], EVALS) == by_name, entry
+    suite = RegressionSuite(["include/evals/license_cloze.yaml", "license_next_words"], EVALS)
+    assert suite.names == TASKS and suite.specs == resolve_tasks(TASKS, EVALS)
+
+
+def test_a_task_given_as_a_path_runs_through_the_harness_from_another_folder(tiny_model_dir, tmp_path, monkeypatch):
+    """A YAML of the user's own beside its JSONL, named by its path: the harness reads the data file next to the
+    YAML (not in the working directory) and the metrics carry the task's name."""
+    from llmops.model import loading
+
+    folder = tmp_path / "my_evals"
+    folder.mkdir()
+    (folder / "my_task.jsonl").write_text((EVALS / "license_cloze.jsonl").read_text())
+    (folder / "my_task.yaml").write_text((EVALS / "license_cloze.yaml").read_text().replace("license_cloze", "my_task"))
+    monkeypatch.chdir(tmp_path)
+    base, tokenizer = loading.load_base(str(tiny_model_dir), None)
+    out = RegressionSuite([str(folder / "my_task.yaml")], EVALS, limit=4, batch_size=4, max_length=96).score(
+        base, tokenizer)
+    assert out["metrics"]["regression.my_task.docs"] == 4
+    assert set(out["per_example"]["regression.my_task.acc"]) <= {0.0, 1.0}
+    assert len(out["per_example"]["regression.my_task.acc"]) == 4
