@@ -2,8 +2,11 @@
 
 Run by docker/entrypoint.sh in every Airflow container before Airflow's own entrypoint. Outside the dev profile
 (``LLMOPS_DEPLOYMENT_PROFILE=dev``) an empty or malformed Fernet key, a missing API/JWT secret, an empty or
-default admin password, or an empty or default metadata-database password (``POSTGRES_PASSWORD``, read from the
-connection URL) stops the container with a message naming the variable to set in ``.env``.
+default admin password, an empty or default metadata-database password (``POSTGRES_PASSWORD``, read from the
+connection URL), or an empty, default or short password of an MLflow account (those the container is given:
+``MLFLOW_*_PASSWORD``, and ``MLFLOW_TRACKING_PASSWORD``, the service account's) stops the container with a message
+naming the variable to set in ``.env``. docker-compose.yaml also runs it as the one-shot ``deployment-check``
+service, which PostgreSQL waits for: a placeholder never initialises the database volume.
 
 ``python check_deployment_env.py`` exits 1 listing every problem; with ``--write-passwords FILE`` it also writes
 the simple auth manager's passwords file (``{"<user>": "<password>"}``) atomically.
@@ -20,11 +23,22 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 DEV_PROFILE = "dev"
-DEFAULT_PASSWORDS = {"", "admin", "airflow", "password", "changeme", "change-me"}
+# docker-compose.yaml's fallback for the MLflow accounts (the dev profile only) is a default like the others
+DEV_MLFLOW_PASSWORD = "dev-only-mlflow-password"
+DEFAULT_PASSWORDS = {"", "admin", "airflow", "password", "changeme", "change-me", DEV_MLFLOW_PASSWORD}
 SECRETS = {
     "AIRFLOW__API_AUTH__JWT_SECRET": "AIRFLOW_JWT_SECRET",
     "AIRFLOW__API__SECRET_KEY": "AIRFLOW_API_SECRET_KEY",
 }
+# MLflow's accounts (docker/mlflow_server.py): the variable a container sees -> the one to set in .env
+MLFLOW_PASSWORDS = {
+    "MLFLOW_ADMIN_PASSWORD": "MLFLOW_ADMIN_PASSWORD",
+    "MLFLOW_SERVICE_PASSWORD": "MLFLOW_SERVICE_PASSWORD",
+    "MLFLOW_READER_PASSWORD": "MLFLOW_READER_PASSWORD",
+    "MLFLOW_SERVING_PASSWORD": "MLFLOW_SERVING_PASSWORD",
+    "MLFLOW_TRACKING_PASSWORD": "MLFLOW_SERVICE_PASSWORD",
+}
+MIN_PASSWORD = 12  # MLflow's own minimum for its accounts
 
 
 def _fernet_ok(key: str) -> bool:
@@ -59,6 +73,13 @@ def problems(env: dict[str, str]) -> list[str]:
         found.append("the metadata database password in AIRFLOW__DATABASE__SQL_ALCHEMY_CONN is empty or a default: "
                      "set POSTGRES_PASSWORD in .env (python -c \"import secrets; print(secrets.token_urlsafe(24))\"; "
                      "before the first `up`: the database volume keeps the password it was created with)")
+    for variable, dotenv_name in MLFLOW_PASSWORDS.items():
+        if variable not in env:  # not given to this container
+            continue
+        value = env[variable]
+        if value.strip().lower() in DEFAULT_PASSWORDS or len(value) < MIN_PASSWORD:
+            found.append(f"{variable} is empty, a default or shorter than {MIN_PASSWORD} characters: set "
+                         f"{dotenv_name} in .env (python -c \"import secrets; print(secrets.token_urlsafe(24))\")")
     return [f"{msg} (profile '{profile}'; LLMOPS_DEPLOYMENT_PROFILE=dev allows this on a laptop)" for msg in found]
 
 

@@ -193,3 +193,20 @@ def test_champion_adapter_downloads_from_the_registry(first, tmp_path):
     assert info["version"] == "1" and info["source"] == f"runs:/{first['mlflow_run_id']}/model"
     local = registry.download_adapter(info, tmp_path / "dl")
     assert (local / "adapter_model.safetensors").read_bytes() == b"weights of manual__1"
+
+
+def test_the_registered_adapter_digest_is_checked_on_download(first, tmp_path):
+    """The register step tags the adapter's sha256; the files downloaded from the MLflow model match it, and the same
+    files changed in the artifact store afterwards are refused for good (nothing of them is left)."""
+    from llmops.content_hash import folder_digest
+    from llmops.errors import AdapterDigestMismatch
+
+    info = registry.champion_info(NAME)
+    local = registry.download_adapter(info, tmp_path / "dl")
+    assert info["tags"][registry.ADAPTER_DIGEST_TAG] == folder_digest(local)
+    run_root = Path(tracking.client().get_run(first["mlflow_run_id"]).info.artifact_uri.removeprefix("file://"))
+    stored = run_root / "model" / "artifacts" / "adapter" / "adapter_model.safetensors"
+    stored.write_bytes(b"other weights")
+    with pytest.raises(AdapterDigestMismatch, match=f"{NAME} version 1: .*not the {info['tags']['adapter.sha256']}"):
+        registry.download_adapter(info, tmp_path / "dl2")
+    assert not list((tmp_path / "dl2").rglob("*.safetensors"))

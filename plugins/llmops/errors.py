@@ -134,6 +134,11 @@ class JudgeUnavailable(LLMOpsError):
     """The judge endpoint did not give enough parseable verdicts; a retry may succeed."""
 
 
+class AdapterDigestMismatch(PermanentError):
+    """A registered version's adapter files, as downloaded, are not the ones registered (their sha256 differs from
+    the version's ``adapter.sha256`` tag): they are not loaded, and the alias keeps serving what it served."""
+
+
 class TrackingUnavailable(LLMOpsError):
     """The MLflow tracking server could not be reached; a retry of the task may succeed once it is back."""
 

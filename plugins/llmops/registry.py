@@ -4,6 +4,11 @@ Aliases: ``challenger`` on every registration; ``champion`` when there is none y
 the champion it replaces keeps the alias ``previous``. Registration is idempotent per MLflow run (= DAG run):
 a retried task finds its version, and two racing registrations converge on the lowest version of the run.
 :func:`rollback` moves ``champion`` back (to ``previous`` or a chosen version).
+
+Every version registered by the pipeline carries its adapter's content digest (``adapter.sha256``: the sha256 over
+the adapter folder's files, :func:`llmops.content_hash.folder_digest`); :func:`download_adapter` checks the files it
+downloaded against it and refuses a mismatch (:class:`~llmops.errors.AdapterDigestMismatch`), so what is served is
+what was registered, whoever can write the artifact store. Versions registered before the tag load with a warning.
 """
 
 from __future__ import annotations
@@ -11,11 +16,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from llmops.errors import RegistryError
+from llmops.errors import AdapterDigestMismatch, RegistryError
 from llmops.tracking import client, outage_guard, unreachable
 
 log = logging.getLogger(__name__)
 CHALLENGER, CHAMPION, PREVIOUS = "challenger", "champion", "previous"
+ADAPTER_DIGEST_TAG = "adapter.sha256"
 
 
 def alias_version(name: str, alias: str) -> str | None:
@@ -119,7 +125,8 @@ def champion_info(name: str) -> dict | None:
 
 def download_adapter(info: dict, dst: str | Path) -> Path:
     """Download a version's adapter files into ``dst``: its source is an MLflow model (``runs:/<run>/model``, the
-    adapter in ``artifacts/adapter``) or, for a version registered before those, the adapter folder itself."""
+    adapter in ``artifacts/adapter``) or, for a version registered before those, the adapter folder itself. The files
+    are checked against the version's ``adapter.sha256`` tag (:func:`check_adapter`)."""
     import mlflow.artifacts
 
     client()  # sets the tracking/registry URIs
@@ -128,7 +135,31 @@ def download_adapter(info: dict, dst: str | Path) -> Path:
     source = info["source"].rstrip("/")
     if "MLmodel" in {Path(f.path).name for f in mlflow.artifacts.list_artifacts(artifact_uri=source)}:
         source += "/artifacts/adapter"  # the model's code and environment files are not needed here
-    return Path(mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=str(dst)))
+    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=str(dst)))
+    check_adapter(info, local, source)
+    return local
+
+
+def check_adapter(info: dict, local: Path, source: str = "") -> None:
+    """Raise :class:`AdapterDigestMismatch` (after deleting the files) when the downloaded adapter folder ``local``
+    is not what was registered; a version without the tag (registered before it existed) passes with a warning."""
+    import shutil
+
+    from llmops.content_hash import folder_digest
+
+    want = (info.get("tags") or {}).get(ADAPTER_DIGEST_TAG)
+    where = f"{info.get('name')} version {info.get('version')}"
+    if not want:
+        log.warning("%s has no %s tag (registered before adapter digests were recorded): its files are loaded "
+                    "unchecked", where, ADAPTER_DIGEST_TAG)
+        return
+    got = folder_digest(local)
+    if got != want:
+        shutil.rmtree(local, ignore_errors=True)
+        raise AdapterDigestMismatch(
+            f"{where}: the adapter files downloaded from {source or info.get('source')} have sha256 {got}, not the "
+            f"{want} registered with the version ({ADAPTER_DIGEST_TAG}): refusing to load them (changed in the "
+            "artifact store after registration?)")
 
 
 def set_version_tags(name: str, version: str, tags: dict) -> None:

@@ -28,7 +28,7 @@ USE_CASES_IN_STACK = "/opt/llmops/test-use-cases"
 CODE_SERVICES = ("airflow-init", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor",
                  "airflow-triggerer", "airflow-worker", "llmops-api")
 # what the test starts: the CPU deployment (the GPU worker is in the `gpu` profile)
-SERVICES = ("postgres", "redis", "mlflow", *CODE_SERVICES)
+SERVICES = ("deployment-check", "postgres", "redis", "mlflow", *CODE_SERVICES)
 BUSY_HOST_HEALTHCHECK = {"timeout": "120s", "retries": 20, "start_period": "600s"}
 # the environment a compose command sees: the engine's settings only, never a developer's deployment values
 ENGINE_ENV = ("PATH", "HOME", "USER", "LANG", "TMPDIR", "XDG_RUNTIME_DIR", "DOCKER_HOST", "DOCKER_CONFIG",
@@ -82,6 +82,9 @@ class ComposeStack:
         self.ports = {"airflow": free_port(), "mlflow": free_port(), "api": free_port()}
         self.password = secrets.token_urlsafe(18)
         self.api_key = "sk-" + secrets.token_urlsafe(24)
+        # MLflow's accounts (docker/mlflow_server.py): role -> (username, password)
+        self.mlflow_accounts = {role: (name, secrets.token_urlsafe(18)) for role, name in (
+            ("admin", "admin"), ("service", "llmops"), ("reader", "reader"), ("serving", "model-api"))}
         self.timings: dict[str, float] = {}
         self.env_file = workdir / "deployment.env"
         self.override = workdir / "compose.test.yaml"
@@ -112,6 +115,8 @@ class ComposeStack:
             "AIRFLOW_ADMIN_PASSWORD": self.password,
             "POSTGRES_PASSWORD": secrets.token_urlsafe(24),
             "LLMOPS_API_KEYS": self.api_key,
+            **{f"MLFLOW_{role.upper()}_{what}": value for role, (user, password) in self.mlflow_accounts.items()
+               for what, value in (("USERNAME", user), ("PASSWORD", password))},
             "PUBLISH_ADDRESS": "127.0.0.1",
             "AIRFLOW_PORT": str(self.ports["airflow"]),
             "MLFLOW_PORT": str(self.ports["mlflow"]),

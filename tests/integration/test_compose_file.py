@@ -6,8 +6,10 @@ where the compose plugin is installed (it needs no running engine). test_compose
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yaml"
+MLFLOW_ACCOUNTS = [f"MLFLOW_{who}_{what}" for who in ("ADMIN", "SERVICE", "READER", "SERVING")
+                   for what in ("USERNAME", "PASSWORD")]
 AIRFLOW_SERVICES = {"airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer",
                     "airflow-worker", "airflow-worker-gpu", "airflow-init"}
 
@@ -99,10 +103,18 @@ def test_a_fresh_deployment_makes_the_tiny_base_model_the_samples_train_on(compo
     assert "PYTHONPATH=/opt/airflow/plugins" in init
 
 
-def test_published_ports_take_an_address_and_a_port_from_env(compose):
+def test_published_ports_take_an_address_and_a_port_from_env_and_bind_loopback_by_default(compose):
     for name, port in (("airflow-apiserver", "${AIRFLOW_PORT:-8080}:8080"), ("mlflow", "${MLFLOW_PORT:-5000}:5000"),
                        ("llmops-api", "${LLMOPS_API_PORT:-8000}:8000")):
-        assert compose["services"][name]["ports"] == [f"${{PUBLISH_ADDRESS:-0.0.0.0}}:{port}"], name
+        assert compose["services"][name]["ports"] == [f"${{PUBLISH_ADDRESS:-127.0.0.1}}:{port}"], name
+    # nothing else is published (PostgreSQL, Redis, vLLM stay on the compose network), and no file nor the example
+    # .env falls back to every interface
+    published = {name for name, s in compose["services"].items() if "ports" in s}
+    assert published == {"airflow-apiserver", "mlflow", "llmops-api"}
+    for path in (COMPOSE, ROOT / "docker-compose.vllm.yaml"):
+        text = path.read_text()
+        assert "0.0.0.0}" not in text and text.count("${PUBLISH_ADDRESS:-127.0.0.1}:") >= 1, path.name
+    assert "\nPUBLISH_ADDRESS=127.0.0.1\n" in (ROOT / ".env.example").read_text()
     # MLflow accepts the Host header of any published port on this machine
     assert "localhost:*,127.0.0.1,127.0.0.1:*" in " ".join(compose["services"]["mlflow"]["command"])
 
@@ -130,10 +142,11 @@ def test_secrets_come_from_the_env_file_not_the_compose_file(compose):
     assert env["AIRFLOW__API_AUTH__JWT_SECRET"] == "${AIRFLOW_JWT_SECRET:-}"
     example = (ROOT / ".env.example").read_text()
     for name in ("AIRFLOW_FERNET_KEY", "AIRFLOW_ADMIN_PASSWORD", "AIRFLOW_JWT_SECRET", "AIRFLOW_API_SECRET_KEY",
-                 "POSTGRES_PASSWORD", "LLMOPS_API_KEYS", "LLMOPS_DEPLOYMENT_PROFILE", "AIRFLOW_UID"):
+                 "POSTGRES_PASSWORD", "LLMOPS_API_KEYS", "LLMOPS_DEPLOYMENT_PROFILE", "AIRFLOW_UID", *MLFLOW_ACCOUNTS):
         assert f"\n{name}=" in "\n" + example, name
-    # no working default ships for a secret: the database password is filled in like the others
-    assert "\nPOSTGRES_PASSWORD=\n" in "\n" + example
+    # no working default ships for a secret: the database and MLflow passwords are filled in like the others
+    for name in ("POSTGRES_PASSWORD", *(n for n in MLFLOW_ACCOUNTS if n.endswith("_PASSWORD"))):
+        assert f"\n{name}=\n" in "\n" + example, name
 
 
 def test_mlflow_uses_postgresql_and_an_artifact_volume(compose):
@@ -184,3 +197,88 @@ def test_the_serving_api_is_part_of_the_deployment():
     assert "/livez" in " ".join(api["healthcheck"]["test"])
     assert api["environment"]["LLMOPS_API_KEYS"] == "${LLMOPS_API_KEYS:-}"
     assert api["environment"]["LLMOPS_DEPLOYMENT_PROFILE"] == "${LLMOPS_DEPLOYMENT_PROFILE:-production}"
+
+
+def test_mlflow_runs_its_basic_auth_app_with_the_accounts_from_env(compose):
+    mlflow = compose["services"]["mlflow"]
+    assert mlflow["entrypoint"][-2:] == ["python", "/opt/llmops/docker/mlflow_server.py"]
+    args = mlflow["command"]
+    assert args[0] == "server" and "--app-name=basic-auth" in args
+    env = mlflow["environment"]
+    assert env["MLFLOW_AUTH_DATABASE_URI"].endswith("@postgres/mlflow_auth")
+    assert all(name in env for name in MLFLOW_ACCOUNTS)
+    assert "CREATE DATABASE mlflow_auth" in (ROOT / "docker" / "postgres-init" / "10-mlflow-database.sql").read_text()
+    assert "docker/mlflow_server.py" in (ROOT / "docker" / "Dockerfile").read_text()
+    # Airflow's services (workers, scheduler, API server, batch jobs) log in as the service account
+    for name in AIRFLOW_SERVICES:
+        env = compose["services"][name]["environment"]
+        assert env["MLFLOW_TRACKING_USERNAME"] == "${MLFLOW_SERVICE_USERNAME:-llmops}", name
+        assert env["MLFLOW_TRACKING_PASSWORD"].startswith("${MLFLOW_SERVICE_PASSWORD:-"), name
+
+
+def test_the_model_api_gets_its_own_mlflow_account_and_no_other_secret(compose):
+    api = compose["services"]["llmops-api"]
+    env = api["environment"]
+    assert env["MLFLOW_TRACKING_USERNAME"] == "${MLFLOW_SERVING_USERNAME:-model-api}"
+    assert env["MLFLOW_TRACKING_PASSWORD"].startswith("${MLFLOW_SERVING_PASSWORD:-")
+    assert api["env_file"] == []  # not the whole .env: the other accounts' and the database's passwords stay out
+    values = " ".join(str(v) for v in env.values())
+    for secret in ("POSTGRES_PASSWORD", "AIRFLOW_FERNET_KEY", "AIRFLOW_JWT_SECRET", "AIRFLOW_ADMIN_PASSWORD",
+                   "MLFLOW_SERVICE_PASSWORD", "MLFLOW_ADMIN_PASSWORD"):
+        assert secret not in values, secret
+
+
+def test_the_secrets_check_runs_before_postgresql_initialises_its_volume(compose):
+    check = compose["services"]["deployment-check"]
+    assert check["entrypoint"] == ["python", "/opt/llmops/docker/check_deployment_env.py"]
+    assert "depends_on" not in check and "restart" not in check  # one-shot, first
+    assert compose["services"]["postgres"]["depends_on"] == {
+        "deployment-check": {"condition": "service_completed_successfully"}}
+    # it sees what the others are given: Airflow's secrets, the database URL and every MLflow account
+    env = check["environment"]
+    for name in ("AIRFLOW__CORE__FERNET_KEY", "AIRFLOW_ADMIN_PASSWORD", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
+                 *MLFLOW_ACCOUNTS):
+        assert name in env, name
+
+
+def _resolved_env(tmp_path, service: str, **dotenv: str) -> dict[str, str] | None:
+    """``service``'s environment as `docker compose config` resolves it for a production .env with ``dotenv``."""
+    import json
+
+    cli = _compose_cli()
+    if cli is None:
+        return None
+    values = {"LLMOPS_DEPLOYMENT_PROFILE": "production", "AIRFLOW_FERNET_KEY": "3HwjoalBAgzRxuJZyntnvTzWEy5pDzQUoWvDzXMOGu0=",
+              "AIRFLOW_JWT_SECRET": "j" * 32, "AIRFLOW_API_SECRET_KEY": "k" * 32,
+              "AIRFLOW_ADMIN_PASSWORD": "a-long-admin-passphrase", "POSTGRES_PASSWORD": "a-long-db-passphrase",
+              "LLMOPS_API_KEYS": "sk-test", **{n: f"{n.lower()}-value-1234" for n in MLFLOW_ACCOUNTS}, **dotenv}
+    env_file = tmp_path / ".env"
+    env_file.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
+    proc = subprocess.run([*cli, "--project-directory", str(ROOT), "--env-file", str(env_file), "-f", str(COMPOSE),
+                           "config", "--format", "json"], capture_output=True, text=True, timeout=60,
+                          env={"PATH": os.environ["PATH"], **{k: v for k, v in os.environ.items() if k.startswith(
+                              ("DOCKER_", "CONTAINERS_", "COMPOSE_ENGINE"))}})
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)["services"][service]["environment"]
+
+
+@pytest.mark.parametrize("dotenv,variable", [
+    ({}, None),
+    ({"LLMOPS_DEPLOYMENT_PROFILE": "dev", "MLFLOW_SERVICE_PASSWORD": "", "POSTGRES_PASSWORD": ""}, None),
+    ({"MLFLOW_SERVICE_PASSWORD": ""}, "MLFLOW_SERVICE_PASSWORD"),
+    ({"MLFLOW_SERVING_PASSWORD": ""}, "MLFLOW_SERVING_PASSWORD"),
+    ({"MLFLOW_ADMIN_PASSWORD": "short"}, "MLFLOW_ADMIN_PASSWORD"),
+    ({"POSTGRES_PASSWORD": ""}, "POSTGRES_PASSWORD"),
+])
+def test_up_refuses_an_empty_password_before_the_database_starts_naming_the_variable(tmp_path, dotenv, variable):
+    """What `up` runs first (deployment-check, which PostgreSQL waits for), with the environment compose gives it."""
+    env = _resolved_env(tmp_path, "deployment-check", **dotenv)
+    if env is None:
+        pytest.skip("the docker compose plugin is not installed here; the wiring is checked by the tests above")
+    proc = subprocess.run([sys.executable, str(ROOT / "docker" / "check_deployment_env.py")], capture_output=True,
+                          text=True, timeout=60, env={"PATH": os.environ["PATH"], **env})
+    if variable is None:
+        assert proc.returncode == 0, proc.stderr
+    else:
+        assert proc.returncode == 1 and variable in proc.stderr, proc.stderr
+        assert "LLMOPS_DEPLOYMENT_PROFILE=dev" in proc.stderr

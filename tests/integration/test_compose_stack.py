@@ -6,11 +6,17 @@ would (docs/deployment.md: a production `.env`, the CPU deployment, nothing prep
 tiny base model of the sample use case is made by airflow-init). Everything is reached on 127.0.0.1 through the
 published ports: Airflow's REST API, the MLflow server (MLflow's client) and the model API (plain HTTP). The stack
 is always torn down with its volumes. Durations go to ``test-artifacts/compose-timings.json``.
+
+MLflow runs with its basic-auth app: the tests reach it as the pipeline does (the service account), check that no
+login, a wrong password and the model API's read-only account cannot write the registry, and that an adapter changed
+in the artifact store after registration is refused by the model API while the previous version keeps serving.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 import time
 from pathlib import Path
 
@@ -63,12 +69,19 @@ def stack(tmp_path_factory):
     if reason:
         pytest.skip(reason)
     stack = ComposeStack(tmp_path_factory.mktemp("compose"))
+    # MLflow's client in this process logs in as the pipeline's service account
+    login = dict(zip(("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"), stack.mlflow_accounts["service"],
+                     strict=True))
+    saved = {k: os.environ.get(k) for k in login}
+    os.environ.update(login)
     started = time.monotonic()
     try:
         stack.up()
         _record(stack)
         yield stack
     finally:
+        for k, v in saved.items():
+            os.environ.pop(k, None) if v is None else os.environ.update({k: v})
         stack.down()
         _record(stack, total=time.monotonic() - started)
         print(f"compose stack timings (s): {stack.timings}")
@@ -137,6 +150,88 @@ def test_a_fresh_stack_runs_the_sample_chain_registers_and_serves_the_champion(s
         assert anonymous.status_code == 401, anonymous.text
     assert requests.get(f"{stack.api_url}/livez", timeout=30).status_code == 200  # the probe needs no key
 
+    checked = time.monotonic()
+    _registry_needs_a_login_and_the_model_api_only_reads(stack, model, version)
+    _a_changed_adapter_is_refused_and_the_champion_keeps_serving(stack, model, version, key)
+    _record(stack, registry_security_checks=time.monotonic() - checked)
+
+
+def _registry_needs_a_login_and_the_model_api_only_reads(stack: ComposeStack, model: str, version: str) -> None:
+    """MLflow through its published port: no login, a wrong password or an unknown user reads and writes nothing
+    (401); the model API's account and the reader's read the registry and artifacts but cannot move an alias (403);
+    the service account can."""
+    api = f"{stack.mlflow_url}/api/2.0/mlflow"
+
+    def read(auth):
+        return requests.get(f"{api}/registered-models/alias", params={"name": model, "alias": "champion"},
+                            auth=auth, timeout=30)
+
+    def move(auth):
+        return requests.post(f"{api}/registered-models/alias", auth=auth, timeout=30,
+                             json={"name": model, "alias": "champion", "version": str(version)})
+
+    service = stack.mlflow_accounts["service"]
+    for auth in (None, (service[0], "not-the-password"), ("nobody", "not-a-password-either")):
+        assert read(auth).status_code == 401, auth
+        assert move(auth).status_code == 401, auth
+        assert requests.get(f"{api}/experiments/search", params={"max_results": 5}, auth=auth,
+                            timeout=30).status_code == 401, auth
+        assert requests.get(f"{stack.mlflow_url}/api/2.0/mlflow-artifacts/artifacts", auth=auth,
+                            timeout=30).status_code == 401, auth
+    for role in ("serving", "reader"):
+        auth = stack.mlflow_accounts[role]
+        r = read(auth)
+        assert r.status_code == 200 and r.json()["model_version"]["version"] == str(version), (role, r.text)
+        runs = requests.get(f"{api}/runs/get", params={"run_id": r.json()["model_version"]["run_id"]}, auth=auth,
+                            timeout=30)
+        assert runs.status_code == 200, (role, runs.text)
+        refused = move(auth)
+        assert refused.status_code == 403, (role, refused.status_code, refused.text)
+    assert move(service).status_code == 200  # the pipeline's account moves aliases (here: to where it is)
+
+
+def _a_changed_adapter_is_refused_and_the_champion_keeps_serving(stack: ComposeStack, model: str, version: str,
+                                                                 key: dict) -> None:
+    """A copy of the champion registered as a new version (its files and tags, by the service account), its weights
+    then changed inside the MLflow artifact volume and `champion` moved to it: the model API refuses it (logged,
+    counted, listed in /healthz) and keeps serving `version`. `champion` is moved back afterwards."""
+    import mlflow
+    import mlflow.artifacts
+
+    client = _mlflow(stack)
+    mlflow.set_tracking_uri(stack.mlflow_url)
+    champion = client.get_model_version(model, version)
+    local = mlflow.artifacts.download_artifacts(artifact_uri=champion.source, dst_path=tempfile.mkdtemp())
+    copy = client.create_run(client.get_run(champion.run_id).info.experiment_id, run_name="changed-adapter-check")
+    client.log_artifacts(copy.info.run_id, local, "model")
+    client.set_terminated(copy.info.run_id)
+    tags = {k: v for k, v in champion.tags.items() if k != "dag_run_id"}
+    assert tags.get("adapter.sha256"), champion.tags  # the register step recorded the adapter's digest
+    changed = client.create_model_version(model, source=f"runs:/{copy.info.run_id}/model", run_id=copy.info.run_id,
+                                          tags=tags).version
+    artifacts = client.get_run(copy.info.run_id).info.artifact_uri.split("mlflow-artifacts:/", 1)[1]
+    weights = f"/mlflow/artifacts/{artifacts.strip('/')}/model/artifacts/adapter/adapter_model.safetensors"
+    proc = stack.exec("mlflow", f"test -f {weights} && printf 'x' >> {weights}")
+    assert proc.returncode == 0, f"{weights}: {proc.stdout}{proc.stderr}"
+    client.set_registered_model_alias(model, "champion", changed)
+    try:
+        def refused():
+            r = requests.get(f"{stack.api_url}/healthz", headers=key, timeout=30)
+            return r.status_code == 200 and str(changed) in r.json().get("refused", {}) and r.json()
+
+        health = _wait(f"the API refusing version {changed}", refused, timeout=300, stack=stack, interval=5)
+        assert str(health["versions"]["champion"]) == str(version), health
+        assert "sha256" in health["refused"][str(changed)]
+        r = requests.post(f"{stack.api_url}/v1/generate", headers=key, timeout=120,
+                          json={"prompt": "How do I undo the last commit in git?", "max_new_tokens": 4})
+        assert r.status_code == 200 and r.json()["model"]["version"] == str(version), r.text
+        metrics = requests.get(f"{stack.api_url}/metrics", headers=key, timeout=30).text
+        assert f'llmops_model_versions_refused_total{{alias="champion",version="{changed}"}} 1.0' in metrics
+        logs = stack.compose("logs", "--no-color", "llmops-api", timeout=60).stdout
+        assert f"refused {model} version {changed} for alias champion; still serving version {version}" in logs
+    finally:
+        client.set_registered_model_alias(model, "champion", version)
+
 
 def test_a_killed_worker_and_a_restarted_scheduler_lose_nothing(stack, api):
     """The worker container is SIGKILLed while finetune trains (after its first complete checkpoint), then started
@@ -195,3 +290,21 @@ def test_a_killed_worker_and_a_restarted_scheduler_lose_nothing(stack, api):
     after = [m.step for m in history if m.timestamp > kill_ms]
     assert after and min(after) > resumed, (resumed, sorted(after)[:5])
     assert max(m.step for m in history) == FAULT_EPOCHS * STEPS_PER_EPOCH
+
+
+def test_an_empty_password_stops_up_before_the_database_is_initialised(stack, tmp_path):
+    """A second project from the same image with a production .env whose database and MLflow service passwords are
+    empty: `up postgres` fails, the secrets check names both variables, and PostgreSQL never started (so its volume
+    was never initialised with the fallback password)."""
+    bad = ComposeStack(tmp_path, project=f"{stack.project}-bad-env")
+    lines = [line for line in bad.env_file.read_text().splitlines()
+             if not line.startswith(("POSTGRES_PASSWORD=", "MLFLOW_SERVICE_PASSWORD="))]
+    bad.env_file.write_text("\n".join([*lines, "POSTGRES_PASSWORD=", "MLFLOW_SERVICE_PASSWORD="]) + "\n")
+    try:
+        proc = bad.compose("up", "--detach", "--no-build", "postgres", timeout=300, check=False)
+        assert proc.returncode != 0, proc.stdout + proc.stderr
+        logs = bad.compose("logs", "--no-color", "deployment-check", timeout=60, check=False).stdout
+        assert "POSTGRES_PASSWORD" in logs and "MLFLOW_SERVICE_PASSWORD" in logs, logs
+        assert bad.container("postgres")[0] in ("absent", "created"), bad.container("postgres")
+    finally:
+        bad.down()

@@ -41,6 +41,12 @@ def test_a_complete_environment_passes(check):
     ({"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "postgresql+psycopg2://airflow:airflow@postgres/airflow"},
      "POSTGRES_PASSWORD"),
     ({"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "postgresql+psycopg2://airflow:@postgres/airflow"}, "POSTGRES_PASSWORD"),
+    # MLflow's accounts, where the container is given them: empty, docker-compose.yaml's dev fallback, too short
+    ({"MLFLOW_TRACKING_PASSWORD": ""}, "set MLFLOW_SERVICE_PASSWORD in .env"),
+    ({"MLFLOW_SERVICE_PASSWORD": "dev-only-mlflow-password"}, "MLFLOW_SERVICE_PASSWORD"),
+    ({"MLFLOW_ADMIN_PASSWORD": "admin"}, "MLFLOW_ADMIN_PASSWORD"),
+    ({"MLFLOW_READER_PASSWORD": "short-pw"}, "MLFLOW_READER_PASSWORD"),
+    ({"MLFLOW_SERVING_PASSWORD": ""}, "MLFLOW_SERVING_PASSWORD"),
 ])
 def test_placeholders_are_refused_outside_the_dev_profile(check, change, variable):
     for profile in ({}, {"LLMOPS_DEPLOYMENT_PROFILE": "production"}, {"LLMOPS_DEPLOYMENT_PROFILE": "staging"}):
@@ -49,8 +55,16 @@ def test_placeholders_are_refused_outside_the_dev_profile(check, change, variabl
 
 
 def test_the_dev_profile_allows_an_empty_key_and_the_default_password(check):
-    env = {"LLMOPS_DEPLOYMENT_PROFILE": "dev", "AIRFLOW_ADMIN_PASSWORD": "admin"}
+    env = {"LLMOPS_DEPLOYMENT_PROFILE": "dev", "AIRFLOW_ADMIN_PASSWORD": "admin",
+           "MLFLOW_TRACKING_PASSWORD": "dev-only-mlflow-password", "MLFLOW_ADMIN_PASSWORD": ""}
     assert check.problems(env) == []
+
+
+def test_mlflow_passwords_are_checked_only_where_the_container_is_given_them(check):
+    assert check.problems(GOOD) == []  # an Airflow container without the MLflow admin's variables
+    good = {f"MLFLOW_{who}_PASSWORD": f"a-long-{who.lower()}-passphrase" for who in ("ADMIN", "SERVICE", "READER",
+                                                                                     "SERVING", "TRACKING")}
+    assert check.problems({**GOOD, **good}) == []
 
 
 def _run(env: dict, *args: str) -> subprocess.CompletedProcess:

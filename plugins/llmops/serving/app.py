@@ -89,6 +89,7 @@ def create_app(cfg: UseCaseConfig, settings: Settings | None = None, store: Mode
         store = VllmModelStore(cfg, aliases, serving=settings)
     store = store or ModelStore(cfg, aliases, serving=settings)
     metrics = ServingMetrics()
+    store.on_refused = lambda alias, version, _reason: metrics.refused.labels(alias, version).inc()
     safety = SafetyFilter(cfg.evaluation.safety)
     snapshots = Snapshots.of(cfg)  # the served versions' snapshots: their train rows make the citation index
     citations: dict[str, CitationIndex] = {}
@@ -172,7 +173,8 @@ def create_app(cfg: UseCaseConfig, settings: Settings | None = None, store: Mode
         versions = store.versions()
         if "champion" not in versions:
             raise HTTPException(503, "no champion loaded")
-        return {"status": "ok", "model": cfg.model_name, "versions": versions, "reloads": store.reloads}
+        return {"status": "ok", "model": cfg.model_name, "versions": versions, "reloads": store.reloads,
+                "refused": store.refused}
 
     @app.get("/metrics")
     def prometheus():

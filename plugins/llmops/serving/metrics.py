@@ -15,5 +15,8 @@ class ServingMetrics:
                                  buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
         self.tokens = Counter("llmops_generated_tokens_total", "Generated tokens by model version", ["version"],
                               registry=self.registry)
+        self.refused = Counter("llmops_model_versions_refused_total", "Registered versions not loaded because their "
+                               "adapter files are not the registered ones (alert on any)", ["alias", "version"],
+                               registry=self.registry)
         self.blocked = Counter("llmops_blocked_total", "Responses withheld by the safety filter", ["version"],
                                registry=self.registry)

@@ -6,6 +6,11 @@ for it), owned by the :class:`ModelStore`: the store makes it, and closes it in 
 takes a reference to one served version and keeps it until it is done; a reload builds the new one off to the
 side and then replaces the reference under a lock, so in-flight requests finish on the old one (its engine
 finishes what is queued before it stops).
+
+A version whose downloaded adapter files are not the registered ones (:func:`llmops.registry.check_adapter`) is
+refused: logged once as an error, reported to ``on_refused`` (the API counts it in
+``llmops_model_versions_refused_total`` and lists it in ``/healthz``), never loaded again by this process, and the
+alias keeps serving the version it served.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from llmops.config import ServingConfig, UseCaseConfig
+from llmops.errors import AdapterDigestMismatch
 from llmops.prompts import PromptTemplate
 from llmops.serving.engine import Engine
 
@@ -88,6 +94,8 @@ class ModelStore:
         self._models: dict[str, ServedVersion] = {}
         self._swap = threading.Lock()
         self.reloads = 0
+        self.refused: dict[str, str] = {}  # version -> why it was not loaded
+        self.on_refused = None  # called with (alias, version, reason) once per refused version
 
     def get(self, alias: str) -> ServedVersion | None:
         with self._swap:
@@ -105,13 +113,25 @@ class ModelStore:
         for alias in self.aliases:
             version = registry.alias_version(self.cfg.model_name, alias)
             current = self.get(alias)
-            if version is None or (current is not None and current.version == version):
+            if version is None or (current is not None and current.version == version) or version in self.refused:
                 continue
-            self._replace(alias, self._load(alias, version))
+            try:
+                loaded = self._load(alias, version)
+            except AdapterDigestMismatch as e:
+                self._refuse(alias, version, str(e), current)
+                continue
+            self._replace(alias, loaded)
             self.reloads += 1
             changed.append(f"{alias}: {current.version if current else None} -> {version}")
             log.info("alias %s now serves version %s", alias, version)
         return changed
+
+    def _refuse(self, alias: str, version: str, reason: str, current: ServedVersion | None) -> None:
+        self.refused[version] = reason
+        log.error("refused %s version %s for alias %s; %s: %s", self.cfg.model_name, version, alias,
+                  f"still serving version {current.version}" if current else "nothing served", reason)
+        if self.on_refused is not None:
+            self.on_refused(alias, version, reason)
 
     def _load(self, alias: str, version: str) -> ServedVersion:
         """A version made ready to serve (the vLLM store overrides this: :mod:`llmops.serving.vllm_store`)."""

@@ -61,6 +61,7 @@ def register_trained(cfg: UseCaseConfig, trained: Trained, evaluation: Evaluatio
     from pathlib import Path
 
     from llmops import mlflow_model, registry, tracking
+    from llmops.content_hash import folder_digest
     from llmops.model.identity import IDENTITY_KEY, portable_adapter
     from llmops.model.loading import adapter_metadata
 
@@ -72,6 +73,8 @@ def register_trained(cfg: UseCaseConfig, trained: Trained, evaluation: Evaluatio
                            mlflow_model.ARTIFACT_PATH)
     tags = version_tags(cfg, adapter_metadata(trained.adapter_dir), evaluation, decision, approval)
     tags["base_model_identity"] = json.dumps(adapter_metadata(adapter)[IDENTITY_KEY], sort_keys=True)
+    # what the API checks the files it downloads against (the same files are in the model's artifacts/adapter)
+    tags[registry.ADAPTER_DIGEST_TAG] = folder_digest(adapter)
     result = registry.register_adapter(cfg.model_name, run_id=trained.mlflow_run_id,
                                        artifact_path=mlflow_model.ARTIFACT_PATH, tags=tags,
                                        promote=cfg.gate.promote_to_champion, description=cfg.description,
