@@ -10,13 +10,12 @@ import sys
 from pathlib import Path
 
 import pytest
+import refusing_vllm  # beside this file (pytest puts the test's folder on sys.path)
 
 from llmops.errors import AdapterRefused, EngineRefused, PermanentError, ServingError
 from llmops.serving.vllm_client import VllmClient
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-import refusing_vllm  # noqa: E402  (the helper beside this file)
 
 
 @pytest.fixture
