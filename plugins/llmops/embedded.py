@@ -22,6 +22,8 @@ def embedded_env(environ: dict | None = None) -> dict[str, str]:
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(root / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        # this machine only: the embedded default has no registry login (docs/security.md)
+        "AIRFLOW__API__HOST": "127.0.0.1",
         "MLFLOW_TRACKING_URI": f"sqlite:///{home}/mlflow.db",
         "TOKENIZERS_PARALLELISM": "false",
         "HF_HUB_DISABLE_TELEMETRY": "1",
