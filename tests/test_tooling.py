@@ -50,7 +50,7 @@ def test_off_or_a_real_folder_builds_in_place(tmp_path):
 
 
 @pytest.mark.parametrize(("nodeid", "slow", "tier", "scope"), [
-    ("tests/serving/test_vllm_gateway.py::test_x", True, "vllm", "vllm"),
+    ("tests/serving/test_vllm_merged.py::test_x", True, "vllm", "vllm"),
     ("tests/e2e/test_pipeline.py::test_x", True, "e2e", "e2e"),
     ("tests/e2e/test_real_model.py::test_x", True, "e2e", "e2e"),
     ("tests/integration/test_celery_faults.py::test_x", True, "integration", "celery"),
@@ -70,7 +70,8 @@ def test_tests_that_start_something_heavy_are_slow():
     import sys
 
     listed = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:xdist", "-m", "not slow",
-                             "tests/serving/test_vllm_gateway.py", "tests/export/test_roundtrip.py"],
+                             "tests/serving/test_vllm_lora.py", "tests/serving/test_vllm_merged.py",
+                             "tests/export/test_roundtrip.py"],
                             cwd=ROOT, capture_output=True, text=True, timeout=300).stdout
     kept = {line.split("::")[-1] for line in listed.splitlines() if "::" in line}
     assert kept == {"test_merged_check_names_the_error_of_a_server_that_does_not_start"}, listed[-2000:]

@@ -25,7 +25,7 @@ TIMINGS = ROOT / "test-artifacts" / "test-timings.json"
 # (tier, xdist group, path prefixes under tests/): the heavy tiers, longest first. A tier's tests run on one worker,
 # in file order, because they share expensive fixtures (the browser test drives the Celery topology's web UI).
 HEAVY: list[tuple[str, str, tuple[str, ...]]] = [
-    ("vllm", "vllm", ("serving/test_vllm_gateway.py",)),
+    ("vllm", "vllm", ("serving/test_vllm_lora.py", "serving/test_vllm_merged.py")),
     ("e2e", "e2e", ("e2e/",)),
     ("compose", "compose", ("integration/test_compose_stack.py",)),  # make test runs it alone, after the others
     ("integration", "celery", ("integration/test_celery_",)),

@@ -1,6 +1,11 @@
-"""A registered tiny adapter (two versions) in a real MLflow SQLite registry, and a snapshot to cite from."""
+"""A registered tiny adapter (two versions) in a real MLflow SQLite registry, and a snapshot to cite from; for the
+vLLM gateway tests, the vLLM venv, their base model and their adapters."""
 
 from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -65,3 +70,49 @@ def registered(cfg, sample_rows, serving_home):
 def train_and_register_fn():
     """:func:`train_and_register`, for test modules run without the project root on sys.path."""
     return train_and_register
+
+
+# ---- the vLLM gateway tests (test_vllm_lora.py, test_vllm_merged.py)
+
+
+@pytest.fixture(scope="session")
+def vllm_python() -> str:
+    """The vLLM venv's python; made here (`make vllm-tools`) when missing, else the test skips."""
+    stamp, python = PROJECT_ROOT / ".venv-vllm" / ".installed", PROJECT_ROOT / ".venv-vllm" / "bin" / "python"
+    if not stamp.exists():
+        done = subprocess.run(["make", "-C", str(PROJECT_ROOT), "vllm-tools"], capture_output=True, text=True,
+                              timeout=1800)
+        if not stamp.exists():
+            tail = "\n".join((done.stdout + done.stderr).splitlines()[-5:])
+            pytest.skip(f"the vLLM environment could not be made; `make vllm-tools` said:\n{tail}")
+    return str(python)
+
+
+@pytest.fixture(scope="session")
+def base64(tmp_path_factory, sample_rows) -> Path:
+    """The tiny Llama-architecture model with head_dim 64 (hidden 128, 2 heads) and a chat template."""
+    from vllm_gateway import CHAT_TEMPLATE
+
+    from llmops.model.tiny_model import make_tiny_model
+
+    out = make_tiny_model(tmp_path_factory.mktemp("vllm-models") / "tiny64", sample_rows["prompt"].tolist() +
+                          sample_rows["response"].tolist(), hidden_size=128, heads=2, vocab_size=600,
+                          pretrain_steps=20)
+    config = out / "tokenizer_config.json"
+    config.write_text(json.dumps({**json.loads(config.read_text()), "chat_template": CHAT_TEMPLATE}))
+    return out
+
+
+@pytest.fixture(scope="session")
+def lora_adapters(base64, tmp_path_factory, make_random_adapter) -> dict[str, Path]:
+    """Random adapters with the metadata training writes: ``a`` and ``b`` (rank 4) and ``big`` (rank 16, above
+    the servers' --max-lora-rank)."""
+    from llmops.prompts import load_template
+
+    template = load_template("include/prompts/qa_v1.txt")
+    meta = {"base_model": str(base64), "prompt_template": template.path, "prompt_template_text": template.text,
+            "prompt_template_hash": template.hash, "snapshot_id": ""}
+    root = tmp_path_factory.mktemp("vllm-adapters")
+    return {name: make_random_adapter(base64, root / name, seed, rank=rank, metadata=meta)
+            for name, seed, rank in (("a", 1, 4), ("b", 2, 4), ("big", 3, 16))}
+
