@@ -46,6 +46,7 @@ CHAINS = {
     "__compare_prompts": ["compare_prompts"],
     "__export": ["export"],
     "__feedback": ["preferences"],
+    "__index": ["corpus", "build", "evaluate", "gate", "publish"],
 }
 
 
@@ -116,6 +117,19 @@ def test_params_use_the_name_rules_of_llmops_names(dagbag):
         assert version == names.param_pattern(names.VERSION_RE, optional=True) == r"^([1-9][0-9]{0,8})?$"
         templates = dagbag.dags[f"{name}__compare_prompts"].params.get_param("templates").schema
         assert templates["items"]["pattern"] == names.TEMPLATE_PARAM_RE.pattern
+
+
+def test_an_index_dag_only_for_use_cases_with_a_retrieval_block(dagbag):
+    from llmops import names
+
+    grounded = {c.name for c in load_all() if c.retrieval is not None}
+    assert grounded, "the sample has a grounded use case"
+    assert {d.removesuffix("__index") for d in dagbag.dags if d.endswith("__index")} == grounded
+    for name in grounded:
+        dag = dagbag.dags[f"{name}__index"]
+        assert dag.params.get_param("snapshot_id").schema["pattern"] == names.param_pattern(names.SNAPSHOT_ID_RE,
+                                                                                            optional=True)
+        assert [a.uri for a in dag.get_task("publish").outlets] == [f"llmops://indexes/{name}"]
 
 
 def test_a_broken_use_case_file_takes_down_only_its_own_dags(use_case_file):
