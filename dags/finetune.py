@@ -17,7 +17,13 @@ from datetime import timedelta
 from airflow.sdk import Param
 
 from llmops import names
-from llmops.operators import EvaluateOperator, FinetuneOperator, GateOperator, RegisterOperator
+from llmops.operators import (
+    EvaluateOperator,
+    FinetuneOperator,
+    GateOperator,
+    PreferenceTuneOperator,
+    RegisterOperator,
+)
 from llmops.operators.common import dataset_schedule
 from llmops.operators.dag_factory import use_case_dag, use_cases
 
@@ -77,8 +83,10 @@ for cfg in use_cases():
         if cfg.training.sweep:
             decision, trained_out, evaluation_out = sweep_tasks(cfg)
         else:
-            trained = FinetuneOperator(task_id="finetune", use_case=cfg.name, queue=cfg.training.queue,
-                                       pool=cfg.training.pool)
+            # sft: a dataset snapshot; dpo / kto: a preference snapshot, on top of the champion
+            train_class = FinetuneOperator if cfg.training.method == "sft" else PreferenceTuneOperator
+            trained = train_class(task_id="finetune", use_case=cfg.name, queue=cfg.training.queue,
+                                  pool=cfg.training.pool)
             evaluation = EvaluateOperator(task_id="evaluate", use_case=cfg.name, trained=trained.output)
             decision = GateOperator(task_id="gate", use_case=cfg.name, evaluation=evaluation.output,
                                     trained=trained.output)

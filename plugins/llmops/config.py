@@ -20,6 +20,7 @@ from llmops import paths
 from llmops.errors import ConfigError, FieldError
 from llmops.eval_tasks import load_local_task, local_task_path, task_name
 from llmops.names import USE_CASE_RE
+from llmops.sweep_trials import expand
 
 
 class _Strict(BaseModel):
@@ -159,8 +160,6 @@ class SweepConfig(_Strict):
                                "first relative gate rule's metric, else eval_loss)")
 
     def trials_list(self) -> list[dict]:
-        from llmops.train.sweep import expand
-
         return expand(self.grid, self.trials, max_trials=self.max_trials)
 
     @model_validator(mode="after")

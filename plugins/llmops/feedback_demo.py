@@ -66,8 +66,8 @@ def run(use_case: str, questions: int = 32) -> int:
     from llmops.data.snapshots.handle import Snapshots
     from llmops.steps.evaluate import evaluate
     from llmops.steps.feedback import day_of
-    from llmops.steps.finetune import run_finetune
     from llmops.steps.gate import run_gate
+    from llmops.steps.preference_tune import run_preference_tune
     from llmops.steps.register import register
 
     cfg = load_by_name(use_case)
@@ -104,8 +104,8 @@ def run(use_case: str, questions: int = 32) -> int:
     if built["skipped"]:
         return 0
     run_id = f"feedback_demo__{time.strftime('%Y%m%dT%H%M%S')}"
-    trained = run_finetune(cfg, params={"preference_snapshot_id": built["snapshot_id"]}, event_extras=[],
-                           run_id=run_id)
+    trained = run_preference_tune(cfg, params={"preference_snapshot_id": built["snapshot_id"]}, event_extras=[],
+                                  run_id=run_id)
     print(f"DPO               {trained.details['steps']} steps on top of champion version "
           f"{trained.details['reference_version']} in {trained.details['seconds']:.0f}s")
     evaluation = evaluate(cfg, trained, run_id=run_id)

@@ -1,5 +1,5 @@
 """Which Asset schedules preference tuning: the feedback DAG's preference Asset for dpo / kto, the dataset Asset
-for sft; the feedback DAG itself runs on daily partitions."""
+for sft; the feedback DAG itself runs on daily partitions. Which operator trains is chosen where the DAG is built."""
 
 from __future__ import annotations
 
@@ -21,3 +21,25 @@ def test_sft_stays_on_the_dataset_asset_and_feedback_can_be_manual(use_case_file
     cfg = load_use_case(use_case_file(changes={"feedback.schedule": None}))
     assert "llmops://datasets/stackoverflow_qa" in str(dataset_schedule(cfg).asset_condition)
     assert feedback_timetable(cfg) is None
+
+
+@pytest.mark.parametrize(("method", "operator"), [("sft", "FinetuneOperator"), ("dpo", "PreferenceTuneOperator"),
+                                                  ("kto", "PreferenceTuneOperator")])
+def test_the_finetune_dag_trains_with_the_methods_operator(use_case_file, method, operator):
+    from pathlib import Path
+
+    from airflow.dag_processing.dagbag import DagBag
+
+    use_case_file("stackoverflow_qa", {"training.method": method})
+    dag_file = Path(__file__).resolve().parents[2] / "dags" / "finetune.py"
+    dag = DagBag(str(dag_file)).dags["stackoverflow_qa__finetune"]
+    assert type(dag.get_task("finetune")).__name__ == operator
+
+
+def test_the_sft_step_refuses_a_preference_method(use_case_file):
+    from llmops.errors import ConfigError
+    from llmops.steps.finetune import run_finetune
+
+    cfg = load_use_case(use_case_file(changes={"training.method": "dpo"}))
+    with pytest.raises(ConfigError, match="training.method dpo: .*run_preference_tune"):
+        run_finetune(cfg, params={}, event_extras=[], run_id="manual__1")

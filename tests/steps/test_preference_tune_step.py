@@ -26,7 +26,7 @@ def test_feedback_then_dpo_on_the_champion(cfg, sample_rows, adapters):
     from llmops.model import loading
     from llmops.payloads import Decision, Evaluation
     from llmops.steps.feedback import build_preferences
-    from llmops.steps.finetune import run_finetune
+    from llmops.steps.preference_tune import run_preference_tune
     from llmops.steps.register import version_tags
 
     dataset = Snapshots.of(cfg).write_frame(sample_rows.head(200), source={"kind": "test"},
@@ -46,7 +46,7 @@ def test_feedback_then_dpo_on_the_champion(cfg, sample_rows, adapters):
     extra = snap.to_xcom()
     assert extra["counts"]["pairs"] == 8 and extra["model_versions"] == ["1"]
 
-    trained = run_finetune(cfg, params={}, event_extras=[extra], run_id="dpo_1")
+    trained = run_preference_tune(cfg, params={}, event_extras=[extra], run_id="dpo_1")
     assert trained.snapshot_id == dataset["snapshot_id"]  # evaluated where the champion was
     assert trained.details["method"] == "dpo" and trained.details["reference_version"] == champion
     assert trained.details["preference_snapshot_id"] == snap.snapshot_id

@@ -1,9 +1,11 @@
 """DPO and KTO through real TRL on the tiny model, on top of a champion adapter: the chosen-over-rejected
 log-probability margin on the training pairs rises; TRL sees the tokens supervised training sees; a run stopped
-after a checkpoint resumes there and ends with the same adapter as an uninterrupted run; a rerun is reused."""
+after a checkpoint resumes there and ends with the same adapter as an uninterrupted run; a rerun is reused; DPO
+goes through the launcher's torchrun path as supervised tuning does."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -91,3 +93,38 @@ def test_kto_raises_the_margin(pairs, tiny_model_dir, adapters, tmp_path):
     assert done["method"] == "kto" and done["train_rows"] == 2 * len(pairs)
     after = logprob_margin(str(tiny_model_dir), done["adapter_dir"], TEMPLATE, pairs, TRAINING.max_seq_len)
     assert after > before + 1.0, (before, after)
+
+
+def test_the_worker_rebuilds_the_method_the_launcher_wrote(pairs, adapters, tmp_path):
+    from llmops.train import launcher, worker
+    from llmops.train.lora import SFT
+    from llmops.train.preference import DPO, KTO
+
+    dpo = DPO(adapters["champion"], "1")
+    job_file = launcher.write_job(tmp_path, pairs, TEMPLATE, {"base_model": "m", "training": TRAINING}, dpo)
+    job = json.loads(job_file.read_text())
+    rebuilt = worker.method_from_job(job["method"])
+    assert type(rebuilt) is DPO and rebuilt.reference == dpo.reference and rebuilt.reference_version == "1"
+    assert list(pd.read_parquet(job["rows"]).columns) == list(DPO.columns)  # a preference frame, as given
+    assert type(worker.method_from_job({"name": "kto", "reference_adapter": None, "reference_version": None})) is KTO
+    assert type(worker.method_from_job(None)) is SFT  # a job file written before methods were named
+
+
+@pytest.mark.slow  # two torchrun processes on CPU (gloo) running TRL's DPOTrainer: ~40 s on 2 cores
+def test_dpo_goes_through_the_launchers_torchrun_path(pairs, tiny_model_dir, adapters, tmp_path, caplog,
+                                                      monkeypatch):
+    from llmops.train import launcher
+    from llmops.train.preference import DPO
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    training = TRAINING.model_copy(update={"epochs": 1, "checkpoint_every_steps": 0})
+    with caplog.at_level("INFO", logger="llmops.train.launcher"):
+        result = launcher.train(pairs, method=DPO(adapters["champion"], "1"), base_model=str(tiny_model_dir),
+                                revision=None, training=training, template=TEMPLATE, out_dir=tmp_path,
+                                metadata={"snapshot_id": "pref-test"}, gpus=2)
+    # 16 pairs over 2 processes x batch 4: 2 steps
+    assert result["method"] == "dpo" and result["world_size"] == 2 and result["steps"] == 2
+    assert "--nproc_per_node=2" in caplog.text and "rank0" in caplog.text
+    meta = loading.adapter_metadata(result["adapter_dir"])
+    assert meta["training_method"] == "dpo" and meta["reference_version"] == "1"
+    assert not (Path(result["adapter_dir"]) / "ref").exists()

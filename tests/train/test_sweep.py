@@ -48,6 +48,23 @@ def test_the_use_case_file_names_the_sweep_field(use_case_file):
     assert [t["name"] for t in cfg.training.sweep.trials_list()] == ["lr=0.001"]
 
 
+def test_the_config_checks_a_sweep_without_importing_training(use_case_file):
+    """The config sits below train/: checking a sweep's trials reads only llmops.sweep_trials."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    path = use_case_file(changes={"training.sweep": {"grid": {"lora_r": [4, 8]}}})
+    plugins = Path(__file__).resolve().parents[2] / "plugins"
+    code = ("import sys; from llmops.config import load_use_case; "
+            f"names = [t['name'] for t in load_use_case({str(path)!r}).training.sweep.trials_list()]; "
+            "print(names, sorted(m for m in sys.modules if m.startswith('llmops.train')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(plugins)}).stdout
+    assert out.strip() == "['r=4', 'r=8'] []"
+
+
 def test_overrides_apply_to_the_training_config():
     training = apply(TrainingConfig(), {"learning_rate": 1e-3, "lora_r": 4, "lora_alpha": 8, "max_steps": 5})
     assert (training.learning_rate, training.lora.r, training.lora.alpha, training.max_steps) == (1e-3, 4, 8, 5)

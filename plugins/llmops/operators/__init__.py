@@ -6,10 +6,10 @@ from llmops.operators.data import IngestOperator, SnapshotOperator, ValidateOper
 from llmops.operators.evaluation import EvaluateOperator, GateOperator
 from llmops.operators.register import RegisterOperator, RollbackOperator
 from llmops.operators.serving import BatchPredictOperator, ComparePromptsOperator, MonitorServingOperator
-from llmops.operators.training import FinetuneOperator
+from llmops.operators.training import FinetuneOperator, PreferenceTuneOperator
 
 __all__ = [
     "BatchPredictOperator", "ComparePromptsOperator", "EvaluateOperator", "FinetuneOperator", "GateOperator",
-    "IngestOperator", "MonitorServingOperator", "RegisterOperator", "RollbackOperator", "SnapshotOperator",
-    "ValidateOperator",
+    "IngestOperator", "MonitorServingOperator", "PreferenceTuneOperator", "RegisterOperator", "RollbackOperator",
+    "SnapshotOperator", "ValidateOperator",
 ]

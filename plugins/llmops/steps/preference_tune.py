@@ -1,4 +1,5 @@
-"""The finetune step for ``training.method: dpo | kto``: preference tuning on top of the champion.
+"""The finetune step for ``training.method: dpo | kto`` (the DAG's ``PreferenceTuneOperator``): preference tuning
+on top of the champion, through the same launcher as supervised tuning (torchrun on several GPUs).
 
 Which rows: a pinned ``preference_snapshot_id`` Param, else the triggering preference Asset event's, else the
 newest preference snapshot. The reference: the champion's adapter (downloaded from the registry), which TRL
@@ -14,9 +15,10 @@ import logging
 import pandas as pd
 
 from llmops import names
-from llmops.config import TrainingConfig, UseCaseConfig
+from llmops.config import UseCaseConfig
 from llmops.errors import SnapshotNotFound
 from llmops.payloads import Trained
+from llmops.steps.finetune import effective_training, lineage_of, train_logged
 
 log = logging.getLogger(__name__)
 
@@ -36,18 +38,18 @@ def choose_preferences(cfg: UseCaseConfig, pinned: str | None, event_extras: lis
     return found[-1]["snapshot_id"], "the newest preference snapshot"
 
 
-def run_preference_tune(cfg: UseCaseConfig, training: TrainingConfig, *, params: dict, event_extras: list[dict],
-                        run_id: str) -> Trained:
+def run_preference_tune(cfg: UseCaseConfig, *, params: dict, event_extras: list[dict], run_id: str,
+                        try_number: int = 1) -> Trained:
+    """DPO or KTO (``training.method``) for one DAG run, through the same launcher as supervised tuning."""
     from llmops import paths, registry, tracking
     from llmops.data import preferences
     from llmops.data.snapshots.handle import Snapshots
     from llmops.model import loading
-    from llmops.model.identity import identify
     from llmops.prompts import load_template
     from llmops.runs import record_step
-    from llmops.train.preference import preference_tune
-    from llmops.version import code_version
+    from llmops.train.preference import for_method
 
+    training = effective_training(cfg, params)
     pref_id, why = choose_preferences(cfg, params.get("preference_snapshot_id") or None, event_extras)
     rows = pd.concat([preferences.load(cfg, pref_id, s) for s in ("train", "eval")], ignore_index=True)
     out_dir = paths.run_dir(cfg.name, run_id)
@@ -65,26 +67,12 @@ def run_preference_tune(cfg: UseCaseConfig, training: TrainingConfig, *, params:
     base_model = params.get("base_model") or cfg.base_model
     log.info("%s on preference snapshot %s (%s): %d rows; reference: champion version %s; evaluated on snapshot %s",
              training.method, pref_id, why, len(rows), reference_version, eval_snapshot)
-    lineage = {
-        "use_case": cfg.name, "dag_run_id": run_id, "snapshot_id": eval_snapshot,
-        "base_model": base_model, "base_model_revision": loading.base_revision(base_model, cfg.base_model_revision),
-        "prompt_template": cfg.prompt_template, "prompt_template_hash": template.hash,
-        "config_hash": cfg.config_hash(), "code_version": code_version(),
-        "training_method": training.method, "preference_snapshot_id": pref_id,
-        "reference_version": reference_version or "",
-    }
+    lineage = lineage_of(cfg, run_id, eval_snapshot, base_model, template, training_method=training.method,
+                         preference_snapshot_id=pref_id, reference_version=reference_version or "")
     mlflow_run = tracking.run_for_dag_run(cfg.name, run_id, tags=lineage)
-    tracking.log_params(mlflow_run, {**lineage, **{f"training.{k}": v for k, v in
-                                                   training.model_dump(mode="json").items()}})
-    result = preference_tune(
-        rows, method=training.method, base_model=base_model, revision=cfg.base_model_revision, template=template,
-        training=training, out_dir=out_dir, reference_adapter=reference_adapter, reference_version=reference_version,
-        trust_remote_code=cfg.trust_remote_code,
-        metadata={**lineage, "prompt_template_text": template.text, "training": training.model_dump(mode="json"),
-                  "base_identity": identify(base_model, cfg.base_model_revision)},
-        on_log=lambda step, m: tracking.log_metrics(mlflow_run, {f"train_{k}": v for k, v in m.items()}, step),
-    )
-    tracking.log_metrics(mlflow_run, {"train_loss_mean": result["train_loss"], "train_seconds": result["seconds"]})
+    result = train_logged(cfg, for_method(training.method, reference_adapter, reference_version), rows,
+                          training=training, template=template, lineage=lineage, mlflow_run=mlflow_run,
+                          out_dir=out_dir, try_number=try_number)
     trained = Trained.from_xcom({**result, "snapshot_id": eval_snapshot, "snapshot_reason": why,
                                  "mlflow_run_id": mlflow_run, "base_model": base_model,
                                  "preference_snapshot_id": pref_id, "reference_version": reference_version})
