@@ -60,7 +60,10 @@ def write_config(path: Path, database_uri: str, admin: str, admin_password: str)
     config = configparser.ConfigParser(interpolation=None)
     config["mlflow"] = {"default_permission": "NO_PERMISSIONS", "database_uri": database_uri,
                         "admin_username": admin, "admin_password": admin_password,
-                        "authorization_function": "mlflow.server.auth:authenticate_request_basic_auth"}
+                        "authorization_function": "mlflow.server.auth:authenticate_request_basic_auth",
+                        # a checked login is remembered for a minute per worker rather than hashed on every request
+                        # (the pipeline's clients make many); passwords change with a restart, which clears it
+                        "auth_cache_ttl_seconds": "60"}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:

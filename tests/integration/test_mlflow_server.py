@@ -43,7 +43,8 @@ def test_the_auth_config_is_written_for_the_admin_and_readable_only_by_its_owner
     config.read(path)
     assert dict(config["mlflow"]) == {"default_permission": "NO_PERMISSIONS", "database_uri": "sqlite:///x.db",
                                       "admin_username": "admin", "admin_password": "pa%ss-with-percent",
-                                      "authorization_function": "mlflow.server.auth:authenticate_request_basic_auth"}
+                                      "authorization_function": "mlflow.server.auth:authenticate_request_basic_auth",
+                                      "auth_cache_ttl_seconds": "60"}
     assert path.stat().st_mode & 0o077 == 0
 
 
