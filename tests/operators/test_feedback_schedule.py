@@ -43,3 +43,20 @@ def test_the_sft_step_refuses_a_preference_method(use_case_file):
     cfg = load_use_case(use_case_file(changes={"training.method": "dpo"}))
     with pytest.raises(ConfigError, match="training.method dpo: .*run_preference_tune"):
         run_finetune(cfg, params={}, event_extras=[], run_id="manual__1")
+
+
+def test_the_preference_operator_hands_the_run_to_the_preference_step(use_case_file, monkeypatch):
+    from types import SimpleNamespace
+
+    from llmops.operators import PreferenceTuneOperator
+    from llmops.steps import preference_tune
+
+    seen = {}
+    monkeypatch.setattr(preference_tune, "run_preference_tune", lambda cfg, **kw: seen.update(cfg=cfg, **kw) or "ok")
+    cfg = load_use_case(use_case_file(changes={"training.method": "kto"}))
+    extra = {"preference_snapshot_id": "ab" * 8}
+    context = {"params": {"epochs": 1}, "run_id": "manual__1", "ti": SimpleNamespace(try_number=2),
+               "triggering_asset_events": {"preferences": [SimpleNamespace(extra=extra)]}}
+    assert PreferenceTuneOperator(task_id="finetune", use_case=cfg.name).run_step(context, cfg) == "ok"
+    assert seen == {"cfg": cfg, "params": {"epochs": 1}, "event_extras": [extra], "run_id": "manual__1",
+                    "try_number": 2}
