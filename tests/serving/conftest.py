@@ -29,22 +29,33 @@ def cfg(serving_home, monkeypatch, tiny_model_dir) -> UseCaseConfig:
         update={"safety": safety})})
 
 
+# Adapters trained in this session, by what determines them (base, snapshot, rows, template, seed): every serving
+# module registers its versions in its own registry, and training with the same inputs and seed gives the same
+# weights, so each one is trained once per session and logged again from where it was written.
+_TRAINED: dict[tuple, Path] = {}
+
+
 def train_and_register(cfg: UseCaseConfig, rows, run_name: str, promote: bool, seed: int) -> str:
-    """Train a few LoRA steps, log the adapter to an MLflow run and register it; return the version."""
+    """Train a few LoRA steps (once per session for the same inputs), log the adapter to an MLflow run and register
+    it; return the version."""
     from llmops import paths, registry, tracking
     from llmops.prompts import load_template
     from llmops.train.lora import finetune
 
     template = load_template(cfg.prompt_template)
-    training = TrainingConfig(epochs=1, learning_rate=5e-3, batch_size=16, max_seq_len=96, max_train_rows=96,
-                              seed=seed, checkpoint_every_steps=0, queue="default", pool="default_pool")
+    key = (str(cfg.base_model), rows.attrs.get("snapshot_id", ""), len(rows), cfg.prompt_template, template.hash,
+           seed)
+    if key not in _TRAINED or not _TRAINED[key].exists():
+        training = TrainingConfig(epochs=1, learning_rate=5e-3, batch_size=16, max_seq_len=96, max_train_rows=96,
+                                  seed=seed, checkpoint_every_steps=0, queue="default", pool="default_pool")
+        result = finetune(rows, base_model=cfg.base_model, revision=None, template=template, training=training,
+                          out_dir=paths.run_dir(cfg.name, run_name),
+                          metadata={"snapshot_id": rows.attrs.get("snapshot_id", ""), "base_model": cfg.base_model,
+                                    "prompt_template": cfg.prompt_template, "prompt_template_hash": template.hash,
+                                    "prompt_template_text": template.text})
+        _TRAINED[key] = Path(result["adapter_dir"])
     run = tracking.run_for_dag_run(cfg.name, run_name)
-    result = finetune(rows, base_model=cfg.base_model, revision=None, template=template, training=training,
-                      out_dir=paths.run_dir(cfg.name, run_name),
-                      metadata={"snapshot_id": rows.attrs.get("snapshot_id", ""), "base_model": cfg.base_model,
-                                "prompt_template": cfg.prompt_template, "prompt_template_hash": template.hash,
-                                "prompt_template_text": template.text})
-    tracking.log_artifacts(run, result["adapter_dir"], "adapter")
+    tracking.log_artifacts(run, _TRAINED[key], "adapter")
     return registry.register_adapter(cfg.model_name, run_id=run, artifact_path="adapter", tags={"t": run_name},
                                      promote=promote)["version"]
 
