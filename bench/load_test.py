@@ -18,7 +18,6 @@ import os
 import platform
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,12 +27,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV = ROOT / ".llmops" / "bench-venv"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def cpu_name() -> str:
@@ -112,6 +105,7 @@ def main() -> None:
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT / "plugins"))
     from llmops.config import load_by_name
+    from llmops.ports import free_port
 
     cfg = load_by_name(args.use_case)
     exe = locust_bin()

@@ -28,7 +28,9 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "plugins"))
 sys.path.insert(0, str(ROOT / "bench"))
-from load_test import bodies_file, cpu_name, free_port, locust_bin, run_level  # noqa: E402
+from load_test import bodies_file, cpu_name, locust_bin, run_level  # noqa: E402
+
+from llmops.ports import free_port  # noqa: E402
 
 
 def register_version(cfg, home: Path) -> str:

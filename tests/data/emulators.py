@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from llmops.ports import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 VENVS = ROOT / ".llmops" / "emulators"
 PACKAGES = {"gcs": ["gcp-storage-emulator==2026.7.19"], "bq": ["bqemulator==1.4.0", "numpy"]}
@@ -50,12 +52,6 @@ def venv_python(name: str) -> Path:
         pytest.skip(f"cannot install the {name} emulator ({' '.join(PACKAGES[name])}) into {folder}: {e} "
                     f"{detail.decode(errors='replace')[-600:]}")
     return py
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextmanager

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from llmops import paths, registry
+from llmops.ports import free_port
 
 QUESTION = "How do I reverse a list in Python?"
 
@@ -50,14 +50,8 @@ def test_pyfunc_answers_chat_input_as_evaluation_does(registered, tiny_model_dir
     assert answer["usage"]["completion_tokens"] > 0
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_mlflow_models_serve_answers_invocations(registered, tiny_model_dir, adapter_dir, tmp_path):
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "MLFLOW_TRACKING_URI": paths.tracking_uri(), "LLMOPS_MODEL_ROOTS": str(tiny_model_dir.parent),
            "PYTHONPATH": "",  # llmops comes from the model's own code/ folder
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}  # its uvicorn

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import requests
 
+from llmops.ports import free_port
+
 PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 BIN = Path(sys.executable).parent
@@ -44,12 +46,6 @@ def reachable(host: str, port: int, timeout: float = 1.0) -> bool:
             return True
     except OSError:
         return False
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _pg(dbname: str = "postgres"):

@@ -18,7 +18,7 @@ import httpx
 import uvicorn
 
 from llmops.config import VllmConfig, load_use_case
-from llmops.serving.base_server import free_port
+from llmops.ports import free_port
 from llmops.serving.vllm_servers import VllmServer
 
 ROOT = Path(__file__).resolve().parents[2]

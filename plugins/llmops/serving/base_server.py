@@ -8,11 +8,12 @@ deployment points the judge connection at a strong hosted model or a large model
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
+
+from llmops.ports import free_port
 
 
 class BaseModelStore:
@@ -49,12 +50,6 @@ class BaseServer:
         """The ``LLMOPS_JUDGE_*`` variables that point the judge at this server."""
         return {"LLMOPS_JUDGE_BASE_URL": self.base_url, "LLMOPS_JUDGE_MODEL": self.model,
                 "LLMOPS_JUDGE_API_KEY": "none"}
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
 
 @contextmanager

@@ -106,7 +106,7 @@ def check_merged(cfg: UseCaseConfig, version: str) -> list[str]:
     ``serving.vllm.check_merged`` is off or this host has no vLLM environment (the gateway then keeps the old
     version if the new one's server does not start)."""
     from llmops.errors import AdapterRefused, EngineUnavailable, LLMOpsError
-    from llmops.serving.base_server import free_port
+    from llmops.ports import free_port
     from llmops.serving.vllm_servers import VllmServer
 
     vcfg = cfg.serving.vllm
