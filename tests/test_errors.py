@@ -30,7 +30,7 @@ def test_no_exception_class_is_defined_outside_errors_py():
 
 def test_the_judge_and_sweep_errors_are_the_ones_in_errors_py():
     from llmops.evaluate.judge import JudgeUnavailable
-    from llmops.steps.sweep import AllTrialsFailed
+    from llmops.evaluate.sweep import AllTrialsFailed
 
     assert JudgeUnavailable is errors.JudgeUnavailable and AllTrialsFailed is errors.AllTrialsFailed
     assert not issubclass(errors.JudgeUnavailable, errors.PermanentError)  # a judge that is down: retried

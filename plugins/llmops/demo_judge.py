@@ -46,8 +46,8 @@ def judged_use_cases_dir(use_case: str) -> Path:
 
 def print_judge_summary(use_case: str) -> None:
     """The judge's verdicts, its agreement with people and what the gate did with it, from the newest run."""
+    from llmops.evaluate.judging import fmt
     from llmops.runs import latest_summary
-    from llmops.steps.judge import fmt
 
     s = latest_summary(use_case) or {}
     gate = s.get("gate") or {}

@@ -14,7 +14,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from llmops.errors import ConfigError, DataError
-from llmops.evaluate.agreement import agreement, append_label, cohen_kappa, read_labels, win_rate
 from llmops.evaluate.judge import (
     Judge,
     JudgeEndpoint,
@@ -24,6 +23,7 @@ from llmops.evaluate.judge import (
     load_judge_prompt,
     parse_verdict,
 )
+from llmops.evaluate.judging import agreement, append_label, cohen_kappa, read_labels, win_rate
 from llmops.payloads import Evaluation
 
 PROMPT = "include/prompts/judge/pairwise_v1.txt"
@@ -286,7 +286,8 @@ def test_an_untrusted_judge_is_set_aside_and_a_person_must_decide(judged_cfg, fa
         register(cfg, trained, evaluation, decision, None, run_id="manual__1")
     assert registry.alias_version(cfg.model_name, "champion") is None
     # the reviewer's choices in the approval form become new labels (skip leaves a pair out)
-    from llmops.steps.judge import labels_from_review, review_pairs, review_text
+    from llmops.evaluate.judging import labels_from_review, review_pairs
+    from llmops.operators.approval import review_text
 
     pairs = review_pairs(decision.report)
     assert len(pairs) == 3 and "**Pair 1**: question 0?" in review_text(pairs)

@@ -7,8 +7,9 @@ import pytest
 from llmops import paths
 from llmops.atomic import write_json
 from llmops.config import load_use_case
+from llmops.evaluate.sweep import AllTrialsFailed, choose, primary_metric, sweep_decision
 from llmops.payloads import Evaluation, Trained
-from llmops.steps.sweep import AllTrialsFailed, choose, finished_trials, primary_metric, sweep_decision
+from llmops.steps.sweep_gate import finished_trials
 
 BASE = [2.0, 2.1, 1.9, 2.2, 2.0, 2.05, 1.95, 2.1]
 
@@ -49,7 +50,7 @@ def test_the_best_finished_trial_wins_and_failed_ones_are_named(cfg):
     assert tests["r=8"]["p"] == 0.0 and tests["r=8"]["divisor"] == 2 and tests["r=8"]["rejected"]
     assert tests["r=4"]["p"] > tests["r=8"]["p"]
 
-    decision = sweep_decision(cfg, trials, run_id="manual__1")["decision"]
+    decision = sweep_decision(cfg, done, failed)
     assert decision["winner"] == "r=8" and decision["failed_trials"] == ["r=16"] and decision["passed"]
     holm = decision["rules"][-1]
     assert "best of 2 trials on eval_loss is r=8" in holm["reason"] and "alpha/2" in holm["reason"]
@@ -58,4 +59,4 @@ def test_the_best_finished_trial_wins_and_failed_ones_are_named(cfg):
 def test_all_trials_failed_fails_the_gate(cfg):
     trials = [{"trial": {"name": n, "overrides": {}}} for n in ("r=4", "r=8")]
     with pytest.raises(AllTrialsFailed, match=r"all 2 trials failed \(r=4, r=8\)"):
-        sweep_decision(cfg, trials, run_id="manual__2")
+        sweep_decision(cfg, *finished_trials(cfg, trials, run_id="manual__2"))

@@ -36,18 +36,19 @@ class JudgeEndpoint:
 
 
 def endpoint_from_connection(conn_id: str) -> JudgeEndpoint:
-    """The Airflow connection ``conn_id`` (host = base URL, ``extra.model`` or login = model, password = key);
-    without Airflow or the connection: ``LLMOPS_JUDGE_BASE_URL``, ``LLMOPS_JUDGE_MODEL``, ``LLMOPS_JUDGE_API_KEY``."""
+    """The Airflow connection ``conn_id``, read through a hook as the project's other connections are (host = base
+    URL, ``extra.model`` or login = model, password = key); without Airflow or the connection:
+    ``LLMOPS_JUDGE_BASE_URL``, ``LLMOPS_JUDGE_MODEL``, ``LLMOPS_JUDGE_API_KEY``."""
     conn = None
     try:
-        from airflow.sdk import Connection
+        from airflow.sdk import BaseHook
 
-        conn = Connection.get(conn_id)
-    except Exception as e:  # no Airflow here, no task context, or no such connection: the environment decides
+        conn = BaseHook.get_connection(conn_id)
+    except Exception as e:  # no Airflow here, or no such connection: the environment decides
         log.info("no Airflow connection %r (%s): judge endpoint from LLMOPS_JUDGE_* variables", conn_id,
                  type(e).__name__)
     if conn is not None:
-        extra = conn.extra_dejson if hasattr(conn, "extra_dejson") else json.loads(conn.extra or "{}")
+        extra = conn.extra_dejson
         host = conn.host or ""
         if conn.port and "://" in host and host.count(":") == 1:
             host = f"{host}:{conn.port}"

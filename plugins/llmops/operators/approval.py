@@ -17,6 +17,17 @@ from airflow.sdk.exceptions import AirflowSkipException
 log = logging.getLogger(__name__)
 
 
+def review_text(pairs: list[dict]) -> str:
+    """The form's optional part: the judged pairs (:func:`llmops.evaluate.judging.review_pairs`) a reviewer may
+    label, each a ``preference_N`` field."""
+    lines = ["", "Optionally say which answer you prefer (fields `preference_N`: a, b or tie; `skip` leaves it "
+             "out). Your choices are kept as new human labels for checking the judge."]
+    for i, v in enumerate(pairs, 1):
+        lines += ["", f"**Pair {i}**: {v['prompt']}", f"- a (challenger): {v['x']}", f"- b (reference): {v['y']}",
+                  f"- judge: {v['score']} (1 = a, 0 = b, 0.5 = tie)"]
+    return "\n".join(lines)
+
+
 class PromotionApprovalOperator(ApprovalOperator):
     """Shows the gate's decision and report path; Approve lets `register` run, Reject skips it."""
 
@@ -48,15 +59,15 @@ class PromotionApprovalOperator(ApprovalOperator):
             raise AirflowSkipException("the gate decided on a trusted judge: no approval needed")
         self.body = f"{decision.text}\n\nReport: `{decision.report}` (MLflow `{decision.report_artifact}`)"
         if self.review_pairs:
-            from llmops.steps.judge import review_pairs, review_text
+            from llmops.evaluate.judging import review_pairs
 
             self.body += review_text(review_pairs(decision.report))
         return super().execute(context)
 
     def execute_complete(self, context, event):
         if self.review_pairs and "error" not in event and event.get("params_input"):
+            from llmops.evaluate.judging import labels_from_review
             from llmops.payloads import Decision
-            from llmops.steps.judge import labels_from_review
 
             n = labels_from_review(Decision.from_xcom(self.decision).to_xcom(), event["params_input"],
                                    event.get("responded_by_user"))

@@ -1,5 +1,5 @@
 """A hyperparameter sweep's steps as plain functions: plan the trials, score the references once, score each
-trial, pick the best and gate it (Holm-Bonferroni over the finished trials).
+trial. The best trial is gated by :mod:`llmops.steps.sweep_gate` (the statistics in :mod:`llmops.evaluate.sweep`).
 
 The finetune DAG of a use case with ``training.sweep`` runs ``plan`` -> ``reference`` (base model and champion,
 once per DAG run) and ``finetune`` / ``evaluate`` mapped over the trials -> ``gate`` -> ``register``. Every trial
@@ -11,15 +11,12 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from pathlib import Path
 
 from llmops.config import UseCaseConfig
-from llmops.errors import AllTrialsFailed
 from llmops.payloads import Evaluation, Trained
 
 log = logging.getLogger(__name__)
-REFERENCES = ("base", "champion")
 
 
 def plan(cfg: UseCaseConfig, *, params: dict, event_extras: list[dict], run_id: str) -> list[dict]:
@@ -139,94 +136,3 @@ def trained_of(cfg: UseCaseConfig, trial: dict, *, run_id: str) -> Trained:
     if not data:
         raise NothingToDo(f"trial {trial['name']} has no trained adapter (its finetune task failed): not evaluated")
     return Trained.from_xcom(data)
-
-
-def primary_metric(cfg: UseCaseConfig) -> tuple[str, bool, float]:
-    """(metric, higher is better, margin): ``training.sweep.metric``, else the first relative gate rule's, else
-    ``eval_loss`` (margin 0)."""
-    from llmops.evaluate.gate import higher_is_better, rule_higher_is_better
-
-    sweep = cfg.training.sweep
-    wanted = sweep.metric if sweep else None
-    for rule in cfg.gate.rules:
-        if rule.vs is not None and (wanted is None or rule.metric == wanted):
-            return rule.metric, rule_higher_is_better(rule), rule.margin
-    metric = wanted or "eval_loss"
-    return metric, higher_is_better(metric), 0.0
-
-
-def finished_trials(cfg: UseCaseConfig, trials: list[dict], *, run_id: str) -> tuple[dict, list[str]]:
-    """``({name: {"trained", "evaluation", "results"}}, [names of the trials that failed])``."""
-    from llmops import paths
-
-    done, failed = {}, []
-    for entry in trials:
-        name = entry["trial"]["name"]
-        path = paths.trial_dir(cfg.name, run_id, name) / "eval" / "evaluation.json"
-        if not path.exists():
-            failed.append(name)
-            continue
-        data = json.loads(path.read_text())
-        done[name] = {"trained": Trained.from_xcom(data["trained"]), "evaluation": Evaluation.from_xcom(
-            data["evaluation"]), "overrides": entry["trial"]["overrides"]}
-        done[name]["results"] = json.loads(Path(done[name]["evaluation"].results).read_text())
-    return done, failed
-
-
-def choose(done: dict, metric: str, higher: bool, margin: float, *, confidence: float,
-           samples: int) -> tuple[str, dict]:
-    """The best finished trial on the primary metric (its mean; ties: the first in sweep order), and Holm's
-    outcome for every finished trial against the reference (champion, else base) on that metric."""
-    from llmops.evaluate.multiple_comparisons import bootstrap_p_value, holm
-
-    def value(name):
-        v = done[name]["evaluation"].metrics["challenger"].get(metric, math.nan)
-        return -math.inf if math.isnan(v) else (v if higher else -v)
-
-    winner = max(done, key=value)  # max keeps the first of equals
-    pvals = {}
-    for name, d in done.items():
-        cands = d["results"]["candidates"]
-        ref = "champion" if "champion" in cands else "base"
-        a, b = cands["challenger"]["per_example"].get(metric), cands[ref]["per_example"].get(metric)
-        if not a or not b or len(a) != len(b):
-            pvals[name] = math.nan
-            continue
-        pvals[name] = bootstrap_p_value(a, b, margin=margin, samples=samples) if higher else bootstrap_p_value(
-            [-x for x in a], [-x for x in b], margin=margin, samples=samples)
-    return winner, holm(pvals, 1 - confidence)
-
-
-def sweep_decision(cfg: UseCaseConfig, trials: list[dict], *, run_id: str) -> dict:
-    """Gate the best trial: the use case's rules (intervals at the level Holm tests the winner at) plus, with more
-    than one finished trial, the Holm-Bonferroni rule on the primary metric. Raises :class:`AllTrialsFailed`."""
-    from llmops.evaluate.gate import decide
-
-    done, failed = finished_trials(cfg, trials, run_id=run_id)
-    if not done:
-        raise AllTrialsFailed(f"all {len(trials)} trials failed ({', '.join(failed)}): nothing to gate")
-    metric, higher, margin = primary_metric(cfg)
-    ev = cfg.evaluation
-    winner, tests = choose(done, metric, higher, margin, confidence=ev.confidence, samples=ev.bootstrap_samples)
-    alpha = 1 - ev.confidence
-    divisor = tests[winner]["divisor"] if len(done) > 1 else 1
-    results = done[winner]["results"]
-    per_example = {n: c["per_example"] for n, c in results["candidates"].items()}
-    decision = decide(done[winner]["evaluation"].metrics, cfg.gate, per_example, bootstrap_samples=ev.bootstrap_samples,
-                      confidence=1 - alpha / divisor)
-    if len(done) > 1:
-        t = tests[winner]
-        ok = bool(t["rejected"])
-        reason = (f"sweep: best of {len(done)} trials on {metric} is {winner}; Holm-Bonferroni vs "
-                  f"{decision['reference']}: p = {t['p']:.4g}, adjusted p = {t['adjusted']:.4g} "
-                  f"{'<=' if ok else '>'} alpha = {alpha:.4g} (tested at alpha/{t['divisor']})")
-        decision["rules"].append({"metric": metric, "vs": decision["reference"], "min": None, "max": None,
-                                  "margin": margin, "higher_is_better": higher, "passed": ok, "reason": reason,
-                                  "holm": t})
-        decision["reasons"].append(reason)
-        decision["passed"] = decision["passed"] and ok
-    decision.update(winner=winner, failed_trials=failed, metric=metric, champion_version=results["champion_version"],
-                    trials={n: {"overrides": d["overrides"], **tests[n],
-                                "value": d["evaluation"].metrics["challenger"].get(metric)} for n, d in done.items()})
-    return {"decision": decision, "done": done}
-
