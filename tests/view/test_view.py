@@ -34,30 +34,30 @@ def use_case(use_case_file, fake_adapter, sample_rows):
 
 def test_records_read_snapshots_versions_and_the_chain(use_case):
     sid = use_case["snapshot_id"]
-    [snap] = records.snapshots("view_qa")
+    [snap] = records.snapshots(load_by_name("view_qa"))
     assert snap["snapshot_id"] == sid and snap["rows"]["input"] == 60 and snap["validation"]["success"] is True
     assert snap["dag_runs"] == ["scheduled__2026-01-05"]
-    [v] = records.versions("view_qa", "view_qa-lora")
+    [v] = records.versions("view_qa-lora")
     assert v["version"] == "1" and v["aliases"] == ["challenger", "champion"] and v["snapshot_id"] == sid
     assert v["gate"]["decision"] == "PASSED" and v["gate"]["rules"] == ["token_f1 = 0.31 meets >= 0.2"]
     assert v["base_model"] == "org/base" and v["metrics"] == {"token_f1": "0.31"}
-    chain = records.chain("view_qa", "view_qa-lora", "1")
+    chain = records.chain(load_by_name("view_qa"), "1")
     assert chain["snapshot"]["source"]["files"] == ["/data/qa.jsonl"]
-    assert records.chain("view_qa", "view_qa-lora", "7") is None
-    assert records.versions("view_qa", "no-such-model") == []
+    assert records.chain(load_by_name("view_qa"), "7") is None
+    assert records.versions("no-such-model") == []
 
 
 def test_pages_show_the_snapshot_the_version_and_link_the_dag_runs(use_case):
     sid = use_case["snapshot_id"]
-    html = pages.use_case("view_qa", "view_qa-lora", records.snapshots("view_qa"),
-                          records.versions("view_qa", "view_qa-lora"))
+    html = pages.use_case("view_qa", "view_qa-lora", records.snapshots(load_by_name("view_qa")),
+                          records.versions("view_qa-lora"))
     assert sid in html and "champion" in html and "token_f1 = 0.31 meets &gt;= 0.2" in html
     assert "href='/dags/view_qa__dataset/runs/scheduled__2026-01-05' target=_top" in html
     assert "href='/dags/view_qa__finetune/runs/manual__ft1' target=_top" in html
     assert "href='/llmops/use-cases/view_qa/versions/1'" in html
     assert f"href='/llmops/use-cases/view_qa/snapshots/{sid}/manifest'" in html
     assert "href='/llmops/use-cases/view_qa'" in pages.index(records.use_cases())
-    page = pages.version("view_qa", "view_qa-lora", records.chain("view_qa", "view_qa-lora", "1"))
+    page = pages.version("view_qa", "view_qa-lora", records.chain(load_by_name("view_qa"), "1"))
     chain = page[page.index("<ol class=chain>"):]
     order = [chain.index(s) for s in ("/data/qa.jsonl", sid, "manual__ft1", "view_qa-lora version 1")]
     assert order == sorted(order)

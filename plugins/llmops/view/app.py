@@ -57,14 +57,14 @@ def create_app() -> FastAPI:
     @app.get("/use-cases/{name}", response_class=HTMLResponse)
     def use_case(name: str):
         cfg = _config(name)
-        return pages.use_case(name, cfg.model_name, records.snapshots(name), records.versions(name, cfg.model_name))
+        return pages.use_case(name, cfg.model_name, records.snapshots(cfg), records.versions(cfg.model_name))
 
     @app.get("/use-cases/{name}/versions/{version}", response_class=HTMLResponse)
     def version(name: str, version: str):
         from llmops import names
 
         cfg = _config(name)
-        chain = records.chain(name, cfg.model_name, names.version(version, "version"))
+        chain = records.chain(cfg, names.version(version, "version"))
         if chain is None:
             raise HTTPException(404, f"{cfg.model_name} has no version {version}")
         return pages.version(name, cfg.model_name, chain)
@@ -73,8 +73,8 @@ def create_app() -> FastAPI:
     def manifest(name: str, snapshot_id: str):
         from llmops import names
 
-        _config(name)
-        return JSONResponse(records.snapshot(name, names.snapshot_id(snapshot_id, "snapshot_id")))
+        cfg = _config(name)
+        return JSONResponse(records.snapshot(cfg, names.snapshot_id(snapshot_id, "snapshot_id")))
 
     @app.get("/use-cases/{name}/runs/{run_id}/validation")
     def validation_report(name: str, run_id: str):

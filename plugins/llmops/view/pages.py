@@ -8,7 +8,8 @@ from urllib.parse import quote
 
 from llmops import links
 
-STYLE = """body{font-family:system-ui,sans-serif;margin:16px;color:#1a202c}table{border-collapse:collapse;margin:8px 0 20px}
+STYLE = """body{font-family:system-ui,sans-serif;margin:16px;color:#1a202c}
+table{border-collapse:collapse;margin:8px 0 20px}
 th,td{border:1px solid #cbd5e0;padding:4px 8px;text-align:left;vertical-align:top;font-size:14px}th{background:#edf2f7}
 code{font-size:13px}.ok{color:#276749;font-weight:600}.bad{color:#9b2c2c;font-weight:600}.alias{background:#ebf8ff;
 border-radius:4px;padding:0 4px;margin-right:4px}ol.chain li{margin:6px 0}"""

@@ -1,11 +1,16 @@
-"""What the view shows, read from snapshot manifests, run summaries and the MLflow registry. Writes nothing."""
+"""What the view shows, read from snapshot manifests, run summaries and the MLflow registry. Writes nothing. The
+use case's config comes from the route, loaded once per request: nothing here reads its YAML again."""
 
 from __future__ import annotations
 
 import json
 import logging
+from typing import TYPE_CHECKING
 
 from llmops import paths
+
+if TYPE_CHECKING:
+    from llmops.config import UseCaseConfig
 
 log = logging.getLogger(__name__)
 
@@ -40,14 +45,13 @@ def dataset_runs(use_case: str) -> dict[str, list[str]]:
     return runs
 
 
-def snapshots(use_case: str) -> list[dict]:
+def snapshots(cfg: UseCaseConfig) -> list[dict]:
     """Every complete snapshot, newest first: id, partition, rows, validation outcome, parents, dataset runs."""
-    from llmops.config import load_by_name
     from llmops.data.snapshots.handle import Snapshots
 
-    runs = dataset_runs(use_case)
+    runs = dataset_runs(cfg.name)
     out = []
-    for m in reversed(Snapshots.of(load_by_name(use_case)).manifests()):
+    for m in reversed(Snapshots.of(cfg).manifests()):
         v = m.get("validation") or {}
         out.append({"snapshot_id": m["snapshot_id"], "created_at": m.get("created_at"),
                     "partition_key": m.get("partition_key"), "interval": m.get("interval"), "rows": m.get("rows"),
@@ -58,11 +62,10 @@ def snapshots(use_case: str) -> list[dict]:
     return out
 
 
-def snapshot(use_case: str, snapshot_id: str) -> dict:
-    from llmops.config import load_by_name
+def snapshot(cfg: UseCaseConfig, snapshot_id: str) -> dict:
     from llmops.data.snapshots.handle import Snapshots
 
-    return Snapshots.of(load_by_name(use_case)).manifest(snapshot_id)  # the id is checked by the route
+    return Snapshots.of(cfg).manifest(snapshot_id)  # the id is checked by the route
 
 
 def _gate(c, run_id: str | None) -> dict:
@@ -76,7 +79,7 @@ def _gate(c, run_id: str | None) -> dict:
     return {"decision": tags.get("gate.decision"), "rules": reasons, "report": tags.get("eval.report")}
 
 
-def versions(use_case: str, model_name: str) -> list[dict]:
+def versions(model_name: str) -> list[dict]:
     """Every registered version, newest first: aliases, gate decision and rules, snapshot, base model, DAG run."""
     from mlflow.exceptions import MlflowException
 
@@ -102,13 +105,13 @@ def versions(use_case: str, model_name: str) -> list[dict]:
     return out
 
 
-def chain(use_case: str, model_name: str, version: str) -> dict | None:
+def chain(cfg: UseCaseConfig, version: str) -> dict | None:
     """source -> snapshot (and its parents) -> dataset DAG run -> finetune DAG run -> model version."""
-    found = [v for v in versions(use_case, model_name) if v["version"] == str(version)]
+    found = [v for v in versions(cfg.model_name) if v["version"] == str(version)]
     if not found:
         return None
     v = found[0]
-    snaps = {s["snapshot_id"]: s for s in snapshots(use_case)}
+    snaps = {s["snapshot_id"]: s for s in snapshots(cfg)}
     snap = snaps.get(v["snapshot_id"])
     return {"version": v, "snapshot": snap,
             "parents": [snaps[p] for p in (snap or {}).get("parents", []) if p in snaps]}
