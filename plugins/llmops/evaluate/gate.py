@@ -59,7 +59,8 @@ def _absolute(rule: GateRule, flat: dict) -> dict:
     if bad := _bad(value):
         return {"value": value, "passed": False, "reason": f"{rule.metric} is {bad} (needs {_bounds(rule)})"}
     ok = (rule.min is None or value >= rule.min) and (rule.max is None or value <= rule.max)
-    return {"value": value, "passed": ok, "reason": f"{rule.metric} = {value:.4g} {'meets' if ok else 'fails'} {_bounds(rule)}"}
+    verdict = "meets" if ok else "fails"
+    return {"value": value, "passed": ok, "reason": f"{rule.metric} = {value:.4g} {verdict} {_bounds(rule)}"}
 
 
 def _relative(rule: GateRule, candidates: dict, per_example: dict, reference: str, boot: dict) -> dict:
