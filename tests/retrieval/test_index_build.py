@@ -79,6 +79,12 @@ def test_a_build_killed_midway_publishes_nothing_and_the_retry_publishes_one(emb
     with pytest.raises(KeyboardInterrupt):
         build.build_index("uc", "snap1", docs, rcfg, embedder)
     assert build.versions("uc") == [] and index_folders("uc") == []
+    # a SIGKILL leaves its temporary folder behind (no finally runs): invisible to listings, cleared by the retry
+    iid = build.index_id("snap1", rcfg, embedder.identity)
+    leftover = build.indexes_root("uc") / f".{iid}.killed.tmp"
+    leftover.mkdir()
+    (leftover / "vectors.npy").write_bytes(b"half")
+    assert build.versions("uc") == []
     monkeypatch.setattr(EmbeddedBackend, "write", real_write)
     done = build.build_index("uc", "snap1", docs, rcfg, embedder)
     assert done["written"] and [m["index_id"] for m in build.versions("uc")] == [done["index_id"]]

@@ -95,8 +95,10 @@ def embed_incrementally(chunks: list[Chunk], embedder: Embedder, previous: dict[
     return vectors, {"embedded": len(todo), "reused": len(chunks) - len(todo)}
 
 
-def _clean_partial(root: Path) -> None:
-    for d in root.glob(".*.tmp"):  # a killed build's leftovers (atomic_dir names them so)
+def _clean_partial(root: Path, iid: str) -> None:
+    """A killed build of this same id leaves ``.<id>.<random>.tmp`` (atomic_dir's name): remove it. Other ids'
+    temporary folders may be builds in progress and are left alone."""
+    for d in root.glob(f".{iid}.*.tmp"):
         shutil.rmtree(d, ignore_errors=True)
 
 
@@ -114,7 +116,7 @@ def build_index(use_case: str, snapshot_id: str, docs, cfg: RetrievalConfig, emb
         log.info("index %s exists: nothing to write", iid)
         return {**existing, "written": False}
     root.mkdir(parents=True, exist_ok=True)
-    _clean_partial(root)
+    _clean_partial(root, iid)
     t0 = time.perf_counter()
     chunks = list({c.chunk_id: c for c in chunk_documents(docs, embedder.tokenizer, cfg.chunking)}.values())
     t1 = time.perf_counter()

@@ -110,6 +110,19 @@ def open_index(use_case: str, index_id: str, embedder: Embedder) -> Index:
     return Index(indexes_root(use_case) / index_id, embedder)
 
 
+_OPENED: dict[tuple, Index] = {}
+
+
+def _opened(use_case: str, index_id: str, embedder: Embedder) -> Index:
+    """The live index opened once per process (versions never change once published; a new live id opens anew)."""
+    key = (str(indexes_root(use_case)), index_id, embedder.identity["digest"])
+    if key not in _OPENED:
+        for old in [k for k in _OPENED if k[0] == key[0]]:
+            del _OPENED[old]  # the version live before: no longer asked
+        _OPENED[key] = open_index(use_case, index_id, embedder)
+    return _OPENED[key]
+
+
 def retrieve(cfg, question: str, *, k: int | None = None, retriever: str | None = None) -> list[Passage]:
     """The top passages for ``question`` from the use case's live index (``cfg``: its UseCaseConfig), each with
     its id, document key, source, character offsets, score and the index id."""
@@ -121,4 +134,4 @@ def retrieve(cfg, question: str, *, k: int | None = None, retriever: str | None 
     if live_id is None:
         raise IndexNotFound(f"use case '{cfg.name}' has no live index: run its '{cfg.name}__index' DAG")
     embedder = embedding.load(cfg.retrieval.embedding_model, cfg.retrieval.embedding_model_revision)
-    return open_index(cfg.name, live_id, embedder).search(question, retriever, k)
+    return _opened(cfg.name, live_id, embedder).search(question, retriever, k)
