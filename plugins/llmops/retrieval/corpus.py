@@ -48,6 +48,9 @@ def documents(cfg: UseCaseConfig, snapshot_id: str) -> list[tuple[str, str, str]
     handle = store(cfg)
     frames = [pd.read_parquet(handle.split_path(snapshot_id, split)) for split in ("train", "eval")]
     df = pd.concat(frames, ignore_index=True).sort_values(["prompt", "response"], kind="stable")
-    source = (df["source_file"].astype(str) + ":" + df["source_line"].astype(str)) if "source_line" in df else \
-        pd.Series([""] * len(df), index=df.index)
+    if "source_line" in df:  # file:line, project-relative where the file is in the project (citations leave it)
+        files = df["source_file"].astype(str).str.removeprefix(str(paths.PROJECT_ROOT) + "/")
+        source = files + ":" + df["source_line"].astype(str)
+    else:
+        source = pd.Series([""] * len(df), index=df.index)
     return list(zip(df["prompt"].astype(str), df["response"].astype(str), source, strict=True))
