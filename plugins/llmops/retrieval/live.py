@@ -79,7 +79,7 @@ def gate(rules: RetrievalGateConfig, candidate: dict, live: dict | None) -> dict
         if r.get("reference") == "champion":
             r["reference"] = "live"
     decision["reasons"] = [r["reason"] for r in decision["rules"]]
-    decision.update(reference="live", candidate=candidate["index_id"], live=live["index_id"] if live else None)
+    decision.update(reference="live index", candidate=candidate["index_id"], live=live["index_id"] if live else None)
     return decision
 
 
