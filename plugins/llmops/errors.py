@@ -31,6 +31,14 @@ class ValidationFailed(DataError):
         self.summary = summary
 
 
+class EmbeddingMismatch(DataError):
+    """A retrieval index and an embedding model (or a query vector) that do not belong together."""
+
+
+class IndexNotFound(DataError):
+    """No such retrieval index version, or no live index."""
+
+
 class SnapshotNotFound(PermanentError):
     """No snapshot with this id (or none at all) exists for the use case."""
 

@@ -17,11 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from llmops import paths
-from llmops.errors import ConfigError, DataError
-
-
-class EmbeddingMismatch(DataError):
-    """An index and an embedding model (or a query vector) that do not belong together."""
+from llmops.errors import ConfigError, EmbeddingMismatch
 
 
 def describe(identity: dict) -> str:

@@ -13,17 +13,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from llmops.errors import DataError
+from llmops.errors import DataError, IndexNotFound
 from llmops.retrieval.backend import backend as make_backend
 from llmops.retrieval.build import CHUNKS, indexes_root, read_manifest
 from llmops.retrieval.embedding import Embedder, EmbeddingMismatch, check_same, describe
 from llmops.retrieval.fusion import rrf
 
 RETRIEVERS = ("bm25", "dense", "hybrid")
-
-
-class IndexNotFound(DataError):
-    """No such index version, or no live index."""
 
 
 @dataclass(frozen=True)
