@@ -79,6 +79,8 @@ def rewrite(readme: str, new_block: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--from-log", type=Path, help="a saved `make demo` printout instead of a new run")
+    parser.add_argument("--root", type=Path, default=ROOT, help="with --from-log: the checkout the printout came "
+                        "from (e.g. a fresh clone), whose path is replaced by '...'; default: this one")
     args = parser.parse_args(argv)
     if args.from_log:
         printout = args.from_log.read_text(encoding="utf-8")
@@ -92,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         if run.returncode:
             print(f"make demo failed (exit {run.returncode}): README.md left as it is", file=sys.stderr)
             return run.returncode
-    new = block(summary(printout), date=datetime.date.today().isoformat(), at_commit=commit(), on=machine())
+    new = block(summary(printout, args.root), date=datetime.date.today().isoformat(), at_commit=commit(), on=machine())
     README.write_text(rewrite(README.read_text(encoding="utf-8"), new), encoding="utf-8")
     print(f"rewrote the sample output in {README}")
     return 0
