@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -138,3 +139,25 @@ def adapters(tiny_model_dir, tmp_path_factory):
 def make_random_adapter():
     """:func:`random_adapter`, for test modules that cannot import this conftest by name."""
     return random_adapter
+
+
+@pytest.fixture(scope="session")
+def gguf_tools():
+    """llama.cpp's converter environment; made here (`make gguf-tools`) when missing, else the test skips."""
+    from llmops.errors import ExportError
+    from llmops.export import converter
+
+    try:
+        return converter.find_converter()
+    except ExportError:
+        pass
+    from llmops.paths import PROJECT_ROOT
+
+    done = subprocess.run(["make", "-C", str(PROJECT_ROOT), "gguf-tools"], capture_output=True, text=True,
+                          timeout=1800)
+    try:
+        return converter.find_converter()
+    except ExportError as e:
+        tail = "\n".join((done.stdout + done.stderr).splitlines()[-5:])
+        pytest.skip(f"llama.cpp's GGUF converter environment could not be made ({e}); `make gguf-tools` said:\n"
+                    f"{tail}")

@@ -126,19 +126,15 @@ def _the_api_serves_the_tuned_adapter(airflow, monkeypatch, version: str):
     assert body["completion"] != base_answer
 
 
-def test_the_tuned_real_model_exports_to_gguf_that_answers_like_the_merged_model(airflow, real, monkeypatch):
+def test_the_tuned_real_model_exports_to_gguf_that_answers_like_the_merged_model(airflow, real, gguf_tools,
+                                                                              monkeypatch):
     """After the run above: the registered SmolLM2 version exported (merged, GGUF f16 and q8_0 by llama.cpp's
     converter), each GGUF loaded back through the GGUF base-model path answering held-out questions like the merged
     model (f16: same tokens or a near tie; q8_0: reported)."""
-    from llmops.errors import ExportError
-    from llmops.export import converter, publish, roundtrip
+    from llmops.export import publish, roundtrip
 
     for k in ("LLMOPS_HOME", "MLFLOW_TRACKING_URI", "LLMOPS_USE_CASES_DIR"):
         monkeypatch.setenv(k, airflow.env[k])
-    try:
-        converter.find_converter()
-    except ExportError as e:
-        pytest.skip(f"llama.cpp's converter environment is not installed (`make gguf-tools`): {e}")
     from llmops import registry
     from llmops.config import load_by_name
     from llmops.model import loading

@@ -1,9 +1,8 @@
 """A registered model version on a real MLflow SQLite store (tiny base, random LoRA adapter with the lineage
-metadata training writes), and llama.cpp's converter environment (made with `make gguf-tools` when missing)."""
+metadata training writes); llama.cpp's converter environment is the root conftest's ``gguf_tools``."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -21,25 +20,6 @@ def _one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="session")
-def gguf_tools():
-    """llama.cpp's converter environment; made here (`make gguf-tools`) when missing, else the test skips."""
-    from llmops.errors import ExportError
-    from llmops.export import converter
-
-    try:
-        return converter.find_converter()
-    except ExportError:
-        pass
-    done = subprocess.run(["make", "-C", str(ROOT), "gguf-tools"], capture_output=True, text=True, timeout=1800)
-    try:
-        return converter.find_converter()
-    except ExportError as e:
-        tail = "\n".join((done.stdout + done.stderr).splitlines()[-5:])
-        pytest.skip(f"llama.cpp's GGUF converter environment could not be made ({e}); `make gguf-tools` said:\n"
-                    f"{tail}")
 
 
 @pytest.fixture(scope="session")
