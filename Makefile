@@ -80,7 +80,7 @@ demo-real: $(STAMP) gguf-tools-if-needed
 	PYTHONPATH=plugins $(PY) -m llmops.cli demo --use-case python_docs_qa
 
 # The real-model sample with the pairwise judge in the gate: SmolLM2 itself, served by this project's API on
-# loopback, judges base vs tuned answers and is checked against include/labels/python_docs_qa.jsonl (README: Judge).
+# loopback, judges base vs tuned answers and is checked against include/labels/python_docs_qa.jsonl (docs/evaluation-and-gates.md).
 demo-judge: $(STAMP) gguf-tools-if-needed
 	PYTHONPATH=plugins $(PY) -m llmops.cli demo --use-case python_docs_qa --judge
 
