@@ -3,7 +3,9 @@
 ``ingest`` returns a :class:`Staged`, ``validate`` a :class:`Validation`, ``snapshot`` a :class:`Snapshot`,
 ``finetune`` a :class:`Trained`, ``evaluate`` an :class:`Evaluation`, ``gate`` a :class:`Decision`, ``register``
 a :class:`Registered`, ``export`` an :class:`Exported`, ``rollback`` a :class:`RolledBack`, ``batch_predict`` a :class:`Predictions`, the
-monitoring check a :class:`ServingFigures` and ``compare_prompts`` a :class:`PromptComparison`. On XCom they travel
+monitoring check a :class:`ServingFigures`, ``compare_prompts`` a :class:`PromptComparison`, and the index DAG's
+steps a :class:`CorpusSnapshot`, :class:`IndexBuilt`, :class:`RetrievalEvaluated`, :class:`IndexDecision` and
+:class:`IndexPublished`. On XCom they travel
 as plain JSON with exactly these keys (plus a step's own details), so the Airflow UI, extra links and lineage
 read them as before; the consumers read them back with ``from_xcom``, which refuses a payload without a key it
 needs with a :class:`~llmops.errors.PayloadError` naming the key and the task that made it (a retry of the
@@ -217,3 +219,69 @@ class PromptComparison(_Payload):
 
     def to_xcom(self) -> list:  # type: ignore[override]
         return self.rows
+
+
+# ---- the index DAG (llmops.steps.index)
+
+
+@dataclass(frozen=True)
+class CorpusSnapshot(_Payload):
+    """The index DAG's corpus snapshot: its id and how many documents."""
+
+    snapshot_id: str = field(default=None)  # type: ignore[assignment]
+    documents: int = 0
+
+    REQUIRED: ClassVar[tuple[str, ...]] = ("snapshot_id",)
+    TASK: ClassVar[str] = "corpus"
+
+
+@dataclass(frozen=True)
+class IndexBuilt(_Payload):
+    """An index version of a corpus snapshot: passages, how many embedded now and reused, whether written."""
+
+    index_id: str = field(default=None)  # type: ignore[assignment]
+    snapshot_id: str = ""
+    chunks: int = 0
+    embedded: int = 0
+    reused: int = 0
+    written: bool = False
+
+    REQUIRED: ClassVar[tuple[str, ...]] = ("index_id",)
+    TASK: ClassVar[str] = "build"
+
+
+@dataclass(frozen=True)
+class RetrievalEvaluated(_Payload):
+    """bm25, dense and hybrid metrics of an index version, and the MLflow run that holds them."""
+
+    index_id: str = field(default=None)  # type: ignore[assignment]
+    metrics: dict = field(default_factory=dict)
+    mlflow_run_id: str | None = None
+
+    REQUIRED: ClassVar[tuple[str, ...]] = ("index_id",)
+    TASK: ClassVar[str] = "evaluate"
+
+
+@dataclass(frozen=True)
+class IndexDecision(_Payload):
+    """The retrieval gate's decision on an index version against the live one."""
+
+    index_id: str = field(default=None)  # type: ignore[assignment]
+    passed: bool = False
+    reasons: list = field(default_factory=list)
+    live: str | None = None
+
+    REQUIRED: ClassVar[tuple[str, ...]] = ("index_id", "passed")
+    TASK: ClassVar[str] = "gate"
+
+
+@dataclass(frozen=True)
+class IndexPublished(_Payload):
+    """Whether ``live`` moved to the index version, and from which."""
+
+    index_id: str = field(default=None)  # type: ignore[assignment]
+    moved: bool = False
+    previous: str | None = None
+
+    REQUIRED: ClassVar[tuple[str, ...]] = ("index_id",)
+    TASK: ClassVar[str] = "publish"

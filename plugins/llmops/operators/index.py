@@ -39,7 +39,8 @@ class BuildIndexOperator(UseCaseOperator):
         self.snapshot = snapshot
 
     def run_step(self, context, cfg):
-        from llmops.steps.index import CorpusSnapshot, build
+        from llmops.payloads import CorpusSnapshot
+        from llmops.steps.index import build
 
         return build(cfg, CorpusSnapshot.from_xcom(self.snapshot))
 
@@ -54,7 +55,8 @@ class EvaluateIndexOperator(UseCaseOperator):
         self.built = built
 
     def run_step(self, context, cfg):
-        from llmops.steps.index import IndexBuilt, evaluate
+        from llmops.payloads import IndexBuilt
+        from llmops.steps.index import evaluate
 
         return evaluate(cfg, IndexBuilt.from_xcom(self.built), run_id=context["run_id"])
 
@@ -69,7 +71,8 @@ class IndexGateOperator(UseCaseOperator):
         self.evaluated = evaluated
 
     def run_step(self, context, cfg):
-        from llmops.steps.index import RetrievalEvaluated, gate
+        from llmops.payloads import RetrievalEvaluated
+        from llmops.steps.index import gate
 
         return gate(cfg, RetrievalEvaluated.from_xcom(self.evaluated))
 
@@ -86,7 +89,8 @@ class PublishIndexOperator(UseCaseOperator):
         self.decision = decision
 
     def run_step(self, context, cfg):
-        from llmops.steps.index import IndexDecision, publish
+        from llmops.payloads import IndexDecision
+        from llmops.steps.index import publish
 
         result = publish(cfg, IndexDecision.from_xcom(self.decision))
         context["outlet_events"][index_asset(self.use_case)].extra = {"index_id": result.index_id, "alias": "live"}

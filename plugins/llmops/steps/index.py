@@ -14,68 +14,13 @@ evaluate retrieval -> gate -> publish. Plain functions: config in, typed payload
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
-from typing import ClassVar
 
 from llmops.config import UseCaseConfig
 from llmops.errors import ConfigError, NothingToDo
-from llmops.payloads import _Payload
+from llmops.payloads import CorpusSnapshot, IndexBuilt, IndexDecision, IndexPublished, RetrievalEvaluated
 
 log = logging.getLogger(__name__)
 INDEX_TAG = "llmops.index_id"
-
-
-@dataclass(frozen=True)
-class CorpusSnapshot(_Payload):
-    snapshot_id: str = field(default=None)  # type: ignore[assignment]
-    documents: int = 0
-
-    REQUIRED: ClassVar[tuple[str, ...]] = ("snapshot_id",)
-    TASK: ClassVar[str] = "corpus"
-
-
-@dataclass(frozen=True)
-class IndexBuilt(_Payload):
-    index_id: str = field(default=None)  # type: ignore[assignment]
-    snapshot_id: str = ""
-    chunks: int = 0
-    embedded: int = 0
-    reused: int = 0
-    written: bool = False
-
-    REQUIRED: ClassVar[tuple[str, ...]] = ("index_id",)
-    TASK: ClassVar[str] = "build"
-
-
-@dataclass(frozen=True)
-class RetrievalEvaluated(_Payload):
-    index_id: str = field(default=None)  # type: ignore[assignment]
-    metrics: dict = field(default_factory=dict)
-    mlflow_run_id: str | None = None
-
-    REQUIRED: ClassVar[tuple[str, ...]] = ("index_id",)
-    TASK: ClassVar[str] = "evaluate"
-
-
-@dataclass(frozen=True)
-class IndexDecision(_Payload):
-    index_id: str = field(default=None)  # type: ignore[assignment]
-    passed: bool = False
-    reasons: list = field(default_factory=list)
-    live: str | None = None
-
-    REQUIRED: ClassVar[tuple[str, ...]] = ("index_id", "passed")
-    TASK: ClassVar[str] = "gate"
-
-
-@dataclass(frozen=True)
-class IndexPublished(_Payload):
-    index_id: str = field(default=None)  # type: ignore[assignment]
-    moved: bool = False
-    previous: str | None = None
-
-    REQUIRED: ClassVar[tuple[str, ...]] = ("index_id",)
-    TASK: ClassVar[str] = "publish"
 
 
 def _retrieval(cfg: UseCaseConfig):
