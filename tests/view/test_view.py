@@ -65,7 +65,7 @@ def test_pages_show_the_snapshot_the_version_and_link_the_dag_runs(use_case):
 
 def test_values_are_escaped():
     html = pages.index([{"name": "x", "description": "<script>alert(1)</script>", "model_name": "m"}])
-    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert "<script>alert" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
 
 
 def test_an_anonymous_request_is_refused():
@@ -96,7 +96,10 @@ def test_crafted_names_are_refused_before_anything_is_read(use_case, monkeypatch
     monkeypatch.setattr(view_app, "_authenticated", lambda: (lambda: None))
     client = TestClient(view_app.create_app())
     sid = use_case["snapshot_id"]
-    assert client.get(f"/use-cases/view_qa/snapshots/{sid}/manifest").json()["snapshot_id"] == sid
+    assert client.get(f"/use-cases/view_qa/snapshots/{sid}/manifest.json").json()["snapshot_id"] == sid
+    page = client.get(f"/use-cases/view_qa/snapshots/{sid}/manifest")
+    assert page.headers["content-type"].startswith("text/html") and "<dl class=kv>" in page.text
+    assert "qa_pairs" in page.text and '"snapshot_id":' not in page.text  # rendered, not raw JSON
     for path, field in ((f"/use-cases/View..QA/snapshots/{sid}/manifest", "use case"),
                         ("/use-cases/view_qa/snapshots/..%5C..%5Cetc/manifest", "snapshot_id"),
                         ("/use-cases/view_qa/snapshots/...../manifest", "snapshot_id"),
@@ -108,3 +111,122 @@ def test_crafted_names_are_refused_before_anything_is_read(use_case, monkeypatch
     assert client.get("/use-cases/view_qa/snapshots/0123456789abcdef/manifest").status_code == 404
     assert client.get("/use-cases/view_qa/versions/7").status_code == 404
     assert client.get("/use-cases/no_such_case").status_code == 404
+
+
+@pytest.fixture
+def gated_run(use_case, tmp_path):
+    """The finetune DAG run manual__ft1 as its steps leave it: the run summary, the evaluation results with
+    per-example scores, the gate's decision.json (two rules, no judge) and a training loss history without eval
+    loss in MLflow."""
+    from llmops import paths
+
+    run_id = tracking.client().search_model_versions("name = 'view_qa-lora'")[0].run_id
+    for step, loss in ((1, 2.5), (2, 2.1), (3, 1.7)):
+        tracking.log_metrics(run_id, {"train_loss": loss}, step)
+    run_dir = paths.run_dir("view_qa", "manual__ft1")
+    (run_dir / "eval").mkdir(parents=True)
+    (run_dir / "eval" / "results.json").write_text(json.dumps(
+        {"candidates": {"challenger": {"per_example": {"token_f1": [0.2, 0.3, 0.4, 0.35]}}}}))
+    decision = {"passed": True, "reference": "base", "reasons": ["a", "b"], "text": "gate PASSED",
+                "rules": [{"metric": "token_f1", "vs": "base", "improvement": 0.05, "ci_low": 0.01, "ci_high": 0.09,
+                           "margin": 0.0, "passed": True, "reason": "token_f1 vs base: +0.05"},
+                          {"metric": "token_f1", "vs": None, "min": 0.2, "max": None, "value": 0.31, "passed": True,
+                           "reason": "token_f1 = 0.31 meets >= 0.2"}]}
+    (run_dir / "eval" / "report").mkdir()
+    (run_dir / "eval" / "report" / "decision.json").write_text(json.dumps(decision))
+    metrics = {"base": {"regression.arith.acc": 0.4, "regression.arith.acc_stderr": 0.05},
+               "challenger": {"regression.arith.acc": 0.5, "regression.arith.acc_stderr": 0.05}}
+    record_step("view_qa", "manual__ft1", "finetune", {"mlflow_run_id": run_id})
+    record_step("view_qa", "manual__ft1", "evaluate", {"metrics": metrics})
+    record_step("view_qa", "manual__ft1", "gate", {"passed": True, "rules": decision["rules"],
+                                                    "report": str(run_dir / "eval" / "report" / "report.md")})
+    record_step("view_qa", "manual__ft1", "register", {"registered": True, "version": "1"})
+    return run_id
+
+
+def _logged_in_client(monkeypatch, mount: str = ""):
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from llmops.view import app as view_app
+
+    monkeypatch.setattr(view_app, "_authenticated", lambda: (lambda: None))
+    if not mount:
+        return TestClient(view_app.create_app())
+    parent = FastAPI()
+    parent.mount(mount, view_app.create_app())
+    return TestClient(parent)
+
+
+def _charts(html: str) -> dict[str, dict]:
+    import re
+    from html import unescape
+
+    return {m[0]: json.loads(unescape(m[1])) for m in re.findall(r"<canvas id='([^']+)' data-chart='([^']*)'", html)}
+
+
+def test_the_gate_page_draws_each_rule_against_its_threshold_and_says_no_judge_ran(gated_run, monkeypatch):
+    page = _logged_in_client(monkeypatch).get("/use-cases/view_qa/runs/manual__ft1/gate")
+    assert page.status_code == 200, page.text
+    charts = _charts(page.text)
+    relative, absolute = charts["forest-relative"], charts["forest-absolute"]
+    assert relative["datasets"][0]["data"] == [{"x": 0.05, "y": 0}]
+    assert (relative["datasets"][0]["low"], relative["datasets"][0]["high"]) == ([0.01], [0.09])
+    assert relative["datasets"][1]["data"] == [{"x": 0.0, "y": 0}]  # the margin
+    assert absolute["datasets"][0]["data"] == [{"x": 0.31, "y": 0}] and absolute["datasets"][1]["data"][0]["x"] == 0.2
+    assert "no judge ran for this gate" in page.text
+    assert [d["data"] for d in charts["regression"]["datasets"]] == [[0.4], [0.5]]
+    assert "href='/llmops/use-cases/view_qa/versions/1'" in page.text  # back to its version
+
+
+def test_the_training_page_plots_the_loss_and_says_no_eval_loss_was_logged(gated_run, monkeypatch):
+    page = _logged_in_client(monkeypatch).get("/use-cases/view_qa/runs/manual__ft1/training")
+    assert page.status_code == 200, page.text
+    [train] = _charts(page.text)["loss"]["datasets"]
+    assert [p["y"] for p in train["data"]] == [2.5, 2.1, 1.7]
+    assert "no eval loss logged for finetune" in page.text and "not a sweep" not in page.text
+
+
+def test_the_use_case_page_plots_versions_and_snapshots(gated_run, monkeypatch):
+    page = _logged_in_client(monkeypatch).get("/use-cases/view_qa")
+    charts = _charts(page.text)
+    [v] = charts["versions-token_f1"]["datasets"]
+    assert v["data"] == [{"x": 1, "y": 0.31}] and v["low"][0] < 0.3125 < v["high"][0]
+    assert charts["snapshots"]["labels"] and {d["label"] for d in charts["snapshots"]["datasets"]} == {"train", "eval"}
+    assert "no monitoring reports yet" in page.text
+    assert "/llmops/use-cases/view_qa/runs/manual__ft1/gate" in page.text
+
+
+def test_a_use_case_with_no_versions_says_so(use_case_file, monkeypatch):
+    use_case_file("empty_qa")
+    page = _logged_in_client(monkeypatch).get("/use-cases/empty_qa")
+    assert page.status_code == 200, page.text
+    assert "no registered versions yet" in page.text and "no dataset snapshots yet" in page.text
+    assert client_404(monkeypatch, "/use-cases/empty_qa/runs/manual__nope/gate")
+
+
+def client_404(monkeypatch, path: str) -> bool:
+    return _logged_in_client(monkeypatch).get(path).status_code == 404
+
+
+def test_a_page_opened_outside_the_frame_moves_into_it(use_case, monkeypatch):
+    from llmops.view.app import framed
+
+    assert framed("/llmops/use-cases/x", "a=1") == "/plugin/llmops/llmops/use-cases/x?a=1"
+    assert framed("/airflow/llmops/use-cases/x") == "/airflow/plugin/llmops/airflow/llmops/use-cases/x"
+    client = _logged_in_client(monkeypatch, "/llmops")
+    top = client.get("/llmops/use-cases/view_qa", headers={"Sec-Fetch-Dest": "document"}, follow_redirects=False)
+    assert top.status_code == 307 and top.headers["location"] == "/plugin/llmops/llmops/use-cases/view_qa"
+    framed_load = client.get("/llmops/use-cases/view_qa", headers={"Sec-Fetch-Dest": "iframe"})
+    assert framed_load.status_code == 200 and "view_qa-lora" in framed_load.text
+
+
+def test_the_bundled_chart_library_is_served_and_matches_its_pin(monkeypatch):
+    from llmops.view import bundle
+
+    assert bundle.check() == []
+    client = _logged_in_client(monkeypatch)
+    js = client.get("/static/chart.umd.min.js")
+    assert js.status_code == 200 and f"Chart.js v{bundle.VERSION}" in js.text[:200]
+    assert client.get("/static/view.js").status_code == 200
+    assert client.get("/static/..%2Fapp.py").status_code == 404 and client.get("/static/app.py").status_code == 404

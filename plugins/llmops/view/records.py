@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import logging
+from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from llmops import paths
@@ -115,3 +117,124 @@ def chain(cfg: UseCaseConfig, version: str) -> dict | None:
     snap = snaps.get(v["snapshot_id"])
     return {"version": v, "snapshot": snap,
             "parents": [snaps[p] for p in (snap or {}).get("parents", []) if p in snaps]}
+
+
+# --- what the plots read: run folders (summary, decision.json, eval results), MLflow metric histories, monitoring ---
+
+def run_summary(use_case: str, run_id: str) -> dict | None:
+    """The DAG run's ``summary.json`` (None when the run wrote none)."""
+    path = paths.run_dir(use_case, run_id) / "summary.json"
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        log.warning("unreadable run summary %s", path)
+        return None
+
+
+def gate_runs(use_case: str) -> list[dict]:
+    """Every DAG run that reached the gate, newest first: run id, verdict, the version it registered."""
+    out = []
+    for s in _summaries(use_case):
+        gate = s.get("gate")
+        if gate:
+            out.append({"dag_run_id": s.get("dag_run_id"), "passed": gate.get("passed"),
+                        "winner": gate.get("winner"), "version": (s.get("register") or {}).get("version"),
+                        "reasons": gate.get("reasons") or []})
+    return sorted(out, key=lambda r: str(r["dag_run_id"]), reverse=True)
+
+
+def decision(summary: dict | None) -> dict | None:
+    """The gate's ``decision.json`` (with the judge's figures and a sweep's trials), next to the report the run
+    summary names; the summary's own gate entry when that file is gone."""
+    gate = (summary or {}).get("gate")
+    if not gate:
+        return None
+    report = gate.get("report")
+    if report:
+        path = Path(report).parent / "decision.json"
+        try:
+            return json.loads(path.read_text())
+        except FileNotFoundError:
+            pass
+        except (OSError, ValueError):
+            log.warning("unreadable gate decision %s", path)
+    return gate
+
+
+def trained_runs(summary: dict | None) -> dict[str, str]:
+    """label -> MLflow run id of each training in a DAG run: ``finetune``, or one ``finetune[<trial>]`` per trial."""
+    out = {}
+    for step, data in (summary or {}).items():
+        if (step == "finetune" or step.startswith("finetune[")) and isinstance(data, dict) and data.get("mlflow_run_id"):
+            out[step.removeprefix("finetune[").removesuffix("]") if step != "finetune" else "finetune"] = \
+                data["mlflow_run_id"]
+    return out
+
+
+LOSS_METRICS = ("train_loss", "train_eval_loss")
+
+
+def loss_histories(runs: dict[str, str]) -> dict[str, dict[str, list]]:
+    """label -> {metric: [(step, value)]} for the training and eval loss MLflow recorded per step."""
+    from llmops.tracking import client
+
+    c = client()
+    return {label: {m: [(h.step, h.value) for h in c.get_metric_history(run_id, m)] for m in LOSS_METRICS}
+            for label, run_id in runs.items()}
+
+
+@lru_cache(maxsize=512)
+def _per_example(path: str, _mtime_ns: int) -> dict:
+    try:
+        results = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return {}
+    return ((results.get("candidates") or {}).get("challenger") or {}).get("per_example") or {}
+
+
+def version_intervals(use_case: str, versions: list[dict], metrics: list[str]) -> dict[str, dict[str, tuple]]:
+    """version -> {metric: (low, high)}: 95% intervals of the challenger's per-example scores in the evaluation
+    results of the DAG run that registered it (``<run dir>/eval/results.json``), where that file has them."""
+    from llmops.view.plots import mean_interval
+
+    out: dict[str, dict[str, tuple]] = {}
+    for v in versions:
+        if not v.get("dag_run_id"):
+            continue
+        path = paths.run_dir(use_case, v["dag_run_id"]) / "eval" / "results.json"
+        try:
+            per_example = _per_example(str(path), path.stat().st_mtime_ns)
+        except OSError:
+            continue
+        for m in metrics:
+            ci = mean_interval(per_example.get(m) or [])
+            if ci:
+                out.setdefault(v["version"], {})[m] = (ci[1], ci[2])
+    return out
+
+
+def serving_days(use_case: str) -> list[dict]:
+    """Each day's serving figures from the monitoring reports (``<LLMOPS_HOME>/monitoring/<use case>/<day>/
+    figures.json``), with the breaches that day crossed."""
+    root = paths.llmops_home() / "monitoring" / use_case
+    out = []
+    for path in sorted(root.glob("*/figures.json")) if root.is_dir() else []:
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            log.warning("unreadable monitoring figures %s", path)
+            continue
+        out.append({"day": data.get("day") or path.parent.name, **(data.get("figures") or {}),
+                    "breaches": data.get("breaches") or []})
+    return out
+
+
+def serving_thresholds(cfg: UseCaseConfig) -> dict[str, tuple[float, str]]:
+    """metric -> (limit, "max" | "min") from ``serving.monitoring``, for the limits that are set."""
+    from llmops.monitoring.checks import LIMITS
+
+    mon = cfg.serving.monitoring
+    return {metric: (getattr(mon, field), kind) for metric, field, kind in LIMITS
+            if getattr(mon, field, None) is not None}
