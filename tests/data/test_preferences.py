@@ -12,8 +12,7 @@ import pytest
 
 from llmops.config import load_use_case
 from llmops.data import preferences
-from llmops.serving.feedback import append_line, feedback_dir
-from llmops.serving.prediction_log import log_dir
+from llmops.serving_logs import append_line, feedback_dir, log_dir
 
 DAY = "2026-03-02"
 

@@ -31,8 +31,7 @@ def served_logs(airflow, monkeypatch):
     DAG tests of the same use case start from an empty prediction log."""
     import shutil
 
-    from llmops.serving.feedback import feedback_dir
-    from llmops.serving.prediction_log import log_dir
+    from llmops.serving_logs import feedback_dir, log_dir
 
     monkeypatch.setenv("LLMOPS_HOME", str(airflow.home))
     yield

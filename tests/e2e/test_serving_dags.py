@@ -91,7 +91,7 @@ def logged_days(airflow, champion) -> dict:
         from llmops.config import load_by_name
         from llmops.data.snapshots.handle import Snapshots
         from llmops.serving.app import Settings, create_app
-        from llmops.serving.prediction_log import log_dir
+        from llmops.serving_logs import log_dir
 
         cfg = load_by_name(USE_CASE)
         sid = registry.client().get_model_version(MODEL, champion).tags["snapshot_id"]

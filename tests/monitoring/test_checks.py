@@ -8,7 +8,7 @@ from llmops.config import MonitoringConfig
 from llmops.monitoring.checks import breaches, daily_figures
 from llmops.monitoring.drift import psi, vocabulary_overlap
 from llmops.monitoring.report import write_report
-from llmops.serving.prediction_log import PredictionLog, read_day
+from llmops.serving_logs import PredictionLog, read_day
 
 TRAIN = pd.Series([f"How do I reverse a list in python number {i}?" for i in range(200)])
 

@@ -15,7 +15,7 @@ import pytest
 import uvicorn
 
 from llmops.serving.app import Settings, create_app
-from llmops.serving.prediction_log import log_dir
+from llmops.serving_logs import log_dir
 
 KEY = "sk-backpressure-test"
 HEADERS = {"Authorization": f"Bearer {KEY}"}

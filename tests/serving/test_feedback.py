@@ -10,8 +10,8 @@ import json
 import httpx
 from test_backpressure import HEADERS, KEY, Server, _app
 
-from llmops.serving.feedback import MAX_BODY_BYTES, feedback_dir
-from llmops.serving.prediction_log import log_dir
+from llmops.serving.feedback import MAX_BODY_BYTES
+from llmops.serving_logs import feedback_dir, log_dir
 
 
 def _chat(url: str, prompt: str, **more) -> dict:

@@ -97,7 +97,7 @@ class Gateway:
 
 
 def prediction_log(cfg) -> list[dict]:
-    from llmops.serving.prediction_log import log_dir
+    from llmops.serving_logs import log_dir
 
     return [json.loads(line) for f in sorted(log_dir(cfg.name).glob("*.jsonl")) for line in f.read_text().splitlines()]
 

@@ -11,7 +11,7 @@ from llmops.config import load_by_name
 from llmops.data.snapshots.handle import Snapshots
 from llmops.errors import NothingToDo
 from llmops.payloads import ServingFigures
-from llmops.serving.prediction_log import log_dir
+from llmops.serving_logs import log_dir
 from llmops.steps.monitor import monitor
 
 DAY = "2026-11-23"

@@ -27,8 +27,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from llmops.serving.feedback import feedback_dir, read_lines
-from llmops.serving.prediction_log import log_dir
+from llmops.serving_logs import feedback_dir, log_dir, read_lines
 
 log = logging.getLogger(__name__)
 COLUMNS = ["key", "kind", "prompt", "completion", "rejected", "label", "versions", "ids"]

@@ -14,35 +14,28 @@ prediction log records it with the answer. A client rates an answer by that id::
 - Storage: ``<LLMOPS_HOME>/serving_logs/<use_case>/feedback/<YYYY-MM-DD>.jsonl``, one JSON line per feedback,
   each written with one ``write`` on a file opened for appending, under an exclusive ``flock`` (several server
   processes may share the folder), then ``fsync``-ed before the API answers. A line is either there whole or not
-  at all; a reader skips a torn last line a crash may leave (:func:`read_lines`).
+  at all; a reader skips a torn last line a crash may leave (:func:`llmops.serving_logs.read_lines`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import hashlib
 import json
 import logging
-import os
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from llmops.serving.prediction_log import log_dir
+from llmops.serving_logs import append_line, feedback_dir, log_dir
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 16 * 1024
 MAX_COMMENT_CHARS = 1000
 ID_PATTERN = r"^(cmpl|chatcmpl)-[0-9a-f]{1,64}$"
-
-
-def feedback_dir(use_case: str) -> Path:
-    return log_dir(use_case) / "feedback"
 
 
 class FeedbackRequest(BaseModel):
@@ -65,36 +58,6 @@ class FeedbackRequest(BaseModel):
         """What makes two feedbacks the same one."""
         body = json.dumps([self.id, self.index, self.rating, self.correction, self.comment], ensure_ascii=False)
         return hashlib.sha256(body.encode()).hexdigest()[:32]
-
-
-def read_lines(path: Path) -> Iterator[dict]:
-    """The JSON lines of one log file; a torn or unreadable line (a crash mid-write) is skipped with a warning."""
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                yield json.loads(line)
-            except json.JSONDecodeError:
-                log.warning("%s:%d: not a whole JSON line; skipped", path, n)
-
-
-def append_line(path: Path, record: dict) -> None:
-    """Append one JSON line durably: one write under an exclusive lock, fsync before returning."""
-    data = (json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n").encode()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
 
 
 class FeedbackLog:

@@ -28,7 +28,7 @@ def monitor(cfg: UseCaseConfig, day: str) -> ServingFigures:
     from llmops.data.snapshots.handle import Snapshots
     from llmops.monitoring.checks import breaches, daily_figures
     from llmops.monitoring.report import write_report
-    from llmops.serving.prediction_log import read_day
+    from llmops.serving_logs import read_day
 
     requests = read_day(cfg.name, day)
     snapshots = Snapshots.of(cfg)
