@@ -39,6 +39,10 @@ class IndexNotFound(DataError):
     """No such retrieval index version, or no live index."""
 
 
+class IndexUnavailable(LLMOpsError):
+    """A retrieval index's backend (pgvector's PostgreSQL) cannot be reached or read now; a retry may succeed."""
+
+
 class SnapshotNotFound(PermanentError):
     """No snapshot with this id (or none at all) exists for the use case."""
 

@@ -6,8 +6,9 @@ The embedded backend is files in the index folder, needing no server: ``bm25s`` 
 product; exact, so there is no recall to lose and nothing to tune). Why these: both are numpy/scipy only, open in
 milliseconds, and the dense search stays exact and fast enough at the sizes this project indexes
 (bench/retrieval_index.py measures build chunks/s and query QPS at 10k chunks; see docs/benchmarks.md). An ANN
-library (usearch, faiss) or LanceDB pays off past a few hundred thousand passages; pgvector is the planned backend
-for that scale and plugs in here by implementing :class:`Backend`.
+library (usearch, faiss) or LanceDB pays off past a few hundred thousand passages; at that scale the pgvector
+backend (:mod:`llmops.retrieval.pgvector`: the vectors in PostgreSQL with an HNSW index, the same BM25 files) is the
+other implementation of :class:`Backend`.
 """
 
 from __future__ import annotations
@@ -39,22 +40,27 @@ class Searcher(Protocol):
 class Backend(Protocol):
     name: str
 
-    def write(self, folder: Path, texts: list[str], vectors: np.ndarray) -> None:
-        """Store one index version's lexical and dense parts under ``folder`` (a temporary folder being built)."""
+    def write(self, folder: Path, texts: list[str], vectors: np.ndarray, manifest: dict) -> None:
+        """Store one index version's lexical and dense parts (``folder``: the temporary folder being built;
+        ``manifest``: the version's, which the backend may add its own entry to)."""
 
-    def open(self, folder: Path) -> Searcher: ...
+    def open(self, folder: Path, manifest: dict) -> Searcher: ...
+
+    def vectors(self, folder: Path, manifest: dict) -> np.ndarray:
+        """Every passage's vector, in row order (what an incremental build reuses)."""
 
 
 class EmbeddedSearcher:
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, manifest: dict | None = None, *, vectors: bool = True):
         import bm25s
 
-        self.vectors = np.load(folder / VECTORS, mmap_mode="r")
-        self.bm25 = bm25s.BM25.load(str(folder / BM25_DIR), mmap=True, show_progress=False) \
-            if len(self.vectors) else None
+        self.vectors = np.load(folder / VECTORS, mmap_mode="r") if vectors else None
+        rows = len(self.vectors) if vectors else int((manifest or {}).get("chunks", 0))
+        self.bm25 = bm25s.BM25.load(str(folder / BM25_DIR), mmap=True, show_progress=False) if rows else None
+        self.size = rows
 
     def lexical(self, questions: list[str], k: int) -> list[list[tuple[int, float]]]:
-        k = min(k, len(self.vectors))
+        k = min(k, self.size)
         if self.bm25 is None or k == 0:
             return [[] for _ in questions]
         rows, scores = self.bm25.retrieve(bm25_tokens(list(questions)), k=k, show_progress=False, n_threads=1)
@@ -78,21 +84,34 @@ class EmbeddedSearcher:
 class EmbeddedBackend:
     name = "embedded"
 
-    def write(self, folder: Path, texts: list[str], vectors: np.ndarray) -> None:
+    def __init__(self, settings: dict | None = None):
+        pass
+
+    def write_bm25(self, folder: Path, texts: list[str]) -> None:
         import bm25s
 
-        np.save(folder / VECTORS, np.ascontiguousarray(vectors, dtype=np.float32))
         if texts:
             bm25 = bm25s.BM25()
             bm25.index(bm25_tokens(texts), show_progress=False)
             bm25.save(str(folder / BM25_DIR), show_progress=False)
 
-    def open(self, folder: Path) -> EmbeddedSearcher:
-        return EmbeddedSearcher(folder)
+    def write(self, folder: Path, texts: list[str], vectors: np.ndarray, manifest: dict) -> None:
+        np.save(folder / VECTORS, np.ascontiguousarray(vectors, dtype=np.float32))
+        self.write_bm25(folder, texts)
+
+    def open(self, folder: Path, manifest: dict) -> EmbeddedSearcher:
+        return EmbeddedSearcher(folder, manifest)
+
+    def vectors(self, folder: Path, manifest: dict) -> np.ndarray:
+        return np.load(folder / VECTORS, mmap_mode="r")
 
 
-BACKENDS = {"embedded": EmbeddedBackend}
+def backend(name: str, settings: dict | None = None) -> Backend:
+    """The backend ``name`` (embedded, pgvector); ``settings``: the pgvector block (config or manifest)."""
+    if name == "pgvector":
+        from llmops.retrieval.pgvector import PgvectorBackend
 
-
-def backend(name: str) -> Backend:
-    return BACKENDS[name]()
+        return PgvectorBackend(settings)
+    if name != "embedded":
+        raise ValueError(f"retrieval backend must be embedded or pgvector, not {name!r}")
+    return EmbeddedBackend(settings)

@@ -52,6 +52,8 @@ def index_id(snapshot_id: str, cfg: RetrievalConfig, embedding_identity: dict) -
         "embedding": {"digest": embedding_identity["digest"], "dimension": embedding_identity["dimension"]},
         "backend": cfg.backend,
     }
+    if cfg.backend == "pgvector":  # the HNSW graph's settings decide what a query finds; where it lives does not
+        parts["hnsw"] = {"m": cfg.pgvector.m, "ef_construction": cfg.pgvector.ef_construction}
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:20]
 
 
@@ -72,13 +74,25 @@ def versions(use_case: str) -> list[dict]:
 
 def _reusable_vectors(use_case: str, identity: dict) -> dict[str, np.ndarray]:
     """text hash -> vector from the newest version embedded with the same model (empty when there is none)."""
+    from llmops.errors import IndexNotFound, IndexUnavailable
+
     for manifest in reversed(versions(use_case)):
         if same_model(manifest["embedding"], identity):
             folder = indexes_root(use_case) / manifest["index_id"]
             shas = pd.read_parquet(folder / CHUNKS, columns=["text_sha"])["text_sha"].tolist()
-            vectors = np.load(folder / "vectors.npy", mmap_mode="r")
+            try:
+                vectors = backend_of(manifest).vectors(folder, manifest)
+            except (IndexNotFound, IndexUnavailable) as e:  # e.g. a pgvector version whose database is gone
+                log.warning("index %s: its vectors cannot be read for reuse (%s); trying an older version",
+                            manifest["index_id"], e)
+                continue
             return {sha: vectors[i] for i, sha in enumerate(shas)}
     return {}
+
+
+def backend_of(manifest: dict):
+    """The backend an index version was written with (its settings from the manifest)."""
+    return make_backend(manifest["backend"], manifest.get("pgvector"))
 
 
 def embed_incrementally(chunks: list[Chunk], embedder: Embedder, previous: dict[str, np.ndarray]
@@ -132,7 +146,8 @@ def build_index(use_case: str, snapshot_id: str, docs, cfg: RetrievalConfig, emb
     with atomic_dir(target, exists="keep", complete=lambda p: (p / MANIFEST).exists()) as built:
         pd.DataFrame([c.to_row() for c in chunks], columns=list(Chunk.__dataclass_fields__)).to_parquet(
             built.path / CHUNKS, index=False)
-        make_backend(cfg.backend).write(built.path, [c.text for c in chunks], vectors)
+        settings = cfg.pgvector.model_dump() if cfg.backend == "pgvector" else None
+        make_backend(cfg.backend, settings).write(built.path, [c.text for c in chunks], vectors, manifest)
         manifest["seconds"] = {"chunk": round(t1 - t0, 3), "embed": round(t2 - t1, 3),
                                "write": round(time.perf_counter() - t2, 3)}
         (built.path / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))

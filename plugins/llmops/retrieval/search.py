@@ -14,8 +14,7 @@ import numpy as np
 import pandas as pd
 
 from llmops.errors import DataError, IndexNotFound
-from llmops.retrieval.backend import backend as make_backend
-from llmops.retrieval.build import CHUNKS, indexes_root, read_manifest
+from llmops.retrieval.build import CHUNKS, backend_of, indexes_root, read_manifest
 from llmops.retrieval.embedding import Embedder, EmbeddingMismatch, check_same, describe
 from llmops.retrieval.fusion import rrf
 
@@ -49,7 +48,7 @@ class Index:
         check_same(self.manifest["embedding"], embedder.identity, f"index {self.manifest['index_id']}")
         self.embedder = embedder
         self.chunks = pd.read_parquet(self.folder / CHUNKS)
-        self.searcher = make_backend(self.manifest["backend"]).open(self.folder)
+        self.searcher = backend_of(self.manifest).open(self.folder, self.manifest)
 
     @property
     def index_id(self) -> str:
