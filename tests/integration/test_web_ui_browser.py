@@ -111,17 +111,21 @@ def test_the_llmops_view_shows_snapshots_versions_and_their_dag_runs(topology, a
     page.wait_for_timeout(500)
     page.screenshot(path=str(_artifact("llmops-view.png")), full_page=True)
 
+    # a bare view URL (as an extra link opens it) lands in the framed route, inside the Airflow UI
     page.goto(f"{view}/versions/{version['version']}", wait_until="networkidle")
-    chain = page.locator("ol.chain")
+    page.wait_for_url(f"**/plugin/llmops/llmops/use-cases/{USE_CASE}/versions/{version['version']}")
+    frame = page.frame_locator("iframe").first
+    chain = frame.locator("ol.chain")
+    chain.wait_for()
     for text in ("source", snapshot["snapshot_id"], pipeline["dataset_run"], pipeline["finetune_run"],
                  f"{version['name']} version {version['version']}"):
         assert text in chain.inner_text(), text
     page.screenshot(path=str(_artifact("llmops-view-version.png")), full_page=True)
-    page.get_by_role("link", name=pipeline["finetune_run"]).first.click()
+    frame.get_by_role("link", name=pipeline["finetune_run"]).first.click()  # target=_top: the DAG run in the UI
     page.wait_for_url(f"**/dags/{pipeline['finetune']}/runs/**")
     page.get_by_text("success", exact=False).first.wait_for()
 
-    manifest = page.request.get(f"{view}/snapshots/{snapshot['snapshot_id']}/manifest")
+    manifest = page.request.get(f"{view}/snapshots/{snapshot['snapshot_id']}/manifest.json")
     assert manifest.ok and manifest.json()["snapshot_id"] == snapshot["snapshot_id"]
 
     def links(dag_id, run_id, task_id):

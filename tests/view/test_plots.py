@@ -120,3 +120,13 @@ def test_per_day_series_and_mean_interval():
     assert plots.per_day([], ["x"])["note"] == "nothing recorded yet"
     m, low, high = plots.mean_interval([1, 2, 3, None, "x"])
     assert m == 2 and low < 2 < high and plots.mean_interval([1]) is None
+
+
+def test_feedback_per_day_counts_shares_and_corrections():
+    out = plots.feedback_per_day([{"day": "2026-01-01", "rating": 1}, {"day": "2026-01-01", "rating": -1,
+                                                                        "correction": "better"},
+                                  {"ts": "2026-01-02T10:00:00.000+00:00", "rating": 1}])
+    assert out["days"] == ["2026-01-01", "2026-01-02"]
+    assert out["series"]["count"] == [2.0, 1.0] and out["series"]["corrections"] == [1.0, 0.0]
+    assert out["series"]["up_share"] == [0.5, 1.0] and out["series"]["down_share"] == [0.5, 0.0]
+    assert plots.feedback_per_day([])["note"].startswith("no feedback recorded yet")

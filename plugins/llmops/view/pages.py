@@ -104,7 +104,18 @@ def versions_chart(series: dict) -> dict:
             "datasets": [{"label": series["metric"], "data": [{"x": p["x"], "y": p["y"]} for p in pts],
                           "colors": [ROLE_COLOURS[p["role"]] for p in pts], "color": "#a0aec0", "showLine": True,
                           "low": [p["low"] for p in pts], "high": [p["high"] for p in pts], "tips": tips}],
-            "x": {"title": "version", "type": "linear"}, "y": {"title": series["metric"]}}
+            "x": {"title": "version", "type": "linear", "integer": True}, "y": {"title": series["metric"], **_span(
+                [p["y"] for p in pts] + [p["low"] for p in pts] + [p["high"] for p in pts])}}
+
+
+def _span(values: list) -> dict:
+    """Axis limits that keep every point and whisker in view (Chart.js would fit the points only)."""
+    vs = [v for v in values if v is not None]
+    if not vs:
+        return {}
+    lo, hi = min(vs), max(vs)
+    pad = (hi - lo) * 0.08 or abs(hi) * 0.05 or 0.05
+    return {"min": lo - pad, "max": hi + pad}
 
 
 def forest_chart(rows: list[dict], title: str) -> dict:
@@ -123,7 +134,9 @@ def forest_chart(rows: list[dict], title: str) -> dict:
                          {"label": "threshold / margin", "data": ticks, "color": "#1a202c", "pointStyle": "line",
                           "rotation": 90, "radius": 12,
                           "tips": [f"{est[t['y']]['label']}: threshold {t['x']:.4g}" for t in ticks]}],
-            "x": {"title": title}, "y": {"ticks": [r["label"] for r in est], "type": "linear", "reverse": True}}
+            "x": {"title": title, **_span([r["estimate"] for r in kept] + [r["low"] for r in kept]
+                                          + [r["high"] for r in kept] + [t["x"] for t in ticks])},
+            "y": {"ticks": [r["label"] for r in est], "type": "linear", "reverse": True}}
 
 
 def loss_chart(loss: dict) -> dict:
@@ -234,7 +247,7 @@ def _plots(parts: list[str]) -> str:
 
 def use_case(name: str, model_name: str, snaps: list[dict], versions: list[dict], *, over_time: dict | None = None,
              snapshot_rows: dict | None = None, serving: dict | None = None, serving_limits: dict | None = None,
-             gate_runs: list[dict] | None = None) -> str:
+             gate_runs: list[dict] | None = None, feedback: dict | None = None) -> str:
     body = [f"<h2>Versions of <code>{escape(model_name)}</code> over time</h2>"]
     if over_time is not None:
         body.append(_note(over_time["note"]))
@@ -258,6 +271,14 @@ def use_case(name: str, model_name: str, snaps: list[dict], versions: list[dict]
                                                      serving_limits), "block and recitation rates per day"),
                 chart("serving-drift", per_day_chart(serving, ["length_psi", "vocabulary_overlap"], "drift",
                                                      serving_limits), "input drift against the training snapshot")]))
+    if feedback is not None:
+        body.append("<h2>Feedback per day</h2>" + _note(feedback["note"]))
+        if feedback["days"]:
+            body.append(_plots([
+                chart("feedback-count", per_day_chart(feedback, ["count", "corrections"], "feedback"),
+                      "feedback and corrections per day"),
+                chart("feedback-share", per_day_chart(feedback, ["up_share", "down_share"], "share"),
+                      "share rated +1 and -1 per day")]))
     srows = "".join(_snapshot_row(name, s) for s in snaps)
     vrows = "".join(_version_row(name, v) for v in versions)
     body.append("<table><tr><th>snapshot</th><th>partition</th><th>rows</th><th>validation</th><th>parents</th>"
@@ -273,7 +294,7 @@ def use_case(name: str, model_name: str, snaps: list[dict], versions: list[dict]
                        f"<td>{_outcome(r['passed'])}</td><td>{escape(str(r['version'] or '-'))}</td>"
                        f"<td>{_a(_run_url(name, r['dag_run_id'], 'training'), 'training')}</td></tr>"
                        for r in gate_runs)
-        body.append("<h2>Gate decisions</h2><table><tr><th>finetune DAG run</th><th>gate</th><th>version</th>"
+        body.append("<h2>Gate decisions (the newest 50 finetune runs)</h2><table><tr><th>finetune DAG run</th><th>gate</th><th>version</th>"
                     f"<th>training</th></tr>{rows}</table>")
     return _page(f"LLMOps: {name}", "".join(body), [(links.view("use-cases/"), "LLMOps"), ("", name)], charts=True)
 

@@ -204,3 +204,21 @@ def per_day(rows: Iterable[dict], fields: Iterable[str], day_key: str = "day") -
         return {"days": [], "series": {}, "note": "nothing recorded yet"}
     return {"days": [r[day_key] for r in rows], "series": {f: [_num(r.get(f)) for r in rows] for f in fields},
             "note": None}
+
+
+def feedback_per_day(records: Iterable[dict]) -> dict:
+    """Feedback per day: how many, the share rated +1 and -1, how many came with a correction."""
+    days: dict[str, dict] = {}
+    for r in records:
+        d = days.setdefault(r.get("day") or str(r.get("ts") or "")[:10], {"count": 0, "up": 0, "down": 0,
+                                                                            "corrections": 0})
+        d["count"] += 1
+        d["up"] += r.get("rating") == 1
+        d["down"] += r.get("rating") == -1
+        d["corrections"] += bool(r.get("correction"))
+    rows = [{"day": day, "count": d["count"], "corrections": d["corrections"], "up_share": d["up"] / d["count"],
+             "down_share": d["down"] / d["count"]} for day, d in days.items() if day]
+    out = per_day(rows, ["count", "corrections", "up_share", "down_share"])
+    if out["note"]:
+        out["note"] = "no feedback recorded yet (POST /v1/feedback on the serving API)"
+    return out

@@ -26,12 +26,22 @@ def use_cases() -> list[dict]:
             + [{"name": b.path.stem, "description": f"does not load: {b.error}", "model_name": "-"} for b in broken])
 
 
+_SUMMARY_CACHE: dict[Path, tuple[int, int, dict]] = {}
+
+
 def _summaries(use_case: str) -> list[dict]:
+    """Every run summary of the use case. Each file is parsed again only when its modification time or size
+    changed (a page with 1,000 runs stats 1,000 files instead of parsing them)."""
     root = paths.runs_root(use_case)
     found = []
     for path in sorted(root.glob("*/summary.json")) if root.is_dir() else []:
         try:
-            found.append(json.loads(path.read_text()))
+            st = path.stat()
+            cached = _SUMMARY_CACHE.get(path)
+            if cached is None or cached[:2] != (st.st_mtime_ns, st.st_size):
+                cached = (st.st_mtime_ns, st.st_size, json.loads(path.read_text()))
+                _SUMMARY_CACHE[path] = cached
+            found.append(cached[2])
         except (OSError, ValueError):
             log.warning("unreadable run summary %s", path)
     return found
@@ -81,8 +91,22 @@ def _gate(c, run_id: str | None) -> dict:
     return {"decision": tags.get("gate.decision"), "rules": reasons, "report": tags.get("eval.report")}
 
 
-def versions(model_name: str) -> list[dict]:
-    """Every registered version, newest first: aliases, gate decision and rules, snapshot, base model, DAG run."""
+def _gates_from_summaries(use_case: str | None) -> dict[str, dict]:
+    """dag_run_id -> the gate as the run summary recorded it (one folder read per run, no MLflow call)."""
+    out = {}
+    for s in _summaries(use_case) if use_case else []:
+        gate = s.get("gate")
+        if gate and s.get("dag_run_id") and gate.get("passed") is not None:
+            out[s["dag_run_id"]] = {"decision": "PASSED" if gate["passed"] else "REJECTED",
+                                    "rules": gate.get("reasons") or [r.get("reason") for r in gate.get("rules") or []],
+                                    "report": gate.get("report_artifact") or gate.get("report")}
+    return out
+
+
+def versions(model_name: str, use_case: str | None = None) -> list[dict]:
+    """Every registered version, newest first: aliases, gate decision and rules, snapshot, base model, DAG run.
+    With ``use_case`` the gate comes from the run summaries of its DAG runs (fast: one MLflow search in all);
+    a version whose run left no summary has it read from its MLflow run's ``gate.*`` tags."""
     from mlflow.exceptions import MlflowException
 
     from llmops.tracking import client
@@ -95,24 +119,54 @@ def versions(model_name: str) -> list[dict]:
     aliases: dict[str, list[str]] = {}
     for alias, version in (model.aliases or {}).items():
         aliases.setdefault(str(version), []).append(alias)
+    gates = _gates_from_summaries(use_case)
     out = []
     for mv in sorted(c.search_model_versions(f"name = '{model_name}'"), key=lambda v: -int(v.version)):
         tags = dict(mv.tags)
+        gate = gates.get(tags.get("dag_run_id") or "")
         out.append({"version": str(mv.version), "aliases": sorted(aliases.get(str(mv.version), [])),
                     "snapshot_id": tags.get("snapshot_id"), "dag_run_id": tags.get("dag_run_id"),
                     "base_model": tags.get("base_model"), "base_model_revision": tags.get("base_model_revision"),
                     "metrics": {k.removeprefix("metric."): v for k, v in tags.items() if k.startswith("metric.")},
-                    "gate": _gate(c, mv.run_id), "mlflow_run_id": mv.run_id,
+                    "gate": gate if gate is not None else _gate(c, mv.run_id), "mlflow_run_id": mv.run_id,
                     "created_at": mv.creation_timestamp})
     return out
 
 
+def one_version(cfg: UseCaseConfig, version: str) -> dict | None:
+    """One registered version, as :func:`versions` shows it, without listing the others (None: no such version)."""
+    from mlflow.exceptions import MlflowException
+
+    from llmops.tracking import client
+
+    c = client()
+    try:
+        mv = c.get_model_version(cfg.model_name, str(version))
+        model = c.get_registered_model(cfg.model_name)
+    except MlflowException:
+        return None
+    tags = dict(mv.tags)
+    gate = None
+    summary = run_summary(cfg.name, tags["dag_run_id"]) if tags.get("dag_run_id") else None
+    if summary and (summary.get("gate") or {}).get("passed") is not None:
+        g = summary["gate"]
+        gate = {"decision": "PASSED" if g["passed"] else "REJECTED",
+                "rules": g.get("reasons") or [r.get("reason") for r in g.get("rules") or []],
+                "report": g.get("report_artifact") or g.get("report")}
+    return {"version": str(mv.version),
+            "aliases": sorted(a for a, v in (model.aliases or {}).items() if str(v) == str(mv.version)),
+            "snapshot_id": tags.get("snapshot_id"), "dag_run_id": tags.get("dag_run_id"),
+            "base_model": tags.get("base_model"), "base_model_revision": tags.get("base_model_revision"),
+            "metrics": {k.removeprefix("metric."): v for k, v in tags.items() if k.startswith("metric.")},
+            "gate": gate if gate is not None else _gate(c, mv.run_id), "mlflow_run_id": mv.run_id,
+            "created_at": mv.creation_timestamp}
+
+
 def chain(cfg: UseCaseConfig, version: str) -> dict | None:
     """source -> snapshot (and its parents) -> dataset DAG run -> finetune DAG run -> model version."""
-    found = [v for v in versions(cfg.model_name) if v["version"] == str(version)]
-    if not found:
+    v = one_version(cfg, version)
+    if v is None:
         return None
-    v = found[0]
     snaps = {s["snapshot_id"]: s for s in snapshots(cfg)}
     snap = snaps.get(v["snapshot_id"])
     return {"version": v, "snapshot": snap,
@@ -133,8 +187,8 @@ def run_summary(use_case: str, run_id: str) -> dict | None:
         return None
 
 
-def gate_runs(use_case: str) -> list[dict]:
-    """Every DAG run that reached the gate, newest first: run id, verdict, the version it registered."""
+def gate_runs(use_case: str, limit: int = 50) -> list[dict]:
+    """The newest ``limit`` DAG runs that reached the gate: run id, verdict, the version it registered."""
     out = []
     for s in _summaries(use_case):
         gate = s.get("gate")
@@ -142,7 +196,7 @@ def gate_runs(use_case: str) -> list[dict]:
             out.append({"dag_run_id": s.get("dag_run_id"), "passed": gate.get("passed"),
                         "winner": gate.get("winner"), "version": (s.get("register") or {}).get("version"),
                         "reasons": gate.get("reasons") or []})
-    return sorted(out, key=lambda r: str(r["dag_run_id"]), reverse=True)
+    return sorted(out, key=lambda r: str(r["dag_run_id"]), reverse=True)[:limit]
 
 
 def decision(summary: dict | None) -> dict | None:
@@ -238,3 +292,24 @@ def serving_thresholds(cfg: UseCaseConfig) -> dict[str, tuple[float, str]]:
     mon = cfg.serving.monitoring
     return {metric: (getattr(mon, field), kind) for metric, field, kind in LIMITS
             if getattr(mon, field, None) is not None}
+
+
+def feedback_records(use_case: str) -> list[dict]:
+    """Every feedback line the serving API stored (``<LLMOPS_HOME>/serving_logs/<use case>/feedback/<day>.jsonl``),
+    read as is; a torn or unreadable line is skipped."""
+    root = paths.llmops_home() / "serving_logs" / use_case / "feedback"
+    out = []
+    for path in sorted(root.glob("*.jsonl")) if root.is_dir() else []:
+        try:
+            lines = path.read_text().splitlines()
+        except OSError:
+            log.warning("unreadable feedback log %s", path)
+            continue
+        for line in lines:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue  # a torn last line
+            if isinstance(record, dict):
+                out.append({**record, "day": str(record.get("ts") or path.stem)[:10]})
+    return out

@@ -73,6 +73,7 @@
       if (a.reverse) out.reverse = true;
     }
     if (a && a.beginAtZero) out.beginAtZero = true;
+    if (a && a.integer) out.ticks = { precision: 0, stepSize: 1 };
     return out;
   }
 
