@@ -6,7 +6,7 @@ import os
 import time
 
 from llmops import runs
-from llmops.cli import _snapshot_of_run_since
+from llmops.demo.pipeline import _snapshot_of_run_since
 
 
 def _run(use_case: str, run_id: str, snapshot_id: str | None, mtime: float) -> None:
@@ -53,7 +53,7 @@ def _results(run_id: str) -> None:
 
 
 def test_each_example_shows_its_own_score_next_to_the_answer(capsys):
-    from llmops.cli import _print_before_after
+    from llmops.demo.summary import _print_before_after
 
     _results("manual__r")
     _print_before_after("uc", "manual__r", n=2)
@@ -74,7 +74,7 @@ def test_each_example_shows_its_own_score_next_to_the_answer(capsys):
 
 
 def test_the_tiny_model_run_says_it_is_a_wiring_check_and_points_at_the_real_model():
-    from llmops.cli import wiring_note
+    from llmops.demo.summary import wiring_note
 
     note = " ".join(line[18:].strip() for line in wiring_note("${LLMOPS_HOME}/models/tiny-llama"))
     assert note.startswith("a wiring check, not a model")
