@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from llmops.base_models import missing_tiny_models
+from llmops.demo.base_models import missing_tiny_models
 
 ROOT = Path(__file__).resolve().parents[1]
 

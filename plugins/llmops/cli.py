@@ -22,7 +22,7 @@ import os
 import shlex
 import sys
 
-from llmops import base_models
+from llmops.demo import base_models
 from llmops.embedded import embedded_env
 
 DEFAULT_USE_CASE = "stackoverflow_qa"
@@ -161,8 +161,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.choices["demo"].add_argument("--judge", action="store_true",
                                      help="with the pairwise judge in the gate: the base model served by this "
                                           "project's API on loopback (llmops.demo.judge)")
-    p = sub.add_parser("feedback-demo", help="serve the champion, rate answers by a scripted rule, build preference "
-                                             "data, DPO on top of the champion, gate and register (llmops.feedback_demo)")
+    p = sub.add_parser("feedback-demo", help="serve the champion, rate answers by a scripted rule, build "
+                                             "preference data, DPO on top of the champion, gate and register "
+                                             "(llmops.feedback_demo)")
     p.add_argument("--use-case", default=DEFAULT_USE_CASE)
     p.add_argument("--questions", type=int, default=32)
     p.set_defaults(func=cmd_feedback_demo)

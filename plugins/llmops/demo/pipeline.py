@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from llmops import paths
-from llmops.base_models import make_base_model
+from llmops.demo.base_models import make_base_model
 from llmops.demo.summary import print_summary
 
 PROGRESS_MARKERS = ("[llmops.", "[DAG TEST] starting", "[DAG TEST] end", "DagRun Finished", "[error", "ERROR",

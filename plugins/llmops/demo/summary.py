@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from llmops import paths
-from llmops.base_models import TINY_MODELS
+from llmops.demo.base_models import TINY_MODELS
 
 
 def _print_before_after(use_case: str, run_id: str, n: int = 3, metric: str = "token_f1") -> None:
@@ -33,7 +33,8 @@ def _print_before_after(use_case: str, run_id: str, n: int = 3, metric: str = "t
     pairs = list(zip(answers("base"), answers("challenger"), strict=False))[:n]
     if not pairs:
         return
-    print(f"examples          the first {len(pairs)} eval rows; before each answer its {metric.replace('_', ' ').replace('f1', 'F1')} "
+    label = metric.replace("_", " ").replace("f1", "F1")
+    print(f"examples          the first {len(pairs)} eval rows; before each answer its {label} "
           "against the reference (0 to 1)")
     for (b, b_score), (t, t_score) in pairs:
         print(f"  question        {short(b['prompt'])}")
@@ -47,8 +48,10 @@ def wiring_note(base_model: str) -> list[str]:
     if not base_model.startswith(TINY_MODELS):
         return []
     return [
-        "what this shows   a wiring check, not a model: the base model is tiny, made here in seconds from random weights",
-        "                  and a short pass over the sample's own text, so its answers, base or tuned, are not meant to",
+        "what this shows   a wiring check, not a model: the base model is tiny, made here in seconds from random "
+        "weights",
+        "                  and a short pass over the sample's own text, so its answers, base or tuned, are not meant "
+        "to",
         "                  be right, and the gate only says the tuned adapter met its rules on this run's metrics. It",
         "                  proves every step ran and handed its output on: data -> validated snapshot -> LoRA training",
         "                  -> evaluation -> gate -> registry (`make serve` then serves the champion). It says nothing",
@@ -104,8 +107,8 @@ def print_summary(use_case: str) -> None:
         print(f"registered model  {reg['name']} version {reg['version']} aliases {reg['aliases']}")
     elif reg:
         print(f"registered model  nothing registered: {'; '.join(reg.get('reasons') or [])[:200]}")
-    print(f"registry          {cfg.model_name}: champion = version {registry.alias_version(cfg.model_name, 'champion')},"
-          f" challenger = version {registry.alias_version(cfg.model_name, 'challenger')}")
+    champion, challenger = (registry.alias_version(cfg.model_name, a) for a in ("champion", "challenger"))
+    print(f"registry          {cfg.model_name}: champion = version {champion}, challenger = version {challenger}")
     print(f"MLflow store      {paths.tracking_uri()}")
     for line in wiring_note(cfg.base_model):
         print(line)

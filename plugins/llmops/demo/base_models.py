@@ -24,7 +24,8 @@ def make_base_model(use_case: str, force: bool = False) -> Path:
     cfg = load_by_name(use_case)
     if gguf.is_gguf(cfg.base_model):  # a real checkpoint: converted once into safetensors, nothing to make
         base = gguf.convert(cfg.base_model)
-        print(f"base model {cfg.base_model}: {base.architecture} {base.quantization} GGUF, safetensors at {base.folder}")
+        print(f"base model {cfg.base_model}: {base.architecture} {base.quantization} GGUF, "
+              f"safetensors at {base.folder}")
         return base.folder
     out = paths.resolve(cfg.base_model)
     if (out / "config.json").exists() and not force:
