@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 from pathlib import Path
 
 from llmops import paths
@@ -65,12 +66,20 @@ def _first_line(e: BaseException) -> str:
 
 
 def client():
+    """This process's MLflow client of the current tracking URI, made once per process and URI (a forked worker makes
+    its own); MLflow's own tracking and registry URIs are set to the same store on every call."""
     import mlflow
-    from mlflow.tracking import MlflowClient
 
     uri = paths.tracking_uri()
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
+    return _client_of(os.getpid(), uri)
+
+
+@functools.cache
+def _client_of(pid: int, uri: str):
+    from mlflow.tracking import MlflowClient
+
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
