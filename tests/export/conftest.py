@@ -7,19 +7,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from torch_threads import one_torch_thread  # noqa: F401  (autouse: torch on one thread here)
 
 ROOT = Path(__file__).resolve().parents[2]
 NAME = "exp_qa"
-
-
-@pytest.fixture(autouse=True, scope="session")
-def _one_torch_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")

@@ -3,14 +3,4 @@ OpenMP's spinning threads make a busy CPU many times slower."""
 
 from __future__ import annotations
 
-import pytest
-
-
-@pytest.fixture(autouse=True, scope="session")
-def _one_torch_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+from torch_threads import one_torch_thread  # noqa: F401  (autouse: torch on one thread here)
