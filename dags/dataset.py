@@ -3,7 +3,8 @@
 Runs on the use case's cron schedule as a partitioned DAG (``CronPartitionTimetable``): each run ingests one
 interval (its partition key), ``airflow backfill create`` makes one snapshot per past interval, and the snapshot
 task emits the use case's dataset Asset with that partition key, which schedules ``<use_case>__finetune``. A run
-without a key (``airflow dags test``) snapshots the whole source. A broken use-case file skips its own DAGs only (see config_errors.py).
+without a key (``airflow dags test``) snapshots the whole source. A broken use-case file skips its own DAGs only
+(see config_errors.py).
 """
 
 from __future__ import annotations

@@ -21,7 +21,8 @@ for cfg in use_cases():
         cfg, "export", tag="export", description=f"Export a registered version of {cfg.model_name} (merged, GGUF)",
         render_template_as_native_obj=True, doc_md=__doc__,
         params={
-            "version": Param("", type="string", title="Version", pattern=names.param_pattern(names.VERSION_RE, optional=True),
+            "version": Param("", type="string", title="Version",
+                             pattern=names.param_pattern(names.VERSION_RE, optional=True),
                              description="Model version to export. Empty: the `champion`."),
             "kinds": Param(cfg.export or ["merged", "gguf"], type="array", title="Exports",
                            items={"type": "string", "enum": ["merged", "gguf"]}),

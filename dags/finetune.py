@@ -78,7 +78,8 @@ def sweep_tasks(cfg):
 
 
 for cfg in use_cases():
-    with use_case_dag(cfg, "finetune", tag="finetune", description=f"LoRA fine-tuning for {cfg.name}: {cfg.description}",
+    with use_case_dag(cfg, "finetune", tag="finetune",
+                      description=f"LoRA fine-tuning for {cfg.name}: {cfg.description}",
                       schedule=dataset_schedule(cfg), params=params_for(cfg), doc_md=__doc__):
         if cfg.training.sweep:
             decision, trained_out, evaluation_out = sweep_tasks(cfg)

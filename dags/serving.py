@@ -14,7 +14,8 @@ from llmops.operators.serving import BatchPredictOperator, ComparePromptsOperato
 
 for cfg in use_cases():
     if cfg.serving.batch_input:
-        with use_case_dag(cfg, "batch_predict", tag="serving", description=f"Batch predictions of the champion for {cfg.name}",
+        with use_case_dag(cfg, "batch_predict", tag="serving",
+                          description=f"Batch predictions of the champion for {cfg.name}",
                           schedule=model_asset(cfg.name), doc_md=__doc__):
             BatchPredictOperator(task_id="batch_predict", use_case=cfg.name)
     with use_case_dag(cfg, "monitoring", tag="monitoring", description=f"Serving monitoring for {cfg.name}",

@@ -214,7 +214,8 @@ def check_redis(port: int = 6379) -> Result:
 
 
 def _writable(path: Path) -> bool:
-    """True when ``path`` exists and is writable, or could be made: its nearest existing ancestor is a writable folder."""
+    """True when ``path`` exists and is writable, or could be made: its nearest existing ancestor is a writable
+    folder."""
     for p in (path, *path.parents):
         if p.exists():
             return p.is_dir() and os.access(p, os.W_OK)

@@ -2,8 +2,9 @@
 
 ``ingest`` returns a :class:`Staged`, ``validate`` a :class:`Validation`, ``snapshot`` a :class:`Snapshot`,
 ``finetune`` a :class:`Trained`, ``evaluate`` an :class:`Evaluation`, ``gate`` a :class:`Decision`, ``register``
-a :class:`Registered`, ``export`` an :class:`Exported`, ``rollback`` a :class:`RolledBack`, ``batch_predict`` a :class:`Predictions`, the
-monitoring check a :class:`ServingFigures`, ``compare_prompts`` a :class:`PromptComparison`, and the index DAG's
+a :class:`Registered`, ``export`` an :class:`Exported`, ``rollback`` a :class:`RolledBack`, ``batch_predict`` a
+:class:`Predictions`, the monitoring check a :class:`ServingFigures`, ``compare_prompts`` a :class:`PromptComparison`,
+and the index DAG's
 steps a :class:`CorpusSnapshot`, :class:`IndexBuilt`, :class:`RetrievalEvaluated`, :class:`IndexDecision` and
 :class:`IndexPublished`. On XCom they travel
 as plain JSON with exactly these keys (plus a step's own details), so the Airflow UI, extra links and lineage

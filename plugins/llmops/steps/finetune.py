@@ -21,7 +21,9 @@ log = logging.getLogger(__name__)
 def effective_training(cfg: UseCaseConfig, params: dict) -> TrainingConfig:
     """The use case's training config with the run's Params (epochs, learning rate, LoRA rank) applied."""
     training = cfg.training
-    lora = training.lora.model_copy(update={"r": int(params["lora_rank"])}) if params.get("lora_rank") else training.lora
+    lora = training.lora
+    if params.get("lora_rank"):
+        lora = lora.model_copy(update={"r": int(params["lora_rank"])})
     update = {"lora": lora}
     if params.get("epochs"):
         update["epochs"] = float(params["epochs"])

@@ -45,7 +45,8 @@ def corpus(cfg: UseCaseConfig, pinned: str | None = None) -> CorpusSnapshot:
         manifest = corpora.store(cfg).manifest(sid)  # SnapshotNotFound names where it looked
     else:
         manifest = corpora.snapshot_corpus(cfg)
-    return CorpusSnapshot(snapshot_id=manifest["snapshot_id"], documents=int(manifest["rows"]["train"] + manifest["rows"]["eval"]))
+    rows = manifest["rows"]
+    return CorpusSnapshot(snapshot_id=manifest["snapshot_id"], documents=int(rows["train"] + rows["eval"]))
 
 
 def build(cfg: UseCaseConfig, snapshot: CorpusSnapshot) -> IndexBuilt:
@@ -83,7 +84,8 @@ def _track(cfg: UseCaseConfig, built: IndexBuilt, evaluation: dict, run_id: str)
                                                            "llmops.kind": "index"})
     rcfg = cfg.retrieval
     tracking.log_params(run, {"index_id": built.index_id, "corpus_snapshot_id": built.snapshot_id,
-                              "chunking": rcfg.chunking.model_dump_json(), "retriever": rcfg.retriever.model_dump_json(),
+                              "chunking": rcfg.chunking.model_dump_json(),
+                              "retriever": rcfg.retriever.model_dump_json(),
                               "embedding_model": rcfg.embedding_model, "backend": rcfg.backend})
     flat = {}
     for name, interval in evaluation["intervals"].items():

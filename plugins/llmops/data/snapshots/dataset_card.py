@@ -4,8 +4,8 @@ With it a snapshot folder is a Hugging Face dataset: ``datasets.load_dataset("<s
 ``train`` and ``eval`` splits (the YAML front matter names their Parquet files explicitly, so the JSONL copies
 next to them are not read twice), typed as the manifest's columns and checked against its row counts. The body
 carries the lineage (source, interval, parents, validation, code version) for a person reading the card on the
-Hub or in a bucket. Nothing here feeds the snapshot id or the manifest: the card is a view of the manifest (plus the Parquet files'
-sizes, which ``datasets`` wants in ``num_bytes``).
+Hub or in a bucket. Nothing here feeds the snapshot id or the manifest: the card is a view of the manifest (plus the
+Parquet files' sizes, which ``datasets`` wants in ``num_bytes``).
 """
 
 from __future__ import annotations
@@ -99,7 +99,8 @@ def render(manifest: dict, split_bytes: dict[str, int] | None = None) -> str:
         f"| URI | `{m.get('uri', '')}` |",
         f"| Created at | {m.get('created_at', '')} |",
         f"| Source kind | `{source.get('kind', 'unknown')}` |",
-        f"| Interval | {interval.get('start', '-')} to {interval.get('end', '-')} |" if interval else "| Interval | - |",
+        (f"| Interval | {interval.get('start', '-')} to {interval.get('end', '-')} |" if interval
+         else "| Interval | - |"),
         f"| Partition key | {m.get('partition_key') or '-'} |",
         f"| Rows | {rows.get('input', 0)} in, {rows['train']} train, {rows['eval']} eval |",
         f"| Parents | {', '.join(f'`{p}`' for p in parents) if parents else 'none'} |",

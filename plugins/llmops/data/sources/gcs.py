@@ -27,7 +27,8 @@ def download(source: SourceConfig, work_dir: Path) -> list[tuple[Path, str]]:
     bucket, pattern = parse_gs(source.path)
     prefix = re.split(r"[*?\[]", pattern, maxsplit=1)[0]
     hook = EndpointGCSHook(gcp_conn_id=source.gcp_conn_id)
-    names = sorted(n for n in hook.list(bucket, prefix=prefix) if not n.endswith("/") and fnmatch.fnmatchcase(n, pattern))
+    names = sorted(n for n in hook.list(bucket, prefix=prefix)
+                   if not n.endswith("/") and fnmatch.fnmatchcase(n, pattern))
     if not names:
         raise DataError(f"source.path: '{source.path}' matches no object")
     work_dir.mkdir(parents=True, exist_ok=True)

@@ -23,7 +23,8 @@ def map_columns(df: pd.DataFrame, source: SourceConfig, where: str) -> pd.DataFr
         mapping[source.key_column] = "key"
     missing = [c for c in mapping if c not in df.columns]
     if missing:
-        raise DataError(f"{where}: missing column(s) {missing}; found {sorted(c for c in df.columns if c != 'source_line')}")
+        found = sorted(c for c in df.columns if c != "source_line")
+        raise DataError(f"{where}: missing column(s) {missing}; found {found}")
     out = df[list(mapping) + ["source_line"]].rename(columns=mapping)
     for col in ("prompt", "response"):
         # nulls (None, or NaN/NA once pandas 3 infers a string column) are left to the expectation suite
