@@ -220,7 +220,7 @@ constraints: $(STAMP)
 clean:
 	rm -rf .airflow .llmops
 
-# docs/configuration.md's field tables, from the use-case schema (plugins/llmops/config.py); tests/test_docs.py fails
+# docs/configuration.md's field tables, from the use-case schema (plugins/llmops/config/); tests/test_docs.py fails
 # when they are stale.
 config-docs: $(STAMP)
 	PYTHONPATH=plugins $(PY) -m llmops.config_docs
