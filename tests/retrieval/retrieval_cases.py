@@ -71,3 +71,27 @@ def index_folders(use_case: str) -> list[Path]:
 
     root = indexes_root(use_case)
     return sorted(p for p in root.iterdir() if p.is_dir() and p.name not in ("evaluations",)) if root.exists() else []
+
+
+def pg_tables(rcfg: RetrievalConfig, *, staging: bool = False) -> list[str]:
+    """The tables in the pgvector backend's index schema (or its staging schema). A staging table is named after
+    its builder's session (``b<pid>__<index id>``): this waits up to 10 s for those sessions to end, as a build
+    stopped midway closes its connection and the server ends the session a moment later."""
+    import time
+
+    from llmops.retrieval.pgvector import Database
+
+    db = Database(rcfg.pgvector.model_dump())
+    schema = rcfg.pgvector.schema_name + ("_staging" if staging else "")
+    deadline = time.monotonic() + 10
+    with db.cursor() as cur:
+        while True:
+            cur.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s ORDER BY tablename", (schema,))
+            names = [r[0] for r in cur.fetchall()]
+            pids = [int(n[1:].split("__")[0]) for n in names if staging]
+            cur.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s)", (pids,))
+            if cur.fetchone()[0] == 0 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+    db.close()
+    return names

@@ -16,7 +16,7 @@ from llmops.steps import index as steps
 
 
 @pytest.fixture
-def rag_use_case(tmp_path, use_case_file, embedder, monkeypatch):
+def rag_use_case(tmp_path, use_case_file, embedder, monkeypatch, backend):
     import llmops.retrieval.embedding as embedding
 
     monkeypatch.setattr(embedding, "load", lambda ref, revision=None: embedder)  # the session's loaded model
@@ -30,7 +30,8 @@ def rag_use_case(tmp_path, use_case_file, embedder, monkeypatch):
                  "chunking": {"size": 24, "overlap": 6}, "retriever": {"kind": "hybrid", "k": 3},
                  "questions": str(questions),
                  "gate": {"rules": [{"metric": "retrieval.recall@3", "min": 0.8},
-                                    {"metric": "retrieval.mrr@10", "vs": "live", "margin": -0.02, "ci": True}]}}
+                                    {"metric": "retrieval.mrr@10", "vs": "live", "margin": -0.02, "ci": True}]},
+                 **backend}
     return load_use_case(use_case_file("rag", {"retrieval": retrieval})), corpus
 
 

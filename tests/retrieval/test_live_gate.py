@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from retrieval_cases import retrieval_config
 
 from llmops.config import UseCaseConfig
 from llmops.errors import DataError
@@ -20,10 +19,10 @@ def _evaluate(embedder, rcfg, docs, questions, snapshot):
     return built["index_id"], evaluation
 
 
-def test_a_worse_index_is_refused_with_the_numbers_and_live_stays(embedder, docs, questions):
+def test_a_worse_index_is_refused_with_the_numbers_and_live_stays(embedder, docs, questions, make_rcfg):
     rules = {"rules": [{"metric": "retrieval.mrr@10", "vs": "live", "margin": -0.02, "ci": True},
                        {"metric": "retrieval.recall@3", "min": 0.5}]}
-    rcfg = retrieval_config(gate=rules)
+    rcfg = make_rcfg(gate=rules)
     good_id, good = _evaluate(embedder, rcfg, docs, questions, "snap-good")
     first = live.gate(rcfg.gate, good, None)
     assert first["passed"] and "no live index yet" in first["reasons"][-1]
@@ -43,9 +42,9 @@ def test_a_worse_index_is_refused_with_the_numbers_and_live_stays(embedder, docs
     assert live.gate(rcfg.gate, good, live.load_evaluation("uc", good_id))["passed"]
 
 
-def test_publish_and_rollback_move_the_live_pointer(embedder, rcfg, docs, questions):
+def test_publish_and_rollback_move_the_live_pointer(embedder, rcfg, make_rcfg, docs, questions):
     a, _ = _evaluate(embedder, rcfg, docs, questions, "snap-a")
-    b, _ = _evaluate(embedder, retrieval_config(**{"retriever.kind": "dense"}), docs, questions, "snap-a")
+    b, _ = _evaluate(embedder, make_rcfg(**{"retriever.kind": "dense"}), docs, questions, "snap-a")
     assert live.live_id("uc") is None
     assert live.publish("uc", a)["moved"] and live.publish("uc", b)["moved"]
     assert live.publish("uc", b)["moved"] is False  # already live: nothing written
@@ -57,11 +56,10 @@ def test_publish_and_rollback_move_the_live_pointer(embedder, rcfg, docs, questi
         live.publish("uc", "nope")
 
 
-def test_retrieve_returns_cited_passages_from_the_live_index(embedder, docs, questions, monkeypatch):
+def test_retrieve_returns_cited_passages_from_the_live_index(embedder, docs, questions, monkeypatch, rcfg):
     import llmops.retrieval.embedding as embedding
 
     monkeypatch.setattr(embedding, "load", lambda ref, revision=None: embedder)  # the session's loaded model
-    rcfg = retrieval_config()
     cfg = UseCaseConfig.model_validate({"name": "uc", "source": {"path": "x.jsonl"}, "expectation_suite": "s.json",
                                         "prompt_template": "p.txt", "base_model": "m",
                                         "retrieval": rcfg.model_dump(mode="json")})

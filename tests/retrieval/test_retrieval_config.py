@@ -22,10 +22,14 @@ def test_absent_means_no_grounding_and_defaults_fill_the_rest(use_case_file):
     assert (cfg.backend, cfg.retriever.kind, cfg.chunking.by) == ("embedded", "hybrid", "tokens")
     assert cfg.embedding_model == "pkg:all_minilm_l6_v2/model.zip"
     assert cfg.gate.rules[0].metric == "retrieval.mrr@10" and cfg.gate.rules[0].vs == "live"
+    pg = _load(use_case_file, {**RETRIEVAL, "backend": "pgvector"}).retrieval
+    assert pg.backend == "pgvector" and pg.pgvector.conn_id == "llmops_pgvector"
 
 
 @pytest.mark.parametrize(("change", "field", "message"), [
-    ({"backend": "pgvector"}, "retrieval.backend", "pgvector is not available yet"),
+    ({"backend": "faiss"}, "retrieval.backend", "Input should be 'embedded' or 'pgvector'"),
+    ({"backend": "pgvector", "pgvector": {"m": 1}}, "retrieval.pgvector.m", "greater than or equal to 2"),
+    ({"pgvector": {"schema_name": "x; drop table"}}, "retrieval.pgvector.schema_name", "should match pattern"),
     ({"chunking": {"size": 64, "overlap": 64}}, "retrieval.chunking.overlap", "must be smaller than size (64)"),
     ({"retriever": {"kind": "splade"}}, "retrieval.retriever.kind", "Input should be 'bm25', 'dense' or 'hybrid'"),
     ({"questions": None}, "retrieval.questions", "Input should be a valid string"),

@@ -60,6 +60,21 @@ class RetrievalGateConfig(_Strict):
                     "retrieval.ndcg@10 (the configured retriever), retrieval.<bm25|dense|hybrid>.<metric>")
 
 
+class PgvectorConfig(_Strict):
+    """Where the pgvector backend keeps its tables, and its HNSW index. ``m`` and ``ef_construction`` are part of
+    the index id (they decide what a query finds); the connection and schema are not (where it lives)."""
+
+    conn_id: str = Field("llmops_pgvector", description="Airflow connection to the index database (host, port, "
+                         "login, password, schema = database); without it, the URL in LLMOPS_PGVECTOR_URL")
+    schema_name: str = Field("llmops_indexes", pattern=r"^[a-z_][a-z0-9_]{0,40}$", description="PostgreSQL schema "
+                             "of the published tables (one per index version); builds stage in <schema>_staging")
+    m: int = Field(16, ge=2, le=100, description="HNSW: links per node (pgvector's default 16)")
+    ef_construction: int = Field(64, ge=4, le=1000, description="HNSW: candidate list size while building "
+                                 "(pgvector's default 64)")
+    ef_search: int = Field(100, ge=1, le=1000, description="HNSW: candidate list size per query (raised to k when "
+                           "k is larger); higher finds more of the exact neighbours, slower")
+
+
 class RetrievalConfig(_Strict):
     """Grounding (docs/retrieval.md): a versioned passage index built from a corpus, gated on retrieval quality."""
 
@@ -71,15 +86,10 @@ class RetrievalConfig(_Strict):
                                  "embedding_model_revision")
     embedding_model_revision: str | None = Field(None, description="Hub revision of a hub embedding_model")
     backend: Literal["embedded", "pgvector"] = Field("embedded", description="embedded: files under "
-                                                     "${LLMOPS_HOME}/indexes (bm25s + exact cosine); pgvector: not "
-                                                     "available yet")
+                                                     "${LLMOPS_HOME}/indexes (bm25s + exact cosine); pgvector: the "
+                                                     "vectors in PostgreSQL with an HNSW index (docs/retrieval.md)")
+    pgvector: PgvectorConfig = Field(PgvectorConfig(), description="backend: pgvector: the connection, schema "
+                                     "and HNSW settings")
     questions: str = Field(description="Labelled questions (JSONL: question, relevant = list of document keys), "
                            "relative to the project root")
     gate: RetrievalGateConfig = Field(RetrievalGateConfig(), description="What an index must pass to go live")
-
-    @model_validator(mode="after")
-    def _backend_available(self):
-        if self.backend == "pgvector":
-            raise FieldError("backend", "pgvector is not available yet: use backend: embedded (the pgvector backend "
-                             "is planned, see docs/retrieval.md)")
-        return self
