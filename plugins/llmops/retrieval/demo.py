@@ -1,4 +1,4 @@
-"""``make demo-rag``: the grounded sample's index end to end, and what it found.
+"""``make demo-rag`` (``python -m llmops.cli demo-rag``): the grounded sample's index end to end, and what it found.
 
 1. ``airflow dags test <use_case>__index`` on the embedded default (the Airflow and MLflow homes of ``make demo``):
    corpus snapshot -> build -> evaluate -> gate -> publish;
