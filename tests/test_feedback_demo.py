@@ -11,3 +11,18 @@ def test_closer_answer_wins_and_poor_answers_get_a_correction():
         {"index": 1, "rating": 1}, {"index": 0, "rating": -1}]
     assert rate(["Bananas.", "Try rebooting."], REF)[1] == {"index": 1, "rating": -1, "correction": REF}
     assert rate(["same", "same "], REF) == [] and rate(["only one"], REF) == []
+
+
+def test_the_verdict_says_plainly_when_the_round_made_nothing_better():
+    from llmops.feedback_demo import verdict
+    from llmops.payloads import Decision, Evaluation
+
+    metrics = {"base": {"preference_accuracy": 0.4}, "champion": {"preference_accuracy": 0.5},
+               "challenger": {"preference_accuracy": 0.55}}
+    rejected = Decision(passed=False, rules=[], reference="champion")
+    assert verdict(Evaluation(metrics=metrics), rejected) == (
+        "result            this round made nothing better (held-out preference accuracy 0.500 -> 0.550): the "
+        "version was not registered and the champion is unchanged")
+    passed = Decision(passed=True, rules=[], reference="champion")
+    assert "made the model better: held-out preference accuracy 0.500 -> 0.550" in verdict(
+        Evaluation(metrics=metrics), passed)

@@ -7,9 +7,14 @@
    0.2, the worse one also gets the documented answer as its correction.** (Train-split questions because the
    leakage check drops eval-split questions from preference data: the gate scores on those.);
 3. build today's preference snapshot (``llmops.data.preferences``);
-4. DPO on top of the champion (``training.method: dpo``), then the same evaluate, gate and register steps as the
-   finetune DAG, comparing against the champion; a passing gate registers the version as ``challenger``;
-5. print feedback counts, preference rows and the before/after metrics.
+4. DPO on top of the champion (``training.method: dpo``, with the use case's ``training.dpo`` settings) on the
+   snapshot's train split, then the same evaluate, gate and register steps as the finetune DAG, comparing against
+   the champion; the gate is the one for dpo versions (held-out preference accuracy vs the champion, with its
+   interval, plus non-inferiority on eval loss and token F1); a passing version is registered (and promoted when
+   ``gate.promote_to_champion``, so running the demo again is a second round on the new champion's answers);
+5. print feedback counts, preference rows, the held-out preference accuracy before (champion) and after
+   (challenger) with the gain's interval, the supervised metrics and the gate's decision, and say plainly when the
+   round made nothing better.
 """
 
 from __future__ import annotations
@@ -19,7 +24,9 @@ import socket
 import threading
 import time
 
-METRICS = ("eval_loss", "token_f1", "rouge_l", "unsafe_rate")
+METRICS = ("preference_accuracy", "preference_margin", "reward_accuracy", "eval_loss", "token_f1", "rouge_l",
+           "unsafe_rate")
+SHORT = {"preference_accuracy": "pref_acc", "preference_margin": "pref_margin", "reward_accuracy": "reward_acc"}
 
 
 def _serve(cfg, key: str):
@@ -109,11 +116,11 @@ def run(use_case: str, questions: int = 32) -> int:
     print(f"DPO               {trained.details['steps']} steps on top of champion version "
           f"{trained.details['reference_version']} in {trained.details['seconds']:.0f}s")
     evaluation = evaluate(cfg, trained, run_id=run_id)
-    print(" " * 18 + " ".join(f"{k:>11}" for k in METRICS))
-    for name, m in evaluation.metrics.items():
-        print(f"  {name:<16}" + " ".join(f"{m.get(k, float('nan')):>11.4f}" for k in METRICS))
+    print_metrics(evaluation)
     decision = run_gate(cfg, evaluation, trained, run_id=run_id)
-    print(f"gate              {'PASSED' if decision.passed else 'REJECTED'}: {'; '.join(decision.reasons)[:300]}")
+    print(f"gate              {'PASSED' if decision.passed else 'REJECTED'} (rules for dpo versions):")
+    for rule in decision.rules:
+        print(f"  {'pass' if rule['passed'] else 'FAIL'}  {rule['reason']}")
     from llmops.errors import NothingToDo
 
     try:
@@ -121,4 +128,33 @@ def run(use_case: str, questions: int = 32) -> int:
         print(f"registered        {reg.name} version {reg.version} aliases {reg.aliases}")
     except NothingToDo as e:
         print(f"registered        nothing: {e}")
+    print(verdict(evaluation, decision))
     return 0
+
+
+def print_metrics(evaluation) -> None:
+    """The candidates' metrics, the preference ones on the held-out pairs, and the gain's interval."""
+    import json
+    from pathlib import Path
+
+    print(" " * 18 + " ".join(f"{SHORT.get(k, k):>11}" for k in METRICS))
+    for name, m in evaluation.metrics.items():
+        print(f"  {name:<16}" + " ".join(f"{m.get(k, float('nan')):>11.4f}" for k in METRICS))
+    prefs = json.loads(Path(evaluation.results).read_text()).get("preferences") or {}
+    for ref, by_metric in (prefs.get("intervals") or {}).items():
+        ci = by_metric.get("preference_accuracy") or {}
+        if ci:
+            print(f"held-out pairs    {prefs['pairs']}: preference accuracy gain {ref.replace('_', ' ')} "
+                  f"{ci['mean']:+.3f}, 95% CI {ci['low']:+.3f} .. {ci['high']:+.3f}")
+
+
+def verdict(evaluation, decision) -> str:
+    """One plain sentence: did this round make the model better?"""
+    m = evaluation.metrics
+    before = (m.get("champion") or m.get("base") or {}).get("preference_accuracy", float("nan"))
+    after = m.get("challenger", {}).get("preference_accuracy", float("nan"))
+    change = f"held-out preference accuracy {before:.3f} -> {after:.3f}"
+    if decision.passed:
+        return f"result            this round made the model better: {change}, within the supervised margins"
+    return (f"result            this round made nothing better ({change}): the version was not registered and "
+            "the champion is unchanged")

@@ -118,3 +118,36 @@ def test_bad_rows_fail_the_suite_naming_the_field(cfg, tmp_path):
     with pytest.raises(ValidationFailed, match="completion"):
         validate(rows, paths.resolve(cfg.feedback.expectation_suite))
     json.dumps(rows.to_dict("records"))  # JSON-able rows
+
+
+def _pairs(prompts: list[str], per_prompt: int, tag: str) -> pd.DataFrame:
+    rows = [{"key": preferences._key(tag, p, k), "kind": "pair", "prompt": p, "completion": f"good {k} {tag}",
+             "rejected": f"bad {k} {tag}", "label": True, "versions": "1", "ids": f"{tag}{k}"}
+            for p in prompts for k in range(per_prompt)]
+    return pd.DataFrame(rows, columns=preferences.COLUMNS)
+
+
+def test_the_split_is_by_prompt_stable_and_disjoint(cfg):
+    """Several pairs per prompt: every pair of a prompt on one side, no prompt on both, and the sides do not
+    move when more feedback arrives (a new snapshot with more rows) or the snapshot is written again."""
+    from llmops.data.snapshots.writer import write_batches
+
+    cfg = cfg.model_copy(update={"feedback": cfg.feedback.model_copy(update={"eval_fraction": 0.3})})
+    store = preferences.preference_snapshots(cfg).store
+    prompts = [f"question {i}?" for i in range(60)]
+
+    def write(frame):
+        m = write_batches(store, [frame], split=preferences.split_rule(cfg), source={"kind": "test"},
+                          validation={"success": True}, parents=[], content_columns=["key"], split_column="prompt")
+        return {s: preferences.load(cfg, m["snapshot_id"], s) for s in ("train", "eval")}
+
+    first = write(_pairs(prompts, 3, "a"))
+    train, held = set(first["train"]["prompt"]), set(first["eval"]["prompt"])
+    assert held and train and not train & held and train | held == set(prompts)
+    assert len(first["train"]) + len(first["eval"]) == 3 * len(prompts)  # nothing dropped as leaked
+    assert all(preferences.split_of(cfg, p) == "eval" for p in held)
+    again = write(_pairs(prompts, 3, "a"))
+    assert again["eval"].equals(first["eval"]) and again["train"].equals(first["train"])
+    more = write(pd.concat([_pairs(prompts, 3, "a"), _pairs(prompts + ["a new one?"], 2, "b")]))
+    assert set(more["eval"]["prompt"]) - {"a new one?"} == held
+    assert not set(more["train"]["prompt"]) & set(more["eval"]["prompt"])

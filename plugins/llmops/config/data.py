@@ -118,6 +118,8 @@ class FeedbackConfig(_Strict):
     """Preference data from served answers and user feedback (the ``<use_case>__feedback`` DAG)."""
 
     min_rows: int = Field(20, gt=0, description="Fewer preference rows: the run says how many and skips downstream")
+    eval_fraction: float | None = Field(0.25, gt=0, lt=1, description="Share of prompts whose preference rows "
+                                        "are held out for evaluation (split by prompt; null: split.eval_fraction)")
     expectation_suite: str = Field("include/expectations/preferences.json",
                                    description="great-expectations suite for preference rows")
     schedule: str | None = Field("@daily", description="Cron of the feedback DAG (one partition per day)")

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from llmops.config._base import _Strict
+from llmops.config.evaluation import GateRule
 from llmops.sweep_trials import expand
 
 
@@ -49,6 +50,42 @@ class SweepConfig(_Strict):
         return self
 
 
+# TRL 1.16's loss variants (DPOConfig.loss_type, KTOConfig.loss_type)
+DPO_LOSSES = Literal["sigmoid", "hinge", "ipo", "exo_pair", "nca_pair", "robust", "bco_pair", "sppo_hard", "aot",
+                     "aot_unpaired", "apo_zero", "apo_down", "discopop", "sigmoid_norm"]
+KTO_LOSSES = Literal["kto", "apo_zero_unpaired"]
+
+
+class PreferenceSettings(_Strict):
+    """A preference method's own settings (``training.dpo`` / ``training.kto``): the supervised learning rate,
+    epochs and steps are never used by a preference run. The defaults are for LoRA on a pretrained model
+    (docs/training.md says why): a rate about ten times below the supervised one, one epoch, beta 0.1."""
+
+    learning_rate: float = Field(5e-5, gt=0, le=1e-2, description="Peak learning rate of the preference run "
+                                 "(above 1e-2 the policy runs away from its reference within a few steps)")
+    beta: float = Field(0.1, gt=0, le=10, description="How far the tuned model may move from the reference "
+                        "(the champion): higher stays closer")
+    epochs: float = Field(1.0, gt=0, le=100, description="Passes over the preference snapshot's train split")
+    max_steps: int | None = Field(None, gt=0, description="Stop after this many optimizer steps (overrides epochs)")
+    min_accuracy_gain: float = Field(0.01, ge=0, le=1, description="Gate: the lower bound of the paired interval "
+                                     "of the held-out preference accuracy gain over the champion must reach this")
+    max_eval_loss_increase: float = Field(0.05, ge=0, le=1, description="Gate (non-inferiority): eval loss at "
+                                          "most this fraction above the champion's (point estimate)")
+    max_token_f1_drop: float = Field(0.05, ge=0, le=1, description="Gate (non-inferiority): token F1 at most "
+                                     "this much below the champion's")
+    gate_rules: list[GateRule] | None = Field(None, description="Rules for this method's versions in place of the "
+                                              "default ones above (null: the defaults, plus gate.rules' absolute "
+                                              "rules)")
+
+
+class DPOSettings(PreferenceSettings):
+    loss_type: DPO_LOSSES = Field("sigmoid", description="TRL's DPO loss: sigmoid (DPO), ipo, hinge, robust, ...")
+
+
+class KTOSettings(PreferenceSettings):
+    loss_type: KTO_LOSSES = Field("kto", description="TRL's KTO loss: kto or apo_zero_unpaired")
+
+
 class TrainingConfig(_Strict):
     epochs: float = Field(1.0, gt=0, description="Passes over the train split (fractions allowed)")
     learning_rate: float = Field(2e-4, gt=0, description="Peak learning rate")
@@ -78,7 +115,10 @@ class TrainingConfig(_Strict):
     method: Literal["sft", "dpo", "kto"] = Field(
         "sft", description="sft: supervised LoRA on prompt/response rows; dpo / kto: preference tuning (TRL) on a "
         "preference snapshot, on top of the champion's adapter (llmops.train.preference)")
-    beta: float = Field(0.1, gt=0, description="dpo / kto: how far the tuned model may move from the reference")
+    dpo: DPOSettings = Field(DPOSettings(), description="training.method dpo: its own rate, beta, epochs/steps, "
+                             "loss and gate margins (docs/feedback-loop.md)")
+    kto: KTOSettings = Field(KTOSettings(), description="training.method kto: its own rate, beta, epochs/steps, "
+                             "loss and gate margins")
     queue: str = Field("gpu", description="Celery queue of the finetune task; LocalExecutor ignores it")
     pool: str = Field("gpu", description="Airflow pool of the finetune task (one slot per GPU; must exist)")
     sweep: SweepConfig | None = Field(None, description="A hyperparameter sweep (docs/sweeps.md); null: one run")

@@ -13,6 +13,12 @@ latest rating of an answer wins; answers the safety filter withheld are never us
 filter would block is dropped. Rows whose prompt is in the eval split of the dataset snapshot are dropped (the
 leakage check), so evaluation never scores the model on questions it was preference-tuned on.
 
+**The split.** The snapshot's train/eval split is by prompt, with the rule dataset snapshots use (a hash of the
+split seed and the key, here the prompt, against ``feedback.eval_fraction``): every pair of one prompt lands on
+the same side, a prompt never moves when more feedback arrives, and the eval split is held out: preference tuning
+reads the train split only and evaluation scores base, champion and challenger on the eval split's pairs
+(:mod:`llmops.evaluate.preferences`).
+
 A day's partition reads that day's feedback file and the prediction logs of the ``lookback_days`` before it (an
 answer is often rated after midnight). The snapshot is content-addressed through the dataset snapshot writer:
 the same inputs give the same id and nothing is rewritten. Its ``source`` names the files and model versions.
@@ -113,13 +119,27 @@ def screen(rows: pd.DataFrame, safety, eval_prompts: set[str]) -> tuple[pd.DataF
     return out, steps
 
 
+def split_rule(cfg):
+    """The preference snapshot's split: the dataset's seed, ``feedback.eval_fraction`` (the dataset's
+    ``split.eval_fraction`` when unset)."""
+    fraction = cfg.feedback.eval_fraction or cfg.split.eval_fraction
+    return cfg.split.model_copy(update={"eval_fraction": fraction})
+
+
+def split_of(cfg, prompt: str) -> str:
+    """``train`` or ``eval``: the side a prompt's preference rows are on (the writer's rule, keyed by prompt)."""
+    from llmops.data.snapshots.writer import split_of as by_key
+
+    return by_key(prompt, split_rule(cfg))
+
+
 def preference_snapshots(cfg):
     """The handle of the use case's preference snapshots (beside its dataset snapshots, as
     ``<use_case>_preferences``)."""
     from llmops.data.snapshots.handle import Snapshots
     from llmops.data.snapshots.store import store_for
 
-    return Snapshots(store_for(cfg.model_copy(update={"name": f"{cfg.name}_preferences"})), split=cfg.split)
+    return Snapshots(store_for(cfg.model_copy(update={"name": f"{cfg.name}_preferences"})), split=split_rule(cfg))
 
 
 def load(cfg, snapshot_id: str, split: str = "train") -> pd.DataFrame:
@@ -161,12 +181,12 @@ def build(cfg, day: str, *, eval_snapshot_id: str | None = None, report_dir: Pat
     versions = sorted({v for vs in rows["versions"] for v in vs.split(",") if v})
     source = {"kind": "feedback", "prediction_logs": [p.name for p in files["predictions"]],
               "feedback_files": [p.name for p in files["feedback"]], "model_versions": versions,
-              "eval_snapshot_id": eval_snapshot_id}
+              "eval_snapshot_id": eval_snapshot_id, "split_by": "prompt"}
     store = preference_snapshots(cfg).store
-    manifest = write_batches(store, [rows], split=cfg.split, source=source, validation=validation,
+    manifest = write_batches(store, [rows], split=split_rule(cfg), source=source, validation=validation,
                              parents=[eval_snapshot_id] if eval_snapshot_id else [], steps=steps,
                              partition_key=day, interval={"start": day, "end": day}, content_columns=["key"],
-                             report_dir=report_dir)
+                             report_dir=report_dir, split_column="prompt")
     log.info("%s: preference snapshot %s: %d pairs, %d singles, from model versions %s", day,
              manifest["snapshot_id"], counts["pairs"], counts["singles"], versions)
     return {**out, "snapshot_id": manifest["snapshot_id"], "manifest": manifest}

@@ -1,6 +1,10 @@
 """The evaluate step: the base model, the current champion and the new adapter scored on the same eval rows.
 
-Metrics go to the DAG run's MLflow run, the per-example scores and samples to ``<run dir>/eval/results.json``.
+Metrics go to the DAG run's MLflow run, the per-example scores and samples to ``<run dir>/eval/results.json``. A
+preference-tuned version (its payload names a ``preference_snapshot_id``) is also scored, with base and champion,
+on the held-out pairs of that snapshot's eval split (:mod:`llmops.evaluate.preferences`): its
+``preference_accuracy``, ``preference_margin`` and ``reward_accuracy`` join the supervised metrics, and the
+paired intervals go to the results file's ``preferences``.
 """
 
 from __future__ import annotations
@@ -61,6 +65,8 @@ def evaluate(cfg: UseCaseConfig, trained: Trained, *, run_id: str) -> Evaluation
         adapter_dir=trained.adapter_dir, template=template, cfg=ev, max_len=cfg.training.max_seq_len,
         train_texts=train_texts, golden_rows=golden, champion=champion,
     )
+    if trained.details.get("preference_snapshot_id"):
+        add_preferences(cfg, results, trained, champion, template)
     path = run_dir / "eval" / "results.json"
     write_json(path, results)
     metrics = {name: c["metrics"] for name, c in results["candidates"].items()}
@@ -71,3 +77,30 @@ def evaluate(cfg: UseCaseConfig, trained: Trained, *, run_id: str) -> Evaluation
     record_step(cfg.name, run_id, "evaluate", out)
     log.info("per-example scores and samples: %s", path)
     return Evaluation(**out, results=str(path))
+
+
+def add_preferences(cfg: UseCaseConfig, results: dict, trained: Trained, champion: dict | None, template) -> None:
+    """The held-out preference metrics of every candidate, merged into ``results`` (metrics and per-example
+    scores), with the pairs' count and the challenger's paired intervals as ``results["preferences"]``."""
+    from llmops.data import preferences
+    from llmops.evaluate.preferences import evaluate_preferences
+
+    snapshot_id = trained.details["preference_snapshot_id"]
+    pairs = preferences.load(cfg, snapshot_id, "eval")
+    ev = cfg.evaluation
+    shared = champion is not None and champion.get("base_model") in (None, trained.base_model)
+    if champion is not None and not shared:
+        log.warning("the champion is on base model %s, the challenger on %s: held-out preferences compare the "
+                    "challenger with the base only", champion.get("base_model"), trained.base_model)
+    out = evaluate_preferences(pairs, base_model=trained.base_model, revision=cfg.base_model_revision,
+                               challenger=trained.adapter_dir, champion=champion["adapter_dir"] if shared else None,
+                               template=template, max_len=cfg.training.max_seq_len, batch_size=ev.batch_size,
+                               samples=ev.bootstrap_samples, confidence=ev.confidence)
+    for name, scored in out["candidates"].items():
+        if name in results["candidates"]:
+            results["candidates"][name]["metrics"].update(scored["metrics"])
+            results["candidates"][name]["per_example"].update(scored["per_example"])
+    results["preferences"] = {"snapshot_id": snapshot_id, "pairs": out["pairs"], "intervals": out["intervals"]}
+    if not out["pairs"]:
+        log.warning("preference snapshot %s has no held-out pairs in its eval split: the preference metrics are "
+                    "NaN and the gate's preference rule rejects (collect feedback on more questions)", snapshot_id)

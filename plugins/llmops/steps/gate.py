@@ -27,6 +27,10 @@ def run_gate(cfg: UseCaseConfig, evaluation: Evaluation, trained: Trained, *, ru
 
         metrics, per_example, gate_cfg, judged = judge_for_gate(cfg, results, metrics, per_example,
                                                                 report_dir(evaluation))
+    if cfg.training.method != "sft":  # a preference-tuned version: held-out preferences + non-inferiority
+        from llmops.evaluate.preferences import gate_rules
+
+        gate_cfg = gate_rules(gate_cfg, getattr(cfg.training, cfg.training.method), metrics)
     decision = decide(metrics, gate_cfg, per_example, bootstrap_samples=cfg.evaluation.bootstrap_samples,
                       confidence=cfg.evaluation.confidence)
     if judged is not None:

@@ -2,7 +2,9 @@
 on top of the champion, through the same launcher as supervised tuning (torchrun on several GPUs).
 
 Which rows: a pinned ``preference_snapshot_id`` Param, else the triggering preference Asset event's, else the
-newest preference snapshot. The reference: the champion's adapter (downloaded from the registry), which TRL
+newest preference snapshot; its train split only (the eval split's pairs are held out: the evaluate step scores
+base, champion and challenger on them). The method's own settings (``training.dpo`` / ``training.kto``) apply; the
+run's ``learning_rate`` and ``epochs`` Params, when set, override those, not the supervised ones. The reference: the champion's adapter (downloaded from the registry), which TRL
 freezes as the reference model; the trained adapter starts from it too. The challenger is evaluated and gated on
 the eval split of the dataset snapshot the champion was trained on, so both are scored on the same questions.
 The version records ``training_method``, ``preference_snapshot_id`` and ``reference_version``.
@@ -11,8 +13,6 @@ The version records ``training_method``, ``preference_snapshot_id`` and ``refere
 from __future__ import annotations
 
 import logging
-
-import pandas as pd
 
 from llmops import names
 from llmops.config import UseCaseConfig
@@ -38,6 +38,17 @@ def choose_preferences(cfg: UseCaseConfig, pinned: str | None, event_extras: lis
     return found[-1]["snapshot_id"], "the newest preference snapshot"
 
 
+def method_training(cfg: UseCaseConfig, params: dict):
+    """The training config of a preference run: the run's Params applied, its ``learning_rate`` and ``epochs`` to
+    the method's own block (``training.dpo`` / ``training.kto``) rather than to the supervised settings."""
+    training = effective_training(cfg, {k: v for k, v in params.items() if k not in ("learning_rate", "epochs")})
+    update = {k: float(params[k]) for k in ("learning_rate", "epochs") if params.get(k)}
+    if not update:
+        return training
+    own = getattr(training, training.method)
+    return training.model_copy(update={training.method: own.model_copy(update=update)})
+
+
 def run_preference_tune(cfg: UseCaseConfig, *, params: dict, event_extras: list[dict], run_id: str,
                         try_number: int = 1) -> Trained:
     """DPO or KTO (``training.method``) for one DAG run, through the same launcher as supervised tuning."""
@@ -49,9 +60,9 @@ def run_preference_tune(cfg: UseCaseConfig, *, params: dict, event_extras: list[
     from llmops.runs import record_step
     from llmops.train.preference import for_method
 
-    training = effective_training(cfg, params)
+    training = method_training(cfg, params)
     pref_id, why = choose_preferences(cfg, params.get("preference_snapshot_id") or None, event_extras)
-    rows = pd.concat([preferences.load(cfg, pref_id, s) for s in ("train", "eval")], ignore_index=True)
+    rows = preferences.load(cfg, pref_id, "train")
     out_dir = paths.run_dir(cfg.name, run_id)
     champion = registry.champion_info(cfg.model_name)
     reference_adapter = reference_version = None

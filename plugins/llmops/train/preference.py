@@ -2,7 +2,9 @@
 
 What is DPO's and KTO's own; the rest of the run (seed, plan, fingerprint and reuse, budget, checkpoints and
 resume, progress, summary, the atomic save) is :func:`llmops.train.run.train`'s, as for supervised tuning. Each
-method's TRL settings are in its class (:meth:`DPO.arguments`, :meth:`KTO.arguments`).
+method trains with its own settings, ``training.dpo`` / ``training.kto`` (learning rate, epochs or steps, beta,
+TRL's loss variant: :meth:`Preference.settings_for`, :meth:`Preference.arguments`); the supervised
+``training.learning_rate`` and ``epochs`` / ``max_steps`` are never used by a preference run.
 
 The rows are a preference snapshot (:mod:`llmops.data.preferences`): DPO takes the pairs ``{prompt, chosen,
 rejected}``; KTO takes the singles ``{prompt, completion, label}`` and both sides of every pair. Prompts and
@@ -80,9 +82,21 @@ class Preference(run.Method):
         """TRL's config and trainer classes."""
         raise NotImplementedError
 
+    def own(self, training: TrainingConfig):
+        """The method's block of the training config (``training.dpo`` or ``training.kto``)."""
+        return getattr(training, self.name)
+
+    def settings_for(self, training: TrainingConfig) -> TrainingConfig:
+        """The training block with the method's own learning rate, epochs and steps in place of the supervised
+        ones: every later use (Trainer arguments, budget, fingerprint) sees the method's."""
+        own = self.own(training)
+        return training.model_copy(update={"learning_rate": own.learning_rate, "epochs": own.epochs,
+                                           "max_steps": own.max_steps})
+
     def arguments(self, training: TrainingConfig) -> dict:
         """The method's own TRL settings."""
-        return {"beta": training.beta}
+        own = self.own(training)
+        return {"beta": own.beta, "loss_type": own.loss_type}
 
     def examples(self, rows, tokenizer, template: PromptTemplate, training: TrainingConfig, out_dir: Path):
         return self.rows(rows, tokenizer, template)

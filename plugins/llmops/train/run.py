@@ -36,6 +36,11 @@ class Method:
     name: str = ""
     columns: tuple[str, ...] = ()
 
+    def settings_for(self, training: TrainingConfig) -> TrainingConfig:
+        """The settings this method trains with: the training block as given (a preference method puts its own
+        rate, steps and epochs from ``training.dpo`` / ``training.kto`` in their place)."""
+        return training
+
     def job(self) -> dict:
         """The method as JSON for a torchrun worker's job file (:mod:`llmops.train.worker` rebuilds it)."""
         return {"name": self.name}
@@ -203,6 +208,7 @@ def train(
     from llmops.atomic import write_json
 
     out_dir = Path(out_dir)
+    training = method.settings_for(training)
     set_seed(training.seed)
     plan = hardware.plan_for(training)
     tokenizer = loading.load_tokenizer(base_model, revision, trust_remote_code=trust_remote_code)

@@ -97,6 +97,7 @@ def write_batches(
     partition_key: str | None = None,
     report_dir: Path | None = None,
     content_columns: list[str] | None = None,
+    split_column: str | None = None,
 ) -> dict:
     """Split, hash and write a snapshot into ``store`` batch by batch; return its manifest. Idempotent: when the
     content id already exists, nothing is written (the new copy is discarded before it becomes visible).
@@ -105,7 +106,9 @@ def write_batches(
     train prompt is known, then those that also appear in train are dropped (the leakage check) and the rest
     written. ``steps`` are the preparation steps' row counts; ``parents`` the snapshots this one derives from, or
     a function giving them (asked only when the snapshot is new); ``report_dir`` a folder (e.g. the validation
-    report) copied in as ``reports/``; ``content_columns`` the columns the id hashes (default prompt, response)."""
+    report) copied in as ``reports/``; ``content_columns`` the columns the id hashes (default prompt, response);
+    ``split_column`` the column whose hash decides the split (default ``key`` when there is one, else ``prompt``:
+    preference rows split by prompt, so one prompt's pairs are all on one side)."""
     tmp = Path(tempfile.mkdtemp(prefix=".tmp.", dir=store.scratch()))
     try:
         digest = ContentDigest(split, content_columns)
@@ -121,10 +124,11 @@ def write_batches(
                 rows_in += len(df)
                 empty_like = df.iloc[:0]
                 columns = {c: str(t) for c, t in df.dtypes.items()}
-                key_hash = hash64(text_values(df["key"] if "key" in df.columns else df["prompt"]), salt)
+                by = split_column or ("key" if "key" in df.columns else "prompt")
+                key_hash = hash64(text_values(df[by]), salt)
                 to_eval = is_eval_hash(key_hash, split)
                 train = df[~to_eval]
-                prompt_hash = key_hash if "key" not in df.columns else hash64(text_values(df["prompt"]), salt)
+                prompt_hash = key_hash if by == "prompt" else hash64(text_values(df["prompt"]), salt)
                 train_prompts.add(prompt_hash[~to_eval])
                 _write_part(train, train_sink, train_jsonl, digest, "train")
                 if to_eval.any():
