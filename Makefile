@@ -104,19 +104,33 @@ doctor: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
-# The suite in one process by default: on 2 cores the heavy tiers (vLLM servers, the compose stack, Celery, the real
-# model) each want the whole host, and two workers made them miss their own timeouts (docs/testing.md). On a bigger
-# host TEST_WORKERS=N runs it on N pytest-xdist workers: each heavy tier (vLLM, e2e, Celery, GGUF export) stays on one
+# The suite on 2 cores: first the in-process tests (what test-fast runs) on FAST_WORKERS pytest-xdist workers, then the
+# slow tiers in one process: on 2 cores the heavy tiers (vLLM servers, the compose stack, Celery, the real model) each
+# want the whole host, and two workers made them miss their own timeouts (docs/testing.md). While the first step runs,
+# the compose tests' image is built in the background (tests/integration/compose_stack.py prebuild; its tests wait for
+# it), and the GGUF and vLLM venvs are made or linked (niced; their tests wait on the venv cache's lock; plain `make`,
+# not $(MAKE), so that `make -n test` runs nothing). Both steps always run; the exit status is the first failure's.
+# The time per tier covers both (LLMOPS_TEST_TIMINGS=append). With PYTEST_ARGS, one pytest process runs what they
+# select. On a bigger host TEST_WORKERS=N runs it on N pytest-xdist workers: each heavy tier (vLLM, e2e, Celery, GGUF export) stays on one
 # worker, longest first, unit tests fill in (tests/tiers.py), and with no PYTEST_ARGS the compose stack runs alone
 # afterwards. The inner loop (make test-fast: in-process tests only) gains from two workers even on 2 cores.
 TEST_WORKERS ?= 1
 FAST_WORKERS ?= 2
 xdist = $(if $(filter-out 0 1,$(1)),-n $(1) --dist loadgroup --no-loadscope-reorder,-p no:xdist)
 COMPOSE_ALONE := $(if $(filter-out 0 1,$(TEST_WORKERS)),$(if $(PYTEST_ARGS),,tests/integration/test_compose_stack.py))
+# one process for the heavy tiers, nothing selected by hand: the in-process tests go first, on FAST_WORKERS workers
+SPLIT := $(if $(filter-out 0 1,$(TEST_WORKERS)),,$(if $(PYTEST_ARGS),,1))
 
 test: lint browser redis
-	$(PY) -m pytest $(call xdist,$(TEST_WORKERS)) $(if $(COMPOSE_ALONE),--ignore=$(COMPOSE_ALONE)) $(PYTEST_ARGS)
-	$(if $(COMPOSE_ALONE),LLMOPS_TEST_TIMINGS=append $(PY) -m pytest -p no:xdist $(COMPOSE_ALONE))
+	@status=0; \
+	$(if $(SPLIT),mkdir -p test-artifacts; $(PY) tests/integration/compose_stack.py prebuild --background; \
+	  nice -n 10 make --no-print-directory gguf-tools vllm-tools >test-artifacts/venvs-prebuild.log 2>&1 & \
+	  $(PY) -m pytest -m "not slow" $(call xdist,$(FAST_WORKERS)) || status=$$?; \
+	  LLMOPS_TEST_TIMINGS=append $(PY) -m pytest -m slow -p no:xdist || { s=$$?; [ $$status -ne 0 ] || status=$$s; }; \
+	  wait; \
+	,$(PY) -m pytest $(call xdist,$(TEST_WORKERS)) $(if $(COMPOSE_ALONE),--ignore=$(COMPOSE_ALONE)) $(PYTEST_ARGS) || status=$$?; \
+	  $(if $(COMPOSE_ALONE),LLMOPS_TEST_TIMINGS=append $(PY) -m pytest -p no:xdist $(COMPOSE_ALONE) || { s=$$?; [ $$status -ne 0 ] || status=$$s; };)) \
+	exit $$status
 
 # The inner loop: every unit and in-process test; leaves out what is marked slow (Airflow runs end to end, the
 # Celery topology, the compose stack, vLLM servers, GGUF conversion, the browser): `make test` runs those.
