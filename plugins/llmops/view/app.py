@@ -93,14 +93,15 @@ def create_app() -> FastAPI:
     @app.get("/use-cases/{name}", response_class=HTMLResponse)
     def use_case(name: str):
         cfg = _config(name)
-        snaps, versions = records.snapshots(cfg), records.versions(cfg.model_name, name)
+        found = records.summaries(name)  # every run summary, read once for the whole page
+        snaps, versions = records.snapshots(cfg, found), records.versions(cfg.model_name, name, found)
         metrics = [r.metric for r in cfg.gate.rules]
         over_time = plots.versions_over_time(versions, metrics, records.version_intervals(name, versions, metrics))
         serving = plots.per_day(records.serving_days(name), ["p50_latency_ms", "p95_latency_ms", "block_rate",
                                                              "recitation_rate", "length_psi", "vocabulary_overlap"])
         return pages.use_case(name, cfg.model_name, snaps, versions, over_time=over_time,
                               snapshot_rows=plots.snapshot_rows(snaps), serving=serving,
-                              serving_limits=records.serving_thresholds(cfg), gate_runs=records.gate_runs(name),
+                              serving_limits=records.serving_thresholds(cfg), gate_runs=records.gate_runs(name, found=found),
                               feedback=plots.feedback_per_day(records.feedback_records(name)))
 
     @app.get("/use-cases/{name}/versions/{version}", response_class=HTMLResponse)

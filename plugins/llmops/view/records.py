@@ -47,21 +47,26 @@ def _summaries(use_case: str) -> list[dict]:
     return found
 
 
-def dataset_runs(use_case: str) -> dict[str, list[str]]:
+def summaries(use_case: str) -> list[dict]:
+    """Every run summary of the use case (read once per page and handed to the functions below)."""
+    return _summaries(use_case)
+
+
+def dataset_runs(use_case: str, found: list[dict] | None = None) -> dict[str, list[str]]:
     """snapshot id -> the dataset DAG runs whose `snapshot` task wrote (or found) it."""
     runs: dict[str, list[str]] = {}
-    for s in _summaries(use_case):
+    for s in _summaries(use_case) if found is None else found:
         sid = (s.get("snapshot") or {}).get("snapshot_id")
         if sid and s.get("dag_run_id"):
             runs.setdefault(sid, []).append(s["dag_run_id"])
     return runs
 
 
-def snapshots(cfg: UseCaseConfig) -> list[dict]:
+def snapshots(cfg: UseCaseConfig, found: list[dict] | None = None) -> list[dict]:
     """Every complete snapshot, newest first: id, partition, rows, validation outcome, parents, dataset runs."""
     from llmops.data.snapshots.handle import Snapshots
 
-    runs = dataset_runs(cfg.name)
+    runs = dataset_runs(cfg.name, found)
     out = []
     for m in reversed(Snapshots.of(cfg).manifests()):
         v = m.get("validation") or {}
@@ -91,10 +96,10 @@ def _gate(c, run_id: str | None) -> dict:
     return {"decision": tags.get("gate.decision"), "rules": reasons, "report": tags.get("eval.report")}
 
 
-def _gates_from_summaries(use_case: str | None) -> dict[str, dict]:
+def _gates_from_summaries(use_case: str | None, found: list[dict] | None = None) -> dict[str, dict]:
     """dag_run_id -> the gate as the run summary recorded it (one folder read per run, no MLflow call)."""
     out = {}
-    for s in _summaries(use_case) if use_case else []:
+    for s in (_summaries(use_case) if found is None else found) if use_case else []:
         gate = s.get("gate")
         if gate and s.get("dag_run_id") and gate.get("passed") is not None:
             out[s["dag_run_id"]] = {"decision": "PASSED" if gate["passed"] else "REJECTED",
@@ -103,7 +108,7 @@ def _gates_from_summaries(use_case: str | None) -> dict[str, dict]:
     return out
 
 
-def versions(model_name: str, use_case: str | None = None) -> list[dict]:
+def versions(model_name: str, use_case: str | None = None, found: list[dict] | None = None) -> list[dict]:
     """Every registered version, newest first: aliases, gate decision and rules, snapshot, base model, DAG run.
     With ``use_case`` the gate comes from the run summaries of its DAG runs (fast: one MLflow search in all);
     a version whose run left no summary has it read from its MLflow run's ``gate.*`` tags."""
@@ -119,7 +124,7 @@ def versions(model_name: str, use_case: str | None = None) -> list[dict]:
     aliases: dict[str, list[str]] = {}
     for alias, version in (model.aliases or {}).items():
         aliases.setdefault(str(version), []).append(alias)
-    gates = _gates_from_summaries(use_case)
+    gates = _gates_from_summaries(use_case, found)
     out = []
     for mv in sorted(c.search_model_versions(f"name = '{model_name}'"), key=lambda v: -int(v.version)):
         tags = dict(mv.tags)
@@ -187,10 +192,10 @@ def run_summary(use_case: str, run_id: str) -> dict | None:
         return None
 
 
-def gate_runs(use_case: str, limit: int = 50) -> list[dict]:
+def gate_runs(use_case: str, limit: int = 50, found: list[dict] | None = None) -> list[dict]:
     """The newest ``limit`` DAG runs that reached the gate: run id, verdict, the version it registered."""
     out = []
-    for s in _summaries(use_case):
+    for s in _summaries(use_case) if found is None else found:
         gate = s.get("gate")
         if gate:
             out.append({"dag_run_id": s.get("dag_run_id"), "passed": gate.get("passed"),
@@ -239,33 +244,38 @@ def loss_histories(runs: dict[str, str]) -> dict[str, dict[str, list]]:
             for label, run_id in runs.items()}
 
 
-@lru_cache(maxsize=512)
-def _per_example(path: str, _mtime_ns: int) -> dict:
+@lru_cache(maxsize=256)
+def _intervals(path: str, _mtime_ns: int, metrics: tuple[str, ...]) -> dict[str, tuple]:
+    """metric -> (low, high) of the challenger's per-example mean in one results file (cached per file version)."""
+    from llmops.view.plots import mean_interval
+
     try:
         results = json.loads(Path(path).read_text())
     except (OSError, ValueError):
         return {}
-    return ((results.get("candidates") or {}).get("challenger") or {}).get("per_example") or {}
+    per_example = ((results.get("candidates") or {}).get("challenger") or {}).get("per_example") or {}
+    out = {}
+    for m in metrics:
+        ci = mean_interval(per_example.get(m) or [])
+        if ci:
+            out[m] = (ci[1], ci[2])
+    return out
 
 
 def version_intervals(use_case: str, versions: list[dict], metrics: list[str]) -> dict[str, dict[str, tuple]]:
     """version -> {metric: (low, high)}: 95% intervals of the challenger's per-example scores in the evaluation
     results of the DAG run that registered it (``<run dir>/eval/results.json``), where that file has them."""
-    from llmops.view.plots import mean_interval
-
     out: dict[str, dict[str, tuple]] = {}
     for v in versions:
         if not v.get("dag_run_id"):
             continue
         path = paths.run_dir(use_case, v["dag_run_id"]) / "eval" / "results.json"
         try:
-            per_example = _per_example(str(path), path.stat().st_mtime_ns)
+            found = _intervals(str(path), path.stat().st_mtime_ns, tuple(metrics))
         except OSError:
             continue
-        for m in metrics:
-            ci = mean_interval(per_example.get(m) or [])
-            if ci:
-                out.setdefault(v["version"], {})[m] = (ci[1], ci[2])
+        if found:
+            out[v["version"]] = found
     return out
 
 

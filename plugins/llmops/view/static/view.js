@@ -68,7 +68,8 @@
     if (a && a.min !== undefined) out.min = a.min;
     if (a && a.max !== undefined) out.max = a.max;
     if (a && a.ticks) {
-      out.ticks = { stepSize: 1, autoSkip: false, callback: (v) => (Number.isInteger(v) ? (a.ticks[v] ?? "") : "") };
+      out.ticks = { autoSkip: false, callback: (v) => (Number.isInteger(v) ? (a.ticks[v] ?? "") : "") };
+      out.afterBuildTicks = (scale) => { scale.ticks = a.ticks.map((_, i) => ({ value: i })); };
       out.min = -0.5; out.max = a.ticks.length - 0.5;
       if (a.reverse) out.reverse = true;
     }
