@@ -48,9 +48,9 @@ def main(argv=None) -> int:
     import pandas as pd
     import torch
 
+    from llmops.demo.tiny_model import make_tiny_model
     from llmops.model import loading
     from llmops.model.decoding import generate
-    from llmops.model.tiny_model import make_tiny_model
     from llmops.prompts import load_template
 
     rows = pd.read_json(ROOT / "include" / "data" / "stackoverflow_qa" / "questions.jsonl", lines=True)

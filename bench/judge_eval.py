@@ -77,11 +77,11 @@ def main(argv=None) -> int:
     from eval_generation import cpu_name
 
     from llmops.config import load_by_name
+    from llmops.demo.base_server import serve_base
     from llmops.evaluate.evaluation import evaluate_candidates
     from llmops.evaluate.judge import JudgeEndpoint, load_judge_prompt
     from llmops.model import loading
     from llmops.prompts import load_template
-    from llmops.serving.base_server import serve_base
 
     cfg = load_by_name("python_docs_qa")
     rows = pd.read_json(next((ROOT / "include/data/python_docs_qa").glob("*.jsonl")), lines=True)

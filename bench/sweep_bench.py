@@ -57,8 +57,8 @@ def timed(env: dict, *argv: str) -> float:
 def one_repeat(base: Path, repeat: int) -> dict:
     import pandas as pd
 
+    from llmops.demo.tiny_model import make_tiny_model
     from llmops.embedded import embedded_env
-    from llmops.model.tiny_model import make_tiny_model
 
     sys.path.insert(0, str(ROOT / "plugins"))
     work = base / f"r{repeat}"

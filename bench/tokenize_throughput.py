@@ -82,7 +82,7 @@ def tokenizer_folder(kind: str, work: Path) -> str:
     if not (folder / "tokenizer.json").exists():
         import pandas as pd
 
-        from llmops.model.tiny_model import train_tokenizer
+        from llmops.demo.tiny_model import train_tokenizer
 
         df = pd.read_json(ROOT / "include" / "data" / "stackoverflow_qa" / "questions.jsonl", lines=True)
         train_tokenizer(df["question"].tolist() + df["answer"].tolist(), 600).save_pretrained(folder)

@@ -48,7 +48,7 @@ def make_model(name: str, out: Path) -> Path:
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    from llmops.model.tiny_model import train_tokenizer
+    from llmops.demo.tiny_model import train_tokenizer
 
     if (out / "config.json").exists():
         return out

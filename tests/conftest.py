@@ -45,7 +45,7 @@ def sample_rows():
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory, sample_rows) -> Path:
     """A tiny Llama-architecture base model made locally and saved with save_pretrained (safetensors)."""
-    from llmops.model.tiny_model import make_tiny_model
+    from llmops.demo.tiny_model import make_tiny_model
 
     texts = sample_rows["prompt"].tolist() + sample_rows["response"].tolist()
     return make_tiny_model(tmp_path_factory.mktemp("models") / "tiny", texts, vocab_size=600, pretrain_steps=120)

@@ -48,17 +48,11 @@ class LLMOpsChatModel(PythonModel):
     """A registered adapter on its base, answering in the trained prompt format."""
 
     def load_context(self, context):
-        from llmops.model import loading
-        from llmops.model.identity import load_ref
-        from llmops.prompts import PromptTemplate
+        from llmops.model.adapter import open_adapter
 
-        adapter = Path(context.artifacts["adapter"])
-        self.meta = loading.adapter_metadata(adapter)
-        self.template = PromptTemplate(path=self.meta.get("prompt_template", ""), text=self.meta["prompt_template_text"])
-        ref, revision = load_ref(self.meta)
-        base, self.tokenizer = loading.load_base(ref, revision)
-        self.model = loading.load_adapter(base, adapter).merge_and_unload()
-        self.model.eval()
+        adapter = open_adapter(context.artifacts["adapter"])
+        self.meta, self.template = adapter.metadata, adapter.template
+        self.model, self.tokenizer = adapter.load_merged()
         self.max_len = int((self.meta.get("training") or {}).get("max_seq_len") or 256)
 
     def answer(self, messages: list[dict], max_tokens: int | None) -> dict:

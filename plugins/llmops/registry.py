@@ -140,6 +140,24 @@ def download_adapter(info: dict, dst: str | Path) -> Path:
     return local
 
 
+def fetch_adapter(name: str, version: str, folder: str | Path) -> Path:
+    """``name`` version ``version``'s adapter files in ``folder``: downloaded and checked once (atomically: a
+    reader never sees half a folder), reused as they are afterwards."""
+    import shutil
+
+    from llmops.atomic import atomic_dir
+    from llmops.model.loading import METADATA_FILE
+
+    folder = Path(folder)
+    if not (folder / METADATA_FILE).exists():
+        with atomic_dir(folder, exists="keep", complete=lambda p: (p / METADATA_FILE).exists()) as built:
+            got = download_adapter(version_info(name, version), built.path / "dl")
+            for f in got.iterdir():
+                shutil.move(str(f), built.path / f.name)
+            shutil.rmtree(built.path / "dl")
+    return folder
+
+
 def check_adapter(info: dict, local: Path, source: str = "") -> None:
     """Raise :class:`AdapterDigestMismatch` (after deleting the files) when the downloaded adapter folder ``local``
     is not what was registered; a version without the tag (registered before it existed) passes with a warning."""

@@ -54,7 +54,7 @@ def judged(airflow, tiny_model_dir, tmp_path_factory):
     """The e2e use case with the judge on (3 prompts judged, the shipped labels copied), its snapshot made, and
     the judge API serving the tiny base model."""
     from llmops.config import load_by_name
-    from llmops.serving.base_server import serve_base
+    from llmops.demo.base_server import serve_base
 
     use_cases = Path(airflow.env["LLMOPS_USE_CASES_DIR"])
     labels = tmp_path_factory.mktemp("labels") / "labels.jsonl"
@@ -135,7 +135,7 @@ def test_an_untrusted_judge_hands_the_decision_to_a_person_whose_choices_become_
 
 def test_a_judge_that_is_down_fails_the_gate_closed(airflow, judged):
     """With ``max_failed`` at its default (0): every refused call is a failed verdict, and one is too many."""
-    from llmops.serving.base_server import free_port
+    from llmops.ports import free_port
 
     path = Path(airflow.env["LLMOPS_USE_CASES_DIR"]) / f"{UC}.yaml"
     saved = path.read_text()

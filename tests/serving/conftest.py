@@ -104,7 +104,7 @@ def base64(tmp_path_factory, sample_rows) -> Path:
     """The tiny Llama-architecture model with head_dim 64 (hidden 128, 2 heads) and a chat template."""
     from vllm_gateway import CHAT_TEMPLATE
 
-    from llmops.model.tiny_model import make_tiny_model
+    from llmops.demo.tiny_model import make_tiny_model
 
     out = make_tiny_model(tmp_path_factory.mktemp("vllm-models") / "tiny64", sample_rows["prompt"].tolist() +
                           sample_rows["response"].tolist(), hidden_size=128, heads=2, vocab_size=600,

@@ -51,7 +51,8 @@ def test_the_merged_check_fails_without_retry_when_vllm_refuses_the_request(cfg,
     """The registration's check starts the server (here the stand-in, in place of vLLM's python), which answers
     /health and refuses the one-token request: AdapterRefused naming the version and vLLM's reason."""
     from llmops import registry
-    from llmops.serving.vllm_store import SERVED_MARKER, adapter_root, check_merged
+    from llmops.serving.vllm_checks import check_merged
+    from llmops.serving.vllm_fleets import SERVED_MARKER, adapter_root
 
     python = tmp_path / "python"
     python.write_text(f"#!/bin/sh\nexec {sys.executable} {HERE / 'refusing_vllm.py'} \"$@\"\n")

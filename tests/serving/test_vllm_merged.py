@@ -56,7 +56,7 @@ def test_merged_mode_alias_moves_under_load_and_a_killed_server_comes_back(use_c
                                                                             vllm_python, monkeypatch):
     from llmops import registry
     from llmops.serving.scheduler import Job
-    from llmops.serving.vllm_store import adapter_root
+    from llmops.serving.vllm_fleets import adapter_root
     from llmops.steps.register import serving_prepare
 
     monkeypatch.setenv("VLLM_CPU_KVCACHE_SPACE", "1")
@@ -145,7 +145,7 @@ def test_merged_check_names_the_error_of_a_server_that_does_not_start(use_case_f
 
     from llmops import registry
     from llmops.errors import AdapterRefused
-    from llmops.serving.vllm_store import MergedFleet
+    from llmops.serving.vllm_fleets import MergedFleet
 
     cfg = use_case(use_case_file, base64, "merged_check_qa", **{"vllm.mode": "merged", "vllm.python": sys.executable,
                                                                 "vllm.cpu_binds": ["0", "1"]})

@@ -65,15 +65,12 @@ def _build(cfg: UseCaseConfig, info: dict, todo: list[str], work: Path, seconds:
     from llmops.atomic import write_text
     from llmops.export import converter, merge
     from llmops.export.modelfile import modelfile
-    from llmops.model import loading
-    from llmops.model.identity import load_ref
-    from llmops.prompts import PromptTemplate
+    from llmops.model.adapter import open_adapter
 
-    adapter = registry.download_adapter(info, work / ".adapter")
-    meta = loading.adapter_metadata(adapter)
-    template = PromptTemplate(path=meta.get("prompt_template", ""), text=meta["prompt_template_text"])
-    base_ref, revision = load_ref(meta, cfg.base_model)
-    base, tokenizer = loading.load_base(base_ref, revision, trust_remote_code=cfg.trust_remote_code, dtype="auto")
+    opened = open_adapter(registry.download_adapter(info, work / ".adapter"), cfg.base_model,
+                          trust_remote_code=cfg.trust_remote_code)
+    adapter, meta, template = opened.path, opened.metadata, opened.template
+    base, tokenizer = opened.load_base(dtype="auto")
     provenance = {"model": info["name"], "version": info["version"], "run_id": info["run_id"],
                   "base_model": meta.get("base_model", ""), "base_model_revision": meta.get("base_model_revision", "")}
     start = time.perf_counter()

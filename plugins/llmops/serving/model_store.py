@@ -23,6 +23,7 @@ from pathlib import Path
 
 from llmops.config import ServingConfig, UseCaseConfig
 from llmops.errors import AdapterDigestMismatch
+from llmops.model.adapter import Adapter
 from llmops.prompts import PromptTemplate
 from llmops.serving.engine import Engine
 
@@ -65,21 +66,23 @@ class ServedVersion(LoadedModel):
         self.engine.close()
 
 
-def load_version(cfg: UseCaseConfig, alias: str, version: str, cache: Path) -> LoadedModel:
+def open_version(cfg: UseCaseConfig, version: str, folder: Path) -> Adapter:
+    """``cfg.model_name`` version ``version``'s adapter, fetched once into ``folder`` (checked against its
+    registered digest) and opened (:func:`llmops.model.adapter.open_adapter`)."""
     from llmops import registry
-    from llmops.model import loading
-    from llmops.model.identity import load_ref
+    from llmops.model.adapter import open_adapter
 
-    adapter_dir = registry.download_adapter(registry.version_info(cfg.model_name, version), cache / f"v{version}")
-    meta = loading.adapter_metadata(adapter_dir)
-    template = PromptTemplate(path=meta.get("prompt_template", ""), text=meta["prompt_template_text"])
-    base_ref, revision = load_ref(meta, cfg.base_model)  # by the recorded identity (older versions: by reference)
-    base, tokenizer = loading.load_base(base_ref, revision, trust_remote_code=cfg.trust_remote_code)
-    model = loading.load_adapter(base, adapter_dir).merge_and_unload()  # served versions never train
-    model.eval()
-    log.info("loaded %s version %s (%s) from %s", cfg.model_name, version, alias, adapter_dir)
-    return LoadedModel(alias=alias, version=str(version), model=model, tokenizer=tokenizer, template=template,
-                       metadata=meta)
+    return open_adapter(registry.fetch_adapter(cfg.model_name, version, folder), cfg.base_model,
+                        trust_remote_code=cfg.trust_remote_code)
+
+
+def load_version(cfg: UseCaseConfig, alias: str, version: str, cache: Path) -> LoadedModel:
+    """The version's adapter merged into its base, in this process."""
+    adapter = open_version(cfg, version, cache / f"v{version}")
+    model, tokenizer = adapter.load_merged()
+    log.info("loaded %s version %s (%s) from %s", cfg.model_name, version, alias, adapter.path)
+    return LoadedModel(alias=alias, version=str(version), model=model, tokenizer=tokenizer, template=adapter.template,
+                       metadata=adapter.metadata)
 
 
 class ModelStore:
@@ -152,3 +155,26 @@ class ModelStore:
         if old is not None:
             old.close()
         return old
+
+
+class FixedStore:
+    """One version as the served ``champion``, without a registry (the demo's base model on loopback, benchmarks):
+    what :func:`llmops.serving.app.create_app` needs of a store."""
+
+    aliases = ("champion",)
+    reloads = 0
+
+    def __init__(self, version: ServedVersion):
+        self.version, self.refused, self.on_refused = version, {}, None
+
+    def get(self, alias: str) -> ServedVersion | None:
+        return self.version if alias == "champion" else None
+
+    def versions(self) -> dict[str, str]:
+        return {"champion": self.version.version}
+
+    def refresh(self) -> list[str]:
+        return []
+
+    def close(self) -> None:
+        self.version.close()

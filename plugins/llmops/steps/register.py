@@ -45,10 +45,10 @@ def version_tags(cfg: UseCaseConfig, adapter_meta: dict, evaluation: Evaluation,
 
 def serving_prepare(cfg: UseCaseConfig):
     """With ``serving.engine: vllm``, what makes a version servable before an alias names it
-    (:func:`llmops.serving.vllm_store.prepare_version`); nothing for the embedded engine."""
+    (:func:`llmops.serving.vllm_checks.prepare_version`); nothing for the embedded engine."""
     if cfg.serving.engine != "vllm":
         return None
-    from llmops.serving.vllm_store import prepare_version
+    from llmops.serving.vllm_checks import prepare_version
 
     return lambda version: prepare_version(cfg, version)
 

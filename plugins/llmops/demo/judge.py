@@ -1,7 +1,7 @@
 """``llmops.cli demo --judge`` (``make demo-judge``): the demo with the pairwise judge in the gate.
 
 The judge is the use case's base model served by this project's own API on loopback
-(:mod:`llmops.serving.base_server`), reached through ``LLMOPS_JUDGE_BASE_URL`` / ``_MODEL`` / ``_API_KEY``. The
+(:mod:`llmops.demo.base_server`), reached through ``LLMOPS_JUDGE_BASE_URL`` / ``_MODEL`` / ``_API_KEY``. The
 finetune DAG runs on a copy of the use case with ``evaluation.judge`` enabled and a ``judge.win_rate`` rule
 (``${LLMOPS_HOME}/demo-judge/use_cases/``; same name, so same snapshots and registry). A 135M model is a weak judge:
 its agreement with the shipped labels is expected below ``min_kappa``, so the gate sets the judge's rule aside and

@@ -16,30 +16,6 @@ from dataclasses import dataclass
 from llmops.ports import free_port
 
 
-class BaseModelStore:
-    """The base model as the served `champion` (no registry), for :func:`llmops.serving.app.create_app`."""
-
-    def __init__(self, model, tokenizer, template, serving):
-        from llmops.serving.model_store import LoadedModel, ServedVersion
-
-        self.aliases = ("champion",)
-        self.reloads = 0
-        self._v = ServedVersion.start(LoadedModel(alias="champion", version="base", model=model, tokenizer=tokenizer,
-                                                  template=template, metadata={}), serving)
-
-    def get(self, alias):
-        return self._v if alias == "champion" else None
-
-    def versions(self):
-        return {"champion": "base"}
-
-    def refresh(self):
-        return []
-
-    def close(self):
-        self._v.close()
-
-
 @dataclass(frozen=True)
 class BaseServer:
     base_url: str
@@ -62,11 +38,14 @@ def serve_base(cfg, *, model=None, tokenizer=None, port: int | None = None, max_
     from llmops.model import loading
     from llmops.prompts import load_template
     from llmops.serving.app import Settings, create_app
+    from llmops.serving.model_store import FixedStore, LoadedModel, ServedVersion
 
     if model is None:
         model, tokenizer = loading.load_base(cfg.base_model, trust_remote_code=cfg.trust_remote_code)
     serving = cfg.serving.model_copy(update={"max_batch_size": max_batch_size} if max_batch_size else {})
-    store = BaseModelStore(model, tokenizer, load_template(cfg.prompt_template), serving)
+    loaded = LoadedModel(alias="champion", version="base", model=model, tokenizer=tokenizer,
+                         template=load_template(cfg.prompt_template), metadata={})
+    store = FixedStore(ServedVersion.start(loaded, serving))
     port = port or free_port()
     app = create_app(cfg, Settings.for_use_case(cfg, prediction_log=False, reload_interval_s=3600,
                                                 max_new_tokens=max_new_tokens, api_keys=()), store=store)

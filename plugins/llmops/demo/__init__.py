@@ -1,0 +1,3 @@
+"""Code only the demos use: the tiny local base model (``tiny_model``), the base model served on loopback as the
+demo's judge (``base_server``) and the judge demo's helpers (``judge``). Nothing in the pipeline or the API imports
+this package; the CLI's demo commands and the tests do."""
