@@ -64,6 +64,96 @@ def questions(cfg, n: int = 64) -> list[str]:
     return rows[:n]
 
 
+class InstantEngine:
+    """An engine that answers at once with fixed token ids: what is left of a request is the gateway's own cost."""
+
+    def __init__(self, answer: list[int]):
+        self.answer = answer
+
+    def submit(self, job):
+        job.future.set_result(list(self.answer[:job.max_new_tokens]))
+        return job.future
+
+    def close(self) -> None:
+        pass
+
+
+def _per_call_us(fn, items: list, repeat: int) -> float:
+    started = time.perf_counter()
+    for i in range(repeat):
+        fn(items[i % len(items)])
+    return (time.perf_counter() - started) / repeat * 1e6
+
+
+def gateway_costs(cfg, qs: list[str], key: str, home: Path, repeat: int = 300) -> dict[str, float]:
+    """Microseconds per request of each thing the gateway does besides waiting for vLLM, measured in this process
+    on the use case's own questions and a typical short answer: auth, prompt rendering, the decode of the answer,
+    safety, citations (over the use case's rows, as a version trained on them is cited), the prediction-log line,
+    the metrics; then a whole ``/v1/completions`` request through the app (ASGI, routing, validation, JSON, the
+    service) with an engine that answers at once."""
+    import asyncio
+
+    import pandas as pd
+
+    from llmops.evaluate.safety import SafetyFilter
+    from llmops.model.encoding import prompt_ids
+    from llmops.model.loading import load_tokenizer
+    from llmops.prompts import load_template
+    from llmops.serving.app import Settings, create_app
+    from llmops.serving.auth import authorized
+    from llmops.serving.citations import CitationIndex
+    from llmops.serving.metrics import ServingMetrics
+    from llmops.serving.model_store import FixedStore, ServedVersion
+    from llmops.serving_logs import PredictionLog
+
+    tokenizer, template = load_tokenizer(cfg.base_model), load_template(cfg.prompt_template)
+    answer_text = "Use the sorted() built-in with a key function."
+    answer_ids = tokenizer(answer_text, add_special_tokens=False)["input_ids"]
+    rows = pd.DataFrame({"prompt": qs, "response": [answer_text] * len(qs)})
+    safety, index, metrics = SafetyFilter(cfg.evaluation.safety), CitationIndex(rows, "bench", 8), ServingMetrics()
+    plog = PredictionLog(f"{cfg.name}-bench-costs")
+    keys, header = (key,), f"Bearer {key}"
+
+    def metric(_):
+        metrics.latency.labels("1").observe(0.05)
+        metrics.tokens.labels("1").inc(9)
+        metrics.requests.labels("1", "200").inc()
+
+    costs = {
+        "auth": _per_call_us(lambda _: authorized(header, keys), qs, repeat * 10),
+        "rendering": _per_call_us(lambda q: prompt_ids(tokenizer, template, q, cfg.training.max_seq_len), qs, repeat),
+        "decode": _per_call_us(lambda _: tokenizer.decode(answer_ids, skip_special_tokens=True), qs, repeat),
+        "safety": _per_call_us(lambda _: safety.why_blocked(answer_text), qs, repeat * 10),
+        "citations": _per_call_us(lambda _: index.cite(answer_text), qs, repeat * 10),
+        "prediction log": _per_call_us(lambda q: plog.append({"prompt": q, "completion": answer_text, "version": "1",
+                                                              "id": "cmpl-0", "choice": 0}), qs, repeat),
+        "metrics": _per_call_us(metric, qs, repeat * 10),
+    }
+
+    store = FixedStore(ServedVersion(alias="champion", version="1", model=None, tokenizer=tokenizer,
+                                     template=template, metadata={}, engine=InstantEngine(answer_ids)))
+    app = create_app(cfg, Settings.for_use_case(cfg, api_keys=keys, reload_interval_s=3600), store=store)
+    bodies = [{"model": cfg.model_name, "prompt": q, "max_tokens": 16} for q in qs]
+
+    async def whole() -> float:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gw",
+                                     headers={"Authorization": header}) as client:
+            for b in bodies[:20]:  # warm-up
+                (await client.post("/v1/completions", json=b)).raise_for_status()
+            started = time.perf_counter()
+            for i in range(repeat):
+                (await client.post("/v1/completions", json=bodies[i % len(bodies)])).raise_for_status()
+            return (time.perf_counter() - started) / repeat * 1e6
+
+    async def lifespan_and_whole() -> float:
+        async with app.router.lifespan_context(app):
+            return await whole()
+
+    costs["whole request, instant engine"] = asyncio.run(lifespan_and_whole())
+    return {k: round(v, 1) for k, v in costs.items()}
+
+
 def load(exe: Path, url: str, bodies: list[dict], users: int, seconds: float, key: str, out: Path) -> dict:
     """One level through ``bench/load_test.py``'s locust runner: ``users`` users posting ``bodies`` to
     ``/v1/completions`` for ``seconds``; req/s counts answered requests only."""
@@ -89,6 +179,22 @@ def wait_healthy(url: str, key: str, proc, timeout: float = 900) -> None:
     raise TimeoutError(url)
 
 
+def use_cases_for_servers(args, home: Path) -> Path:
+    """A copy of the use case with the bench's vLLM server settings (startup timeout, extra arguments)."""
+    import yaml
+
+    from llmops import paths
+
+    raw = yaml.safe_load((paths.use_cases_dir() / f"{args.use_case}.yaml").read_text())
+    vllm = raw.setdefault("serving", {}).setdefault("vllm", {})
+    vllm["startup_timeout_s"] = args.startup_timeout
+    vllm["extra_args"] = [*vllm.get("extra_args", []), *args.vllm_arg]
+    out = home / "use_cases"
+    out.mkdir(exist_ok=True)
+    (out / f"{args.use_case}.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--use-case", default="python_docs_qa")
@@ -96,6 +202,14 @@ def main() -> None:
     parser.add_argument("--users", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--max-new-tokens", type=int, default=16)
     parser.add_argument("--engines", nargs="+", default=["embedded", "merged", "lora"])
+    parser.add_argument("--costs-only", action="store_true", help="only the gateway's per-request costs")
+    parser.add_argument("--startup-timeout", type=float, default=900, help="seconds a vLLM server may take to "
+                        "start (serving.vllm.startup_timeout_s; a loaded 2-core host needs more than the default)")
+    parser.add_argument("--vllm-arg", action="append", default=[], help="an extra vLLM server argument "
+                        "(serving.vllm.extra_args), e.g. --vllm-arg=--enforce-eager; repeat for more")
+    parser.add_argument("--rounds", type=int, default=0, help="then this many alternating rounds of the merged "
+                        "gateway and vLLM direct at the highest --users level: the ratio of runs side by side, under "
+                        "the same load")
     args = parser.parse_args()
     home = ROOT / ".llmops" / "bench" / "vllm"
     home.mkdir(parents=True, exist_ok=True)
@@ -108,15 +222,20 @@ def main() -> None:
     from llmops.serving.vllm_engine import served_name
 
     cfg = load_by_name(args.use_case)
-    version = register_version(cfg, home)
     qs = questions(cfg)
+    key = "sk-bench-" + secrets.token_urlsafe(12)
+    costs = gateway_costs(cfg, qs, key, home)
+    print(json.dumps({"bench": "gateway_costs_us", **costs}), flush=True)
+    if args.costs_only:
+        return
+    version = register_version(cfg, home)
     tokenizer, template = load_tokenizer(cfg.base_model), load_template(cfg.prompt_template)
     ids = [prompt_ids(tokenizer, template, q, cfg.training.max_seq_len) for q in qs]
-    key = "sk-bench-" + secrets.token_urlsafe(12)
     gateway_bodies = [{"model": cfg.model_name, "prompt": q, "max_tokens": args.max_new_tokens} for q in qs]
     direct_bodies = [{"model": served_name(cfg.model_name, version), "prompt": p,
                       "max_tokens": args.max_new_tokens} for p in ids]
     results: dict[str, list[dict]] = {}
+    rounds: list[dict] = []
     exe, out = locust_bin(), home / "load"
     load_before = os.getloadavg()[0]
     vllm_port = cfg.serving.vllm.base_port
@@ -127,6 +246,7 @@ def main() -> None:
         if engine != "embedded":
             cmd += ["--engine", "vllm", "--vllm-mode", engine]
         env = {**os.environ, "PYTHONPATH": str(ROOT / "plugins"), "LLMOPS_API_KEYS": key,
+               "LLMOPS_USE_CASES_DIR": str(use_cases_for_servers(args, home)),
                "VLLM_CPU_KVCACHE_SPACE": "2", "VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}
         log = open(home / f"server-{engine}.log", "w")  # noqa: SIM115
         proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -139,27 +259,57 @@ def main() -> None:
                 direct = f"http://127.0.0.1:{vllm_port}"
                 results["direct"] = [load(exe, direct, direct_bodies, u, args.seconds, key, out / "direct")
                                      for u in args.users]
+                top = max(args.users)
+                for i in range(args.rounds):
+                    g = load(exe, url, gateway_bodies, top, args.seconds, key, out / engine / f"round-{i}")
+                    d = load(exe, direct, direct_bodies, top, args.seconds, key, out / "direct" / f"round-{i}")
+                    rounds.append({"round": i, "users": top, "gateway_rps": g["rps"], "direct_rps": d["rps"],
+                                   "ratio": g["rps"] / d["rps"] if d["rps"] else float("nan"),
+                                   "load": os.getloadavg()[0]})
+                    print(json.dumps({"bench": "vllm_gateway_vs_direct", **rounds[-1]}), flush=True)
         finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=120)
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(timeout=120)
         for name in [engine] + (["direct"] if engine == "merged" else []):
             for r in results[name]:
                 print(json.dumps({"bench": "vllm_load", "engine": name, **r}), flush=True)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                            cwd=ROOT).stdout.strip()
     lines = [f"\n## Embedded vs vLLM through the gateway vs vLLM direct: {args.use_case} "
              f"({datetime.now(UTC):%Y-%m-%d})\n",
+             f"Recorded: {datetime.now(UTC):%Y-%m-%d} · commit {commit} · {cpu_name()}, 24 GiB, no GPU · command "
+             "below\n",
              f"Machine: {cpu_name()}, 24 GiB, no GPU (load average {load_before:.1f} when it began); model "
              f"`{cfg.base_model}` "
              f"with a rank-8 LoRA version; vllm-cpu 0.32.0 (bf16); {args.max_new_tokens} new tokens; "
              f"{len(qs)} distinct prompts, the same for every engine; locust (`bench/load_test.py`'s runner) "
              f"{args.seconds:g}s per level on loopback. "
              f"Reproduce: `.venv/bin/python bench/vllm_load.py --use-case {args.use_case} --seconds "
-             f"{args.seconds:g}`.\n",
+             f"{args.seconds:g} --users {' '.join(map(str, args.users))} --engines {' '.join(args.engines)} "
+             f"--max-new-tokens {args.max_new_tokens}"
+             + (f" --rounds {args.rounds}" if args.rounds else "")
+             + "".join(f" --vllm-arg={a}" for a in args.vllm_arg) + "`.\n",
              "| engine | users | requests | failures | req/s | vs 1 user | p50 ms | p95 ms |",
              "|---|---|---|---|---|---|---|---|"]
     for engine, rows in results.items():
         one = rows[0]["rps"] if rows and rows[0]["users"] == 1 else float("nan")
         lines += [f"| {engine} | {r['users']} | {r['requests']} | {r['failures']} | {r['rps']:.2f} | "
                   f"{r['rps'] / one:.1f}x | {r['p50_ms']:.0f} | {r['p95_ms']:.0f} |" for r in rows]
+    if "merged" in results and "direct" in results:
+        ratios = [f"{g['users']} users {g['rps'] / d['rps']:.2f}x" for g, d in zip(results["merged"],
+                                                                                  results["direct"], strict=True)]
+        lines.append(f"\nGateway (merged) / direct, req/s: {', '.join(ratios)}; load average "
+                     f"{os.getloadavg()[0]:.1f} when it ended.")
+    if rounds:
+        import statistics
+
+        lines += ["\nSide by side, alternating rounds at the same level (gateway, then direct, "
+                  f"{args.seconds:g}s each): " + ", ".join(f"{r['ratio']:.3f}x (load {r['load']:.1f})"
+                                                           for r in rounds)
+                  + f"; median {statistics.median(r['ratio'] for r in rounds):.3f}x."]
+    lines += ["\nThe gateway's own cost per request (µs, in-process, `gateway_costs`): "
+              + ", ".join(f"{k} {v:g}" for k, v in costs.items()) + "."]
     with open(ROOT / "docs" / "benchmarks.md", "a") as f:
         f.write("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -130,6 +130,12 @@ class EngineUnavailable(ServingError):
     """The vLLM server behind the gateway is down or restarting (503 with ``Retry-After``)."""
 
 
+class RetrievalUnavailable(ServingError):
+    """With a ``retrieval`` block: the live index is missing or cannot be read, or its embedding model is not the
+    configured one (503, naming the index; ``serving.without_index: answer`` answers without context instead,
+    except for an embedding mismatch, which is always refused)."""
+
+
 class EngineRefused(ServingError, PermanentError):
     """The vLLM server behind the gateway refused a request (an HTTP 4xx other than 404 and 429: a prompt and
     ``max_tokens`` longer than its ``--max-model-len``, a key it does not accept). The same request gets the same

@@ -13,6 +13,7 @@ from llmops.errors import BlankPrompt, NoChampion, NotServed, PromptTooLong, Que
 from llmops.paths import PROJECT_ROOT
 from llmops.prompts import PromptTemplate
 from llmops.serving.app import Settings, status_of
+from llmops.serving.citations import Citations
 from llmops.serving.metrics import ServingMetrics
 from llmops.serving.model_store import ModelStore, ServedVersion
 from llmops.serving.scheduler import Job
@@ -43,7 +44,7 @@ def _version(version: str, engine: HeldEngine, alias: str = "champion") -> Serve
 
 
 def _service(store: ModelStore, **settings) -> Service:
-    return Service(CFG, Settings.for_use_case(CFG, **settings), store, ServingMetrics(), None, None, lambda m: None)
+    return Service(CFG, Settings.for_use_case(CFG, **settings), store, ServingMetrics(), None, None, Citations(CFG))
 
 
 def test_each_unanswerable_request_is_a_project_error_with_its_status(tmp_path):

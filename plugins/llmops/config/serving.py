@@ -74,6 +74,9 @@ class ServingConfig(_Strict):
     max_wait_ms: float = Field(10.0, ge=0, le=1000, description="How long a batch waits for more requests")
     max_queue: int = Field(64, gt=0, description="Requests waiting per model version; more get 429")
     request_timeout_s: float = Field(60.0, gt=0, description="A request not answered by then gets 503")
+    without_index: Literal["refuse", "answer"] = Field(
+        "refuse", description="With a retrieval block, when the live index is missing or unreadable: refuse (503 "
+        "naming the index) or answer without context, saying so in the response (llmops.retrieval)")
     batch_input: str | None = Field(None, description="Files (glob) the batch prediction DAG runs the champion on")
     batch_prompt_column: str = Field("prompt", description="Column of the batch_input files that holds prompts")
     batch_size: int = Field(32, gt=0, description="Rows decoded together in batch predictions")

@@ -25,10 +25,10 @@ def uses_chat_template(tokenizer) -> bool:
     return bool(getattr(tokenizer, "chat_template", None))
 
 
-def chat(template: PromptTemplate, prompt: str, response: str | None = None) -> list[dict]:
-    """The conversation of one row: the rendered prompt template as the user turn, the response (if any) as the
-    assistant turn."""
-    turns = [{"role": "user", "content": template.render(prompt).strip()}]
+def chat(template: PromptTemplate, prompt: str, response: str | None = None, context: str = "") -> list[dict]:
+    """The conversation of one row: the rendered prompt template (with ``context`` in its ``{context}`` slot, from
+    :func:`llmops.prompts.format_passages`) as the user turn, the response (if any) as the assistant turn."""
+    turns = [{"role": "user", "content": template.render(prompt, context).strip()}]
     return turns + ([{"role": "assistant", "content": response}] if response is not None else [])
 
 
@@ -38,25 +38,32 @@ def _ids(tokenizer, texts: list[str]) -> list[list[int]]:
     return tokenizer(texts, add_special_tokens=False, return_attention_mask=False)["input_ids"]
 
 
-def _heads(tokenizer, template: PromptTemplate, prompts: list[str]) -> list[str]:
+def _contexts(prompts: list[str], contexts: Sequence[str] | None) -> list[str]:
+    return [""] * len(prompts) if contexts is None else list(contexts)
+
+
+def _heads(tokenizer, template: PromptTemplate, prompts: list[str], contexts: Sequence[str] | None = None) -> list[str]:
     """The chat template's text of each prompt up to its generation prompt."""
-    return tokenizer.apply_chat_template([chat(template, p) for p in prompts], tokenize=False,
-                                         add_generation_prompt=True)
+    return tokenizer.apply_chat_template([chat(template, p, context=c) for p, c in
+                                          zip(prompts, _contexts(prompts, contexts), strict=True)],
+                                         tokenize=False, add_generation_prompt=True)
 
 
-def _prompt_parts(tokenizer, template: PromptTemplate, prompts: list[str],
-                  heads: list[str] | None = None) -> list[list[int]]:
+def _prompt_parts(tokenizer, template: PromptTemplate, prompts: list[str], heads: list[str] | None = None,
+                  contexts: Sequence[str] | None = None) -> list[list[int]]:
     if uses_chat_template(tokenizer):
-        return _ids(tokenizer, heads if heads is not None else _heads(tokenizer, template, prompts))
+        return _ids(tokenizer, heads if heads is not None else _heads(tokenizer, template, prompts, contexts))
     bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
-    return [bos + ids for ids in _ids(tokenizer, [template.render(p) for p in prompts])]
+    return [bos + ids for ids in _ids(tokenizer, [template.render(p, c) for p, c in
+                                                  zip(prompts, _contexts(prompts, contexts), strict=True)])]
 
 
 def _response_parts(tokenizer, template: PromptTemplate, prompts: list[str], responses: list[str],
-                    heads: list[str] | None) -> list[list[int]]:
+                    heads: list[str] | None, contexts: Sequence[str] | None = None) -> list[list[int]]:
     if not uses_chat_template(tokenizer):
         return [[*ids, tokenizer.eos_token_id] for ids in _ids(tokenizer, responses)]
-    fulls = tokenizer.apply_chat_template([chat(template, p, r) for p, r in zip(prompts, responses, strict=True)],
+    fulls = tokenizer.apply_chat_template([chat(template, p, r, c) for p, r, c in
+                                           zip(prompts, responses, _contexts(prompts, contexts), strict=True)],
                                           tokenize=False)
     # the assistant turn as the template writes it, end-of-turn marker included; a template whose full text does
     # not start with the generation prompt falls back to response + eos
@@ -73,21 +80,25 @@ def fit_prompt(prompt_part: list[int], max_len: int) -> list[int]:
     return prompt_part[-(max_len - 1):] if len(prompt_part) > max_len - 1 else prompt_part
 
 
-def prompt_ids_batch(tokenizer, template: PromptTemplate, prompts: Sequence[str], max_len: int) -> list[list[int]]:
-    """The generation input of each prompt: exactly the prefix :func:`encode_batch` trains on."""
-    return [fit_prompt(part, max_len) for part in _prompt_parts(tokenizer, template, list(prompts))]
+def prompt_ids_batch(tokenizer, template: PromptTemplate, prompts: Sequence[str], max_len: int,
+                     contexts: Sequence[str] | None = None) -> list[list[int]]:
+    """The generation input of each prompt (with its context, when given): exactly the prefix
+    :func:`encode_batch` trains on."""
+    return [fit_prompt(part, max_len) for part in _prompt_parts(tokenizer, template, list(prompts),
+                                                                contexts=contexts)]
 
 
 def encode_batch(tokenizer, template: PromptTemplate, prompts: Sequence[str], responses: Sequence[str],
-                 max_len: int) -> dict[str, list[list[int]]]:
-    """Token ids of prompt part + response part of each row, cut to ``max_len``; labels are -100 on the prompt
-    part: ``{"input_ids": [...], "labels": [...]}``."""
+                 max_len: int, contexts: Sequence[str] | None = None) -> dict[str, list[list[int]]]:
+    """Token ids of prompt part + response part of each row (``contexts``: each row's retrieved passages as
+    :func:`llmops.prompts.format_passages` writes them, for a template with a ``{context}`` slot), cut to
+    ``max_len``; labels are -100 on the prompt part: ``{"input_ids": [...], "labels": [...]}``."""
     prompts, responses = list(prompts), list(responses)
     if not prompts:
         return {"input_ids": [], "labels": []}
-    heads = _heads(tokenizer, template, prompts) if uses_chat_template(tokenizer) else None
-    prompt_parts = _prompt_parts(tokenizer, template, prompts, heads)
-    response_parts = _response_parts(tokenizer, template, prompts, responses, heads)
+    heads = _heads(tokenizer, template, prompts, contexts) if uses_chat_template(tokenizer) else None
+    prompt_parts = _prompt_parts(tokenizer, template, prompts, heads, contexts)
+    response_parts = _response_parts(tokenizer, template, prompts, responses, heads, contexts)
     out: dict[str, list[list[int]]] = {"input_ids": [], "labels": []}
     for prompt_part, response_ids in zip(prompt_parts, response_parts, strict=True):
         prompt_part = fit_prompt(prompt_part, max_len)
@@ -109,9 +120,9 @@ def encode_rows(tokenizer, template: PromptTemplate, prompts: Sequence[str], res
     return [{"input_ids": ids, "labels": labels} for ids, labels in zip(out["input_ids"], out["labels"], strict=True)]
 
 
-def prompt_ids(tokenizer, template: PromptTemplate, prompt: str, max_len: int) -> list[int]:
-    """:func:`prompt_ids_batch` of one prompt."""
-    return prompt_ids_batch(tokenizer, template, [prompt], max_len)[0]
+def prompt_ids(tokenizer, template: PromptTemplate, prompt: str, max_len: int, context: str = "") -> list[int]:
+    """:func:`prompt_ids_batch` of one prompt (with its context)."""
+    return prompt_ids_batch(tokenizer, template, [prompt], max_len, [context])[0]
 
 
 def collate(examples: list[dict], pad_id: int, *, left: bool = False) -> dict:

@@ -14,14 +14,13 @@ served it, carries ``safety_attributes`` (the completion is withheld when blocke
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import threading
-import time
-import uuid
 
-from fastapi import FastAPI, HTTPException, Request
-from fastapi.responses import Response
+from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from llmops.config import ServingConfig, UseCaseConfig
@@ -34,21 +33,24 @@ from llmops.errors import (
     PromptTooLong,
     QueueFull,
     RequestTimedOut,
+    RetrievalUnavailable,
     ServingError,
 )
+from llmops.serving.answers import Question
 from llmops.serving.auth import RequireKey
+from llmops.serving.citations import Citations
 from llmops.serving.feedback import FeedbackLog, feedback_router
+from llmops.serving.grounding import Grounding
 from llmops.serving.metrics import ServingMetrics
-from llmops.serving.model_store import ModelStore, ServedVersion
+from llmops.serving.model_store import ModelStore
 from llmops.serving.openai_api import error_response, openai_router
-from llmops.serving.prediction_log import PredictionLog
-from llmops.serving.scheduler import Job
 from llmops.serving.service import Service
+from llmops.serving_logs import PredictionLog
 
 log = logging.getLogger(__name__)
 # each serving error's HTTP status; the ones a retry can clear carry Retry-After
 STATUS = {NotServed: 404, NoChampion: 503, QueueFull: 429, RequestTimedOut: 503, PromptTooLong: 413, BlankPrompt: 422,
-          EngineUnavailable: 503, EngineRefused: 502}
+          EngineUnavailable: 503, EngineRefused: 502, RetrievalUnavailable: 503}
 RETRY_AFTER = (QueueFull, RequestTimedOut, EngineUnavailable)
 
 
@@ -76,12 +78,9 @@ class Settings(ServingConfig):
 
 
 def create_app(cfg: UseCaseConfig, settings: Settings | None = None, store: ModelStore | None = None) -> FastAPI:
-    from llmops.data.snapshots.handle import Snapshots
     from llmops.evaluate.safety import SafetyFilter
-    from llmops.serving.citations import CitationIndex
 
     settings = settings or Settings.for_use_case(cfg)
-    prediction_log = PredictionLog(cfg.name) if settings.prediction_log else None
     aliases = ("champion", "challenger") if settings.canary_fraction > 0 else ("champion",)
     if store is None and settings.engine == "vllm":
         from llmops.serving.vllm_store import VllmModelStore
@@ -90,20 +89,25 @@ def create_app(cfg: UseCaseConfig, settings: Settings | None = None, store: Mode
     store = store or ModelStore(cfg, aliases, serving=settings)
     metrics = ServingMetrics()
     store.on_refused = lambda alias, version, _reason: metrics.refused.labels(alias, version).inc()
-    safety = SafetyFilter(cfg.evaluation.safety)
-    snapshots = Snapshots.of(cfg)  # the served versions' snapshots: their train rows make the citation index
-    citations: dict[str, CitationIndex] = {}
-    stop = threading.Event()
+    grounding = Grounding(cfg, without_index=settings.without_index, timeout_s=settings.request_timeout_s) \
+        if cfg.retrieval is not None else None
+    service = Service(cfg, settings, store, metrics, SafetyFilter(cfg.evaluation.safety),
+                      PredictionLog(cfg.name) if settings.prediction_log else None, Citations(cfg), grounding)
+    service.feedback = FeedbackLog(cfg.name)
+    reloader = Reloader(store, settings.reload_interval_s)
+
     @contextlib.asynccontextmanager
     async def lifespan(_app):
         store.refresh()
-        threading.Thread(target=reload_loop, name="alias-reload", daemon=True).start()
+        if grounding is not None:
+            await asyncio.to_thread(grounding.warm_up)
+        reloader.start()
         yield
-        stop.set()
+        reloader.stop()
         store.close()
 
     app = FastAPI(title=f"{cfg.name} LLM API", description=cfg.description, lifespan=lifespan)
-    app.state.store, app.state.metrics, app.state.settings = store, metrics, settings
+    app.state.store, app.state.metrics, app.state.settings, app.state.service = store, metrics, settings, service
 
     @app.exception_handler(HTTPException)
     async def http_error(_request, exc: HTTPException):
@@ -116,59 +120,40 @@ def create_app(cfg: UseCaseConfig, settings: Settings | None = None, store: Mode
 
     app.add_middleware(RequireKey, keys=settings.api_keys, deny=lambda: error_response(
         401, "missing or invalid API key (Authorization: Bearer <key>)", {"WWW-Authenticate": "Bearer"}))
+    app.include_router(service_router(service))
+    app.include_router(openai_router(service))
+    app.include_router(feedback_router(service, service.feedback))
+    return app
 
-    @app.get("/livez")
+
+def service_router(service: Service) -> APIRouter:
+    """``/livez``, ``/healthz``, ``/metrics`` and ``POST /v1/generate``."""
+    router = APIRouter()
+    cfg, store = service.cfg, service.store
+
+    @router.get("/livez")
     def livez():
         return {"status": "alive"}
 
-    def citation_index(m: ServedVersion) -> CitationIndex | None:
-        sid = m.snapshot_id
-        if sid and sid not in citations:
-            try:
-                citations[sid] = CitationIndex(snapshots.load_split(sid, "train"), sid,
-                                               cfg.evaluation.recitation.ngram_words)
-            except Exception as e:  # the snapshot store may not be reachable from the server
-                log.warning("no citation index for snapshot %s: %s", sid, e)
-                return None
-        return citations.get(sid)
-
-    def reload_loop():
-        while not stop.wait(settings.reload_interval_s):
-            try:
-                for change in store.refresh():
-                    log.info("reloaded %s", change)
-            except Exception:
-                log.exception("model reload failed; still serving %s", store.versions())
-
-    service = Service(cfg, settings, store, metrics, safety, prediction_log, citation_index)
-    app.state.service = service
-
-    @app.post("/v1/generate")
+    @router.post("/v1/generate")
     async def generate_endpoint(req: GenerateRequest, request: Request):
-        m = service.pick()
-        ids = service.prompt_ids(m, req.prompt)
-        started = time.perf_counter()
-        out = await service.run(m, Job(ids=ids, max_new_tokens=service.max_new(req.max_new_tokens)), request)
-        elapsed = time.perf_counter() - started
-        text = m.tokenizer.decode(out, skip_special_tokens=True).strip()
-        rid = f"cmpl-{uuid.uuid4().hex[:24]}"  # the id POST /v1/feedback takes
-        post = service.finish(m, req.prompt, text, len(out), elapsed, rid)
-        return {
-            "id": rid,
-            "completion": None if post["blocked_reason"] else text,
-            "model": {"name": cfg.model_name, "version": m.version, "alias": m.alias},
-            "prompt_template_hash": m.template.hash,
-            "safety_attributes": post["safety_attributes"],
-            "citations": post["citations"],
-            "latency_ms": round(elapsed * 1000, 1),
-            "generated_tokens": len(out),
+        a = await service.answer(Question(prompt=req.prompt, max_new_tokens=req.max_new_tokens), request)
+        c = a.choices[0]
+        body = {
+            "id": a.id,
+            "completion": None if c.blocked_reason else c.text,
+            "model": {"name": cfg.model_name, "version": a.model.version, "alias": a.model.alias},
+            "prompt_template_hash": a.model.template.hash,
+            "safety_attributes": c.safety_attributes,
+            "citations": c.citations,
+            "latency_ms": round(a.elapsed_s * 1000, 1),
+            "generated_tokens": c.tokens,
         }
+        if a.context is not None:
+            body["retrieval"] = a.context.summary()
+        return JSONResponse(body)
 
-    app.include_router(openai_router(service))
-    service.feedback = FeedbackLog(cfg.name)
-    app.include_router(feedback_router(service, service.feedback))
-
-    @app.get("/healthz")
+    @router.get("/healthz")
     def healthz():
         versions = store.versions()
         if "champion" not in versions:
@@ -176,10 +161,32 @@ def create_app(cfg: UseCaseConfig, settings: Settings | None = None, store: Mode
         return {"status": "ok", "model": cfg.model_name, "versions": versions, "reloads": store.reloads,
                 "refused": store.refused}
 
-    @app.get("/metrics")
+    @router.get("/metrics")
     def prometheus():
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    return app
+    return router
+
+
+class Reloader:
+    """The thread that follows the registry's aliases: every ``interval_s`` the store loads what moved."""
+
+    def __init__(self, store: ModelStore, interval_s: float):
+        self.store, self.interval_s = store, interval_s
+        self._stop = threading.Event()
+
+    def start(self) -> None:
+        threading.Thread(target=self._loop, name="alias-reload", daemon=True).start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            try:
+                for change in self.store.refresh():
+                    log.info("reloaded %s", change)
+            except Exception:
+                log.exception("model reload failed; still serving %s", self.store.versions())

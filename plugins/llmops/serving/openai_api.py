@@ -10,10 +10,8 @@ with ``finish_reason: "content_filter"``. ``stream: true`` sends server-sent eve
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
-import uuid
 from typing import Literal
 
 from fastapi import APIRouter, HTTPException, Request
@@ -22,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from llmops import names
 from llmops.errors import InvalidName
-from llmops.serving.scheduler import Job
+from llmops.serving.answers import Answer, Question
 
 
 class _Common(BaseModel):
@@ -69,29 +67,21 @@ class ChatRequest(_Common):
         return content or ""
 
 
-def _cut_at_stop(text: str, stops: list[str]) -> tuple[str, bool]:
-    cuts = [text.index(s) for s in stops if s in text]
-    return (text[:min(cuts)], True) if cuts else (text, False)
-
-
 def openai_router(service) -> APIRouter:
     router = APIRouter(prefix="/v1")
     cfg = service.cfg
 
-    def resolve(model: str):
+    def question(req: _Common, prompt: str, chat: bool) -> Question:
         try:
-            name, alias, version = names.model_ref(model)
+            name, alias, version = names.model_ref(req.model)
         except InvalidName as e:
             raise HTTPException(400, str(e)) from None
         if name != cfg.model_name:
             raise HTTPException(404, f"model: '{name}' is not served here; this server serves '{cfg.model_name}'")
-        return service.pick(alias, version)
-
-    def extras(m, post: dict | None) -> dict:
-        out = {"model_version": m.version, "alias": m.alias, "prompt_template_hash": m.template.hash}
-        if post is not None:
-            out.update(safety_attributes=post["safety_attributes"], citations=post["citations"])
-        return out
+        return Question(prompt=prompt, alias=alias, version=version,
+                        max_new_tokens=req.max_completion_tokens or req.max_tokens, n=req.n,
+                        temperature=req.temperature, top_p=req.top_p, stops=tuple(req.stops()),
+                        kind="chatcmpl" if chat else "cmpl")
 
     @router.get("/models")
     def list_models():
@@ -103,36 +93,28 @@ def openai_router(service) -> APIRouter:
         return {"object": "list", "data": data}
 
     async def complete(req: _Common, prompt: str, request: Request, chat: bool):
-        stops = req.stops()
-        m = resolve(req.model)
-        ids = service.prompt_ids(m, prompt)
-        max_new = service.max_new(req.max_completion_tokens or req.max_tokens)
-        rid = f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex[:24]}"
+        q = question(req, prompt, chat)
         if req.stream:
             if req.n != 1:
                 raise HTTPException(400, "n: streaming supports n=1 only")
-            return _stream(service, m, ids, prompt, req, max_new, stops, rid, chat, extras, request)
-        started = time.perf_counter()
-        jobs = [Job(ids=ids, max_new_tokens=max_new, temperature=req.temperature, top_p=req.top_p)
-                for _ in range(req.n)]
-        outs = await asyncio.gather(*(service.run(m, j, request) for j in jobs))
-        elapsed = time.perf_counter() - started
-        choices, post = [], None
-        for i, out in enumerate(outs):
-            text, stopped = _cut_at_stop(m.tokenizer.decode(out, skip_special_tokens=True).strip(), stops)
-            post = service.finish(m, prompt, text, len(out), elapsed, rid, i)
-            reason = "content_filter" if post["blocked_reason"] else (
-                "length" if len(out) >= max_new and not stopped else "stop")
-            content = "" if post["blocked_reason"] else text
-            choice = {"index": i, "finish_reason": reason, "logprobs": None,
-                      "safety_attributes": post["safety_attributes"], "citations": post["citations"]}
-            choice.update({"message": {"role": "assistant", "content": content}} if chat else {"text": content})
+            return _stream(await service.stream(q), chat)
+        a = await service.answer(q, request)
+        choices = []
+        for c in a.choices:
+            content = "" if c.blocked_reason else c.text
+            choice = {"index": c.index, "finish_reason": c.finish_reason, "logprobs": None,
+                      "safety_attributes": c.safety_attributes, "citations": c.citations}
+            if chat:
+                message = {"role": "assistant", "content": content}
+                if a.context is not None and not c.blocked_reason:
+                    message["annotations"] = a.context.annotations(content)
+                choice["message"] = message
+            else:
+                choice["text"] = content
             choices.append(choice)
-        usage = {"prompt_tokens": len(ids) * req.n, "completion_tokens": sum(len(o) for o in outs),
-                 "total_tokens": len(ids) * req.n + sum(len(o) for o in outs)}
-        return {"id": rid, "object": "chat.completion" if chat else "text_completion", "created": int(time.time()),
-                "model": f"{cfg.model_name}@{m.version}", "choices": choices, "usage": usage,
-                "llmops": extras(m, post)}
+        return JSONResponse({"id": a.id, "object": "chat.completion" if chat else "text_completion",
+                             "created": int(time.time()), "model": f"{cfg.model_name}@{a.model.version}",
+                             "choices": choices, "usage": _usage(a, req.n), "llmops": _extras(a)})
 
     @router.post("/completions")
     async def completions(req: CompletionRequest, request: Request):
@@ -145,66 +127,56 @@ def openai_router(service) -> APIRouter:
     return router
 
 
-def _stream(service, m, ids, prompt, req, max_new, stops, rid, chat, extras, request) -> StreamingResponse:
-    loop = asyncio.get_running_loop()
-    tokens: asyncio.Queue[int | None] = asyncio.Queue()
-    job = Job(ids=ids, max_new_tokens=max_new, temperature=req.temperature, top_p=req.top_p,
-              on_token=lambda t: loop.call_soon_threadsafe(tokens.put_nowait, t))
-    future = service.submit(m, job)  # 429 before the response starts
-    future.add_done_callback(lambda _f: loop.call_soon_threadsafe(tokens.put_nowait, None))
-    created, model = int(time.time()), f"{service.cfg.model_name}@{m.version}"
-    hold = max((len(s) for s in stops), default=1) - 1
+def _usage(a: Answer, n: int = 1) -> dict:
+    prompt = a.prompt_tokens * n
+    return {"prompt_tokens": prompt, "completion_tokens": a.completion_tokens,
+            "total_tokens": prompt + a.completion_tokens}
 
-    def chunk(delta: str | None, finish: str | None, role: bool = False, **more) -> str:
+
+def _extras(a: Answer) -> dict:
+    """Our additions (``llmops``): which version answered, its template, and the last choice's safety and
+    citations."""
+    m = a.model
+    out = {"model_version": m.version, "alias": m.alias, "prompt_template_hash": m.template.hash}
+    if a.choices:
+        last = a.choices[-1]
+        out.update(safety_attributes=last.safety_attributes, citations=last.citations)
+    if a.context is not None:
+        out["retrieval"] = a.context.summary()
+    return out
+
+
+def _stream(stream, chat: bool) -> StreamingResponse:
+    a = stream.answer
+    created, model = int(time.time()), f"{stream.service.cfg.model_name}@{a.model.version}"
+
+    def chunk(delta: str | None, finish: str | None, role: bool = False, annotations=None, **more) -> str:
         if chat:
             content = {} if delta is None else {"content": delta}
+            if annotations:  # the passages, on the final chunk's delta, as in a whole message
+                content["annotations"] = annotations
             choice = {"index": 0, "delta": {"role": "assistant", **content} if role else content,
                       "finish_reason": finish}
         else:
             choice = {"index": 0, "text": delta or "", "finish_reason": finish}
-        body = {"id": rid, "object": "chat.completion.chunk" if chat else "text_completion", "created": created,
+        body = {"id": a.id, "object": "chat.completion.chunk" if chat else "text_completion", "created": created,
                 "model": model, "choices": [choice], **more}
         return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
 
     async def events():
-        started, out, sent, finish = time.perf_counter(), [], "", None
-        deadline = started + service.settings.request_timeout_s
         try:
             if chat:
                 yield chunk("", None, role=True)
-            while finish is None:
-                try:
-                    tok = await asyncio.wait_for(tokens.get(), timeout=max(0.01, deadline - time.perf_counter()))
-                except TimeoutError:
-                    finish = "timeout"
-                    break
-                done = tok is None
-                if not done:
-                    out.append(tok)
-                text = m.tokenizer.decode(out, skip_special_tokens=True).lstrip()
-                text, stopped = _cut_at_stop(text, stops)
-                if service.safety.why_blocked(text):
-                    finish = "content_filter"
-                    break
-                if stopped or done:
-                    finish = "stop" if stopped or len(out) < max_new else "length"
-                    ready = text.rstrip() if not stopped else text
-                elif text.endswith("\ufffd"):
-                    continue  # half a multi-byte character: wait for the rest
-                else:
-                    ready = text[:len(text) - hold] if hold else text
-                if len(ready) > len(sent) and ready.startswith(sent):
-                    yield chunk(ready[len(sent):], None)
-                    sent = ready
-            job.cancelled.set()
-            full = m.tokenizer.decode(out, skip_special_tokens=True).strip()
-            post = service.finish(m, prompt, _cut_at_stop(full, stops)[0], len(out), time.perf_counter() - started,
-                                  rid)
-            usage = {"prompt_tokens": len(ids), "completion_tokens": len(out), "total_tokens": len(ids) + len(out)}
-            yield chunk(None, "stop" if finish == "timeout" else finish, usage=usage, llmops=extras(m, post))
+            sent = ""
+            async for piece in stream.pieces():
+                sent += piece
+                yield chunk(piece, None)
+            c = a.choices[0]
+            annotations = a.context.annotations(sent) if chat and a.context and not c.blocked_reason else None
+            yield chunk(None, c.finish_reason, annotations=annotations, usage=_usage(a), llmops=_extras(a))
             yield "data: [DONE]\n\n"
         finally:
-            job.cancelled.set()  # the client left or the stream ended: free the slot
+            stream.close()
 
     return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
