@@ -70,8 +70,8 @@ def _pgvector_server() -> tuple[str | None, str | None, str | None]:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     password = secrets.token_urlsafe(12)
-    run = _docker("run", "-d", "--rm", "-p", f"127.0.0.1:{port}:5432", "-e", f"POSTGRES_PASSWORD={password}",
-                  PGVECTOR_IMAGE)
+    run = _docker("run", "-d", "--rm", "--shm-size=1g", "-p", f"127.0.0.1:{port}:5432", "-e",
+                  f"POSTGRES_PASSWORD={password}", PGVECTOR_IMAGE)  # shm: parallel HNSW builds, as in the compose file
     if run.returncode != 0:
         return None, None, f"could not start {PGVECTOR_IMAGE}: {run.stderr.strip()[-300:]}"
     container = run.stdout.strip()
