@@ -83,29 +83,6 @@ def pytest_collection_modifyitems(config, items):
             tier = tier_of(item.nodeid, item.get_closest_marker("slow") is not None)
             return ORDER.index(tier) if tier in ORDER else len(ORDER) + (tier != "slow")
         items.sort(key=rank)  # stable: the order within a tier is the files' own
-    _faults_last(items)
-
-
-# these kill and restart parts of the Celery topology that their group shares: they run after its other tests
-FAULTS_LAST = ("integration/test_celery_faults.py",)
-
-
-def _faults_last(items) -> None:
-    """The tests of the fault files' group run one after the other, where the group's first test was, the fault
-    files last: the topology they share is started once and stopped after its last test (its conftest), not left
-    idling beside the tests between them (the compose stack)."""
-    def faults(item):
-        return item.nodeid.split("::", 1)[0].removeprefix("tests/").startswith(FAULTS_LAST)
-
-    found = [item for item in items if faults(item)]
-    if not found:
-        return
-    group = scope_of(found[0].nodeid)
-    members = [item for item in items if scope_of(item.nodeid) == group]
-    first = next(k for k, item in enumerate(items) if scope_of(item.nodeid) == group)
-    others = [item for item in items if scope_of(item.nodeid) != group]
-    ordered = [item for item in members if not faults(item)] + [item for item in members if faults(item)]
-    items[:] = others[:first] + ordered + others[first:]
 
 
 def share_cores() -> None:

@@ -153,7 +153,8 @@ class Topology:
         self._start("mlflow", [str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(self.mlflow_port),
                                "--workers", "1",
                                "--backend-store-uri", f"postgresql+psycopg2://{PG_USER}@{PG_HOST}:{PG_PORT}/{self.mlflow_db}",
-                               "--artifacts-destination", str(self.base / "mlflow-artifacts")])
+                               "--artifacts-destination", str(self.base / "mlflow-artifacts")],
+                    MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")  # as in docker-compose.yaml: no server-side jobs
         migrated = self.airflow("db", "migrate", timeout=600)
         assert migrated.returncode == 0, migrated.stdout[-3000:] + migrated.stderr[-3000:]
         af = str(BIN / "airflow")
