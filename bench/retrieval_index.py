@@ -100,7 +100,7 @@ def main(argv=None) -> int:
 
     from llmops.config import ChunkingConfig, RetrieverConfig
     from llmops.retrieval import embedding
-    from llmops.retrieval.backend import backend as make_backend
+    from llmops.retrieval.backends import backend as make_backend
     from llmops.retrieval.chunking import Chunk, chunk_documents
     from llmops.retrieval.metrics import load_questions
     from llmops.retrieval.search import Index

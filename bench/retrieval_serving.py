@@ -41,7 +41,7 @@ def build_live_index(cfg, n_chunks: int, embed_chunks: int) -> dict:
     from retrieval_index import corpus_documents
 
     from llmops.retrieval import embedding, live
-    from llmops.retrieval.backend import backend as make_backend
+    from llmops.retrieval.backends import backend as make_backend
     from llmops.retrieval.build import CHUNKS, indexes_root, read_manifest
     from llmops.retrieval.chunking import Chunk, chunk_documents
 

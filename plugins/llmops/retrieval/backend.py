@@ -105,13 +105,3 @@ class EmbeddedBackend:
     def vectors(self, folder: Path, manifest: dict) -> np.ndarray:
         return np.load(folder / VECTORS, mmap_mode="r")
 
-
-def backend(name: str, settings: dict | None = None) -> Backend:
-    """The backend ``name`` (embedded, pgvector); ``settings``: the pgvector block (config or manifest)."""
-    if name == "pgvector":
-        from llmops.retrieval.pgvector import PgvectorBackend
-
-        return PgvectorBackend(settings)
-    if name != "embedded":
-        raise ValueError(f"retrieval backend must be embedded or pgvector, not {name!r}")
-    return EmbeddedBackend(settings)

@@ -28,7 +28,7 @@ import pandas as pd
 
 from llmops import paths
 from llmops.config import RetrievalConfig
-from llmops.retrieval.backend import backend as make_backend
+from llmops.retrieval.backends import backend as make_backend
 from llmops.retrieval.chunking import Chunk, chunk_documents
 from llmops.retrieval.embedding import Embedder, same_model
 
