@@ -119,7 +119,9 @@ def test_dpo_goes_through_the_launchers_torchrun_path(pairs, tiny_model_dir, ada
     from llmops.train.preference import DPO
 
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    training = TRAINING.model_copy(update={"epochs": 1, "checkpoint_every_steps": 0})
+    # one epoch of the method's own (training.dpo), as a preference run reads it
+    training = TRAINING.model_copy(update={"dpo": TRAINING.dpo.model_copy(update={"epochs": 1}),
+                                           "checkpoint_every_steps": 0})
     with caplog.at_level("INFO", logger="llmops.train.launcher"):
         result = launcher.train(pairs, method=DPO(adapters["champion"], "1"), base_model=str(tiny_model_dir),
                                 revision=None, training=training, template=TEMPLATE, out_dir=tmp_path,
