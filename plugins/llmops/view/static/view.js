@@ -1,5 +1,5 @@
 /* The LLMOps view's charts: every <canvas data-chart='{spec}'> becomes a Chart.js chart (static/chart.umd.min.js,
-   bundled, nothing loaded from the internet). A spec is plain data written by llmops/view/pages.py:
+   bundled, nothing loaded from the internet). A spec is plain data written by llmops/view/charts.py:
    {kind, labels, datasets: [{label, data, color, colors, low, high, tips, showLine, dashed, pointStyle, rotation}],
     x: {title, type, ticks}, y: {title, type, ticks}, horizontal, stacked, thresholds: [{axis, value, label, color}]}
    low/high draw whiskers (intervals, stderr) along the value axis; thresholds draw dashed lines across the plot;
