@@ -1,7 +1,7 @@
 """The demo's stated rating rule: closer to the documented answer (token F1) wins; a poor best answer brings the
 documented answer as a correction of the worse one; identical answers are not rated."""
 
-from llmops.feedback_demo import rate
+from llmops.demo.feedback import rate
 
 REF = "Use git reset --soft HEAD~1 to undo the last commit and keep the changes."
 
@@ -14,7 +14,7 @@ def test_closer_answer_wins_and_poor_answers_get_a_correction():
 
 
 def test_the_verdict_says_plainly_when_the_round_made_nothing_better():
-    from llmops.feedback_demo import verdict
+    from llmops.demo.feedback import verdict
     from llmops.payloads import Decision, Evaluation
 
     metrics = {"base": {"preference_accuracy": 0.4}, "champion": {"preference_accuracy": 0.5},

@@ -76,10 +76,10 @@ def cmd_demo_rag(args) -> int:
 
 
 def cmd_feedback_demo(args) -> int:
-    from llmops import feedback_demo
+    from llmops.demo import feedback
 
     _apply_env()
-    return feedback_demo.run(args.use_case, args.questions)
+    return feedback.run(args.use_case, args.questions)
 
 
 def cmd_summary(args) -> int:
@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_demo_rag)
     p = sub.add_parser("feedback-demo", help="serve the champion, rate answers by a scripted rule, build "
                                              "preference data, DPO on top of the champion, gate and register "
-                                             "(llmops.feedback_demo)")
+                                             "(llmops.demo.feedback)")
     p.add_argument("--use-case", default=DEFAULT_USE_CASE)
     p.add_argument("--questions", type=int, default=32)
     p.set_defaults(func=cmd_feedback_demo)
