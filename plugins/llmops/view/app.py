@@ -52,10 +52,18 @@ def _config(name: str):
 
 
 def create_app() -> FastAPI:
-    from llmops.errors import InvalidName, PermanentError
-
     app = FastAPI(title="LLMOps", dependencies=[Depends(_authenticated())], docs_url=None, redoc_url=None,
                   openapi_url=None)
+    _add_errors_and_framing(app)
+    _add_static_and_index(app)
+    _add_use_case_pages(app)
+    _add_run_pages(app)
+    return app
+
+
+def _add_errors_and_framing(app: FastAPI) -> None:
+    """How a bad name or a missing record answers, and the redirect of a top-level page into Airflow's frame."""
+    from llmops.errors import InvalidName, PermanentError
 
     @app.exception_handler(InvalidName)
     def _invalid_name(_request, e: InvalidName):  # a name of the wrong shape: refused before any path is built
@@ -75,6 +83,8 @@ def create_app() -> FastAPI:
                 return RedirectResponse(target, status_code=307)
         return await call_next(request)
 
+
+def _add_static_and_index(app: FastAPI) -> None:
     @app.get("/static/{file}")
     def static(file: str):
         if file not in STATIC_FILES:
@@ -90,6 +100,11 @@ def create_app() -> FastAPI:
     def index():
         return pages.index(records.use_cases())
 
+
+def _add_use_case_pages(app: FastAPI) -> None:
+    """A use case's page, a version's lineage chain and a snapshot's manifest."""
+    from llmops import names
+
     @app.get("/use-cases/{name}", response_class=HTMLResponse)
     def use_case(name: str):
         cfg = _config(name)
@@ -101,13 +116,12 @@ def create_app() -> FastAPI:
                                                              "recitation_rate", "length_psi", "vocabulary_overlap"])
         return pages.use_case(name, cfg.model_name, snaps, versions, over_time=over_time,
                               snapshot_rows=plots.snapshot_rows(snaps), serving=serving,
-                              serving_limits=records.serving_thresholds(cfg), gate_runs=records.gate_runs(name, found=found),
+                              serving_limits=records.serving_thresholds(cfg),
+                              gate_runs=records.gate_runs(name, found=found),
                               feedback=plots.feedback_per_day(records.feedback_records(name)))
 
     @app.get("/use-cases/{name}/versions/{version}", response_class=HTMLResponse)
     def version(name: str, version: str):
-        from llmops import names
-
         cfg = _config(name)
         chain = records.chain(cfg, names.version(version, "version"))
         if chain is None:
@@ -116,26 +130,28 @@ def create_app() -> FastAPI:
 
     @app.get("/use-cases/{name}/snapshots/{snapshot_id}/manifest", response_class=HTMLResponse)
     def manifest(name: str, snapshot_id: str):
-        from llmops import names
-
         cfg = _config(name)
         m = records.snapshot(cfg, names.snapshot_id(snapshot_id, "snapshot_id"))
         return pages.manifest(name, m, f"{pages.links.snapshot_manifest(name, snapshot_id)}.json")
 
     @app.get("/use-cases/{name}/snapshots/{snapshot_id}/manifest.json")
     def manifest_json(name: str, snapshot_id: str):
-        from llmops import names
-
         cfg = _config(name)
         return JSONResponse(records.snapshot(cfg, names.snapshot_id(snapshot_id, "snapshot_id")))
 
-    def _run(name: str, run_id: str) -> tuple[dict, str | None]:
-        if not run_id or len(run_id) > 250 or run_id.strip(".") == "" or "/" in run_id or "\\" in run_id:
-            raise HTTPException(400, f"run_id: not a DAG run id: {run_id[:80]!r}")
-        summary = records.run_summary(name, run_id)
-        if summary is None:
-            raise HTTPException(404, f"no DAG run {run_id} of {name}")
-        return summary, (summary.get("register") or {}).get("version")
+
+def _run(name: str, run_id: str) -> tuple[dict, str | None]:
+    """A DAG run's summary and the version it registered (400: not a run id; 404: no such run)."""
+    if not run_id or len(run_id) > 250 or run_id.strip(".") == "" or "/" in run_id or "\\" in run_id:
+        raise HTTPException(400, f"run_id: not a DAG run id: {run_id[:80]!r}")
+    summary = records.run_summary(name, run_id)
+    if summary is None:
+        raise HTTPException(404, f"no DAG run {run_id} of {name}")
+    return summary, (summary.get("register") or {}).get("version")
+
+
+def _add_run_pages(app: FastAPI) -> None:
+    """A DAG run's gate, training and data-validation pages."""
 
     @app.get("/use-cases/{name}/runs/{run_id}/gate", response_class=HTMLResponse)
     def gate(name: str, run_id: str):
@@ -164,8 +180,6 @@ def create_app() -> FastAPI:
         if not _inside(report, paths.llmops_home()) or not report.is_file():
             raise HTTPException(404, f"no validation report for run {run_id}")
         return FileResponse(report, media_type="text/html")
-
-    return app
 
 
 def _inside(path: Path, root: Path) -> bool:
