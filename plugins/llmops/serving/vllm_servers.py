@@ -43,7 +43,8 @@ class VllmServer:
 
     def __init__(self, vcfg: VllmConfig, model_dir: str | Path, served_name: str, port: int, *, lora: bool,
                  log_file: str | Path | None = None, env: dict | None = None):
-        self.vcfg, self.model_dir, self.served_name, self.port, self.lora = vcfg, str(model_dir), served_name, port, lora
+        self.vcfg, self.model_dir, self.served_name = vcfg, str(model_dir), served_name
+        self.port, self.lora = port, lora
         self.url = f"http://{vcfg.host}:{port}"
         self.log_file = Path(log_file) if log_file else None
         self.env = dict(env or {})  # over the host's environment, which is over CPU_ENV

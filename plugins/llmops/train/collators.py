@@ -7,8 +7,8 @@ for flash attention), so no token attends to another example, and no compute is 
 label of each example is masked so no loss crosses a boundary. Whether a given model honours ``position_ids``
 this way is checked on the real model by :func:`packing_is_safe` before it is used.
 
-Padded: each batch is padded to its longest example (``llmops.model.encoding.collate``); with length-grouped sampling the
-padding stays small, and it is safe for every architecture.
+Padded: each batch is padded to its longest example (``llmops.model.encoding.collate``); with length-grouped
+sampling the padding stays small, and it is safe for every architecture.
 """
 
 from __future__ import annotations

@@ -107,7 +107,8 @@ def progress_callback(on_log: Callable[[int, dict], None] | None, cuda: bool):
             logs = {k: float(v) for k, v in (logs or {}).items() if isinstance(v, int | float)}
             now = time.monotonic()
             if "loss" in logs:
-                logs["tokens_per_s"] = (state.num_input_tokens_seen - self.last_tokens) / max(now - self.last_time, 1e-9)
+                seen = state.num_input_tokens_seen - self.last_tokens
+                logs["tokens_per_s"] = seen / max(now - self.last_time, 1e-9)
                 self.last_tokens, self.last_time = state.num_input_tokens_seen, now
                 if cuda:
                     logs["gpu_mem_gb"] = torch.cuda.max_memory_allocated() / 2**30

@@ -1,6 +1,7 @@
 """The specs of the view's plots: plain data that ``static/view.js`` hands to the bundled Chart.js (one
 ``<canvas data-chart>`` per plot, :func:`chart`). What each plot shows comes from :mod:`llmops.view.plots`; this
-module only says how it is drawn (kind, series, colours, axes, tooltips); :mod:`llmops.view.pages` lays the pages out."""
+module only says how it is drawn (kind, series, colours, axes, tooltips); :mod:`llmops.view.pages` lays the pages
+out."""
 
 from __future__ import annotations
 

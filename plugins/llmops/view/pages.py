@@ -183,7 +183,8 @@ def use_case(name: str, model_name: str, snaps: list[dict], versions: list[dict]
                        f"<td>{_outcome(r['passed'])}</td><td>{escape(str(r['version'] or '-'))}</td>"
                        f"<td>{_a(_run_url(name, r['dag_run_id'], 'training'), 'training')}</td></tr>"
                        for r in gate_runs)
-        body.append("<h2>Gate decisions (the newest 50 finetune runs)</h2><table><tr><th>finetune DAG run</th><th>gate</th><th>version</th>"
+        body.append("<h2>Gate decisions (the newest 50 finetune runs)</h2>"
+                    "<table><tr><th>finetune DAG run</th><th>gate</th><th>version</th>"
                     f"<th>training</th></tr>{rows}</table>")
     return _page(f"LLMOps: {name}", "".join(body), [(links.view("use-cases/"), "LLMOps"), ("", name)], charts=True)
 
@@ -293,7 +294,8 @@ def _value(v) -> str:
     if isinstance(v, dict):
         if not v:
             return "-"
-        return "<dl class=kv>" + "".join(f"<dt>{escape(str(k))}</dt><dd>{_value(x)}</dd>" for k, x in v.items()) + "</dl>"
+        items = "".join(f"<dt>{escape(str(k))}</dt><dd>{_value(x)}</dd>" for k, x in v.items())
+        return f"<dl class=kv>{items}</dl>"
     if isinstance(v, list):
         return "<br>".join(_value(x) for x in v) or "-"
     return f"<code>{escape(str(v))}</code>" if v is not None else "-"

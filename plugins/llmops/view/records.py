@@ -226,7 +226,8 @@ def trained_runs(summary: dict | None) -> dict[str, str]:
     """label -> MLflow run id of each training in a DAG run: ``finetune``, or one ``finetune[<trial>]`` per trial."""
     out = {}
     for step, data in (summary or {}).items():
-        if (step == "finetune" or step.startswith("finetune[")) and isinstance(data, dict) and data.get("mlflow_run_id"):
+        trained = isinstance(data, dict) and data.get("mlflow_run_id")
+        if (step == "finetune" or step.startswith("finetune[")) and trained:
             out[step.removeprefix("finetune[").removesuffix("]") if step != "finetune" else "finetune"] = \
                 data["mlflow_run_id"]
     return out
