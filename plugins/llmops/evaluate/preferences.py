@@ -104,6 +104,13 @@ def intervals(per_example: dict[str, dict], *, against: str, candidate: str = "c
             for k in METRICS if k in a and k in b}
 
 
+def mean_interval(values, *, samples: int = 1000, confidence: float = 0.95) -> dict:
+    """The bootstrap interval of one candidate's mean (e.g. its held-out preference accuracy), as
+    :func:`intervals` gives the gain's: ``{"mean", "low", "high", "n"}``."""
+    values = np.asarray(values, dtype=float)
+    return paired_bootstrap(values, np.zeros_like(values), samples=samples, confidence=confidence)
+
+
 def evaluate_preferences(pairs: pd.DataFrame, *, base_model: str, revision: str | None, challenger: str,
                          champion: str | None, template: PromptTemplate, max_len: int, batch_size: int = 16,
                          samples: int = 1000, confidence: float = 0.95) -> dict:
