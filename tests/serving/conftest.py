@@ -127,3 +127,39 @@ def lora_adapters(base64, tmp_path_factory, make_random_adapter) -> dict[str, Pa
     return {name: make_random_adapter(base64, root / name, seed, rank=rank, metadata=meta)
             for name, seed, rank in (("a", 1, 4), ("b", 2, 4), ("big", 3, 16))}
 
+
+
+class SubmitSpy(list):
+    """The jobs an engine was given, in order; the engine's own ``submit`` still runs each one."""
+
+    def __init__(self, engine):
+        super().__init__()
+        self.engine, self.active = engine, True
+        submit = engine.submit
+        engine.submit = lambda job: (self.append(job), submit(job))[1]
+
+    @property
+    def ids(self) -> list[list[int]]:
+        """The prompt token ids of each job."""
+        return [job.ids for job in self]
+
+    def stop(self) -> None:
+        """The engine's own ``submit`` again (the jobs seen so far stay here)."""
+        if self.active:
+            del self.engine.submit
+            self.active = False
+
+
+@pytest.fixture
+def submit_spy():
+    """``submit_spy(engine)`` -> a :class:`SubmitSpy` of what reaches that engine; every spy still watching at the
+    end of the test is taken off, newest first."""
+    spies = []
+
+    def spy(engine) -> SubmitSpy:
+        spies.append(SubmitSpy(engine))
+        return spies[-1]
+
+    yield spy
+    for s in reversed(spies):
+        s.stop()

@@ -35,7 +35,8 @@ API_KEY = "test-key-0123456789"
 def test_missing_or_wrong_key_is_401_except_liveness(client, serving_home):
     for headers in ({"Authorization": ""}, {"Authorization": "Bearer wrong"}, {"Authorization": API_KEY}):
         for method, path in (("post", "/v1/generate"), ("get", "/healthz"), ("get", "/metrics")):
-            r = getattr(client, method)(path, headers=headers, **({"json": {"prompt": "x"}} if method == "post" else {}))
+            body = {"json": {"prompt": "x"}} if method == "post" else {}
+            r = getattr(client, method)(path, headers=headers, **body)
             assert r.status_code == 401, (path, headers, r.status_code)
             assert r.headers["www-authenticate"] == "Bearer"
     assert client.get("/livez", headers={"Authorization": ""}).status_code == 200
@@ -59,7 +60,7 @@ def test_generate_returns_completion_version_safety_and_citations(client, regist
         assert c["snapshot_id"] == registered["snapshot_id"] and len(c["text"].split()) >= 8
 
 
-def test_prompt_formatting_is_the_training_code_path(client, cfg, registered, tmp_path):
+def test_prompt_formatting_is_the_training_code_path(client, cfg, registered, tmp_path, submit_spy):
     """What the service sends to its engine for a request is exactly the prompt part of the training example the
     training code (``train_examples``) makes of the same question."""
     import pandas as pd
@@ -70,15 +71,13 @@ def test_prompt_formatting_is_the_training_code_path(client, cfg, registered, tm
 
     m = client.app.state.store.get("champion")
     assert m.template.text == load_template(cfg.prompt_template).text
-    seen = []
-    submit = m.engine.submit
-    m.engine.submit = lambda job: (seen.append(job.ids), submit(job))[1]
+    seen = submit_spy(m.engine)
     prompt, response = "How do I undo the last commit in git?", "Use git reset --soft HEAD~1."
     assert client.post("/v1/generate", json={"prompt": prompt, "max_new_tokens": 2}).status_code == 200
     rows = pd.DataFrame({"prompt": [prompt], "response": [response]})
     example = next(iter(train_examples(rows, m.tokenizer, m.template, cfg.training.max_seq_len, cache_dir=tmp_path)))
     n_prompt = sum(1 for t in example["labels"] if t == IGNORE)
-    assert seen == [example["input_ids"][:n_prompt]] and n_prompt > 0
+    assert seen.ids == [example["input_ids"][:n_prompt]] and n_prompt > 0
 
 
 def test_bad_requests_get_clear_4xx_before_the_model_runs(client):

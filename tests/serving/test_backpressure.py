@@ -71,27 +71,26 @@ def _app(cfg, **settings):
                                                  **settings))
 
 
-def _first_request_decoding(srv: Server, pool, prompt: str):
+def _first_request_decoding(srv: Server, pool, prompt: str, submit_spy):
     """Send one request while the model is held: it is taken off the queue and waits to decode."""
-    engine, submitted = srv.champion().engine, []
-    submit = engine.submit
-    engine.submit = lambda job: (submitted.append(job), submit(job))[1]
+    engine = srv.champion().engine
+    submitted = submit_spy(engine)
     try:
         first = pool.submit(_post, srv.url, prompt)
         _wait_for(lambda: submitted and engine.waiting() == 0, "the first request to leave the queue")
     finally:
-        del engine.submit  # the engine's own method again
+        submitted.stop()  # the engine's own method again
     return first
 
 
-def test_full_queue_is_429_at_once_and_a_request_waiting_too_long_is_503(cfg, registered):
+def test_full_queue_is_429_at_once_and_a_request_waiting_too_long_is_503(cfg, registered, submit_spy):
     prompt, before = registered["rows"]["prompt"].iloc[0], len(_logged(cfg.name))
     app = _app(cfg, max_queue=1, max_batch_size=1, max_wait_ms=0, request_timeout_s=2.0)
     with Server(app) as srv, concurrent.futures.ThreadPoolExecutor(4) as pool:
         m = srv.champion()
         m.engine.lock.acquire()  # decoding is held: the model is busy
         try:
-            first = _first_request_decoding(srv, pool, prompt)
+            first = _first_request_decoding(srv, pool, prompt, submit_spy)
             queued = pool.submit(_post, srv.url, prompt)
             _wait_for(lambda: m.engine.waiting() == 1, "the second request to wait in the queue")
             started = time.monotonic()
@@ -115,17 +114,15 @@ def test_full_queue_is_429_at_once_and_a_request_waiting_too_long_is_503(cfg, re
     assert len(_logged(cfg.name)) == before + 1  # only the answered request is logged
 
 
-def test_a_client_that_disconnects_takes_no_decoding_slot(cfg, registered):
+def test_a_client_that_disconnects_takes_no_decoding_slot(cfg, registered, submit_spy):
     prompt, before = registered["rows"]["prompt"].iloc[1], len(_logged(cfg.name))
     app = _app(cfg, max_queue=4, max_batch_size=4, max_wait_ms=0, request_timeout_s=60)
     with Server(app) as srv, concurrent.futures.ThreadPoolExecutor(4) as pool:
         m = srv.champion()
         m.engine.lock.acquire()
         try:
-            first = _first_request_decoding(srv, pool, prompt)
-            jobs = []
-            submit = m.engine.submit
-            m.engine.submit = lambda job: (jobs.append(job), submit(job))[1]
+            first = _first_request_decoding(srv, pool, prompt, submit_spy)
+            jobs = submit_spy(m.engine)
             with pytest.raises(httpx.ReadTimeout):
                 _post(srv.url, prompt, timeout=0.5)  # the client gives up and closes the connection
             _wait_for(lambda: jobs and jobs[0].cancelled.is_set(), "the server to notice the client left", 10)

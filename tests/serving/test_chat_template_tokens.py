@@ -43,7 +43,7 @@ def _trained_prompt_part(m, question: str, answer: str, max_len: int, cache_dir)
 
 
 @pytest.mark.parametrize("length", ["fits", "longer than max_seq_len"])
-def test_chat_route_evaluation_and_training_agree_token_for_token(cfg, registered, tmp_path, length):
+def test_chat_route_evaluation_and_training_agree_token_for_token(cfg, registered, tmp_path, length, submit_spy):
     """Training, evaluation and the chat route render a question as the same tokens; a prompt longer than
     max_seq_len keeps its last max_seq_len - 1 tokens everywhere: the end of the question and the assistant header
     the answer follows."""
@@ -59,14 +59,12 @@ def test_chat_route_evaluation_and_training_agree_token_for_token(cfg, registere
     with TestClient(app) as http:
         m = app.state.store.get("champion")
         assert encoding.uses_chat_template(m.tokenizer)
-        seen = []
-        submit = m.engine.submit
-        m.engine.submit = lambda job: (seen.append(job.ids), submit(job))[1]
+        seen = submit_spy(m.engine)
         client = openai.OpenAI(base_url="http://testserver/v1", api_key=KEY, http_client=http, max_retries=0)
         client.chat.completions.create(model=cfg.model_name, messages=[{"role": "user", "content": q}], max_tokens=2)
 
     prompt_part = _trained_prompt_part(m, q, a, max_len, tmp_path)
-    assert seen == [prompt_part] == [encoding.prompt_ids(m.tokenizer, m.template, q, max_len)]
+    assert seen.ids == [prompt_part] == [encoding.prompt_ids(m.tokenizer, m.template, q, max_len)]
     text = m.tokenizer.decode(prompt_part)
     assert text.endswith("<|im_end|>\n<|im_start|>assistant\n")
     if length == "fits":

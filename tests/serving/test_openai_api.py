@@ -66,20 +66,18 @@ def test_wrong_key_and_bad_model_field(server, cfg):
         client.completions.create(model=f"{cfg.model_name}@7", prompt="hi")
 
 
-def test_chat_tokens_match_training(server, cfg, registered):
+def test_chat_tokens_match_training(server, cfg, registered, submit_spy):
     from llmops.model import encoding
 
     app, http = server
     m = app.state.store.get("champion")
-    seen = []
-    submit = m.engine.submit
-    m.engine.submit = lambda job: (seen.append(job.ids), submit(job))[1]
+    seen = submit_spy(m.engine)
     q, a = registered["rows"]["prompt"].iloc[3], registered["rows"]["response"].iloc[3]
     _client(http).chat.completions.create(model=cfg.model_name, messages=[{"role": "user", "content": q}],
                                           max_tokens=2)
     trained = encoding.encode(m.tokenizer, m.template, q, a, cfg.training.max_seq_len)
     prompt_part = [t for t, label in zip(trained["input_ids"], trained["labels"], strict=True) if label == -100]
-    assert seen == [prompt_part]
+    assert seen.ids == [prompt_part]
 
 
 def test_blocked_completion_is_withheld_with_content_filter(cfg, registered):

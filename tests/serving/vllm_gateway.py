@@ -39,7 +39,8 @@ def use_case(use_case_file, base64, name: str, **serving):
     """A use case on the vLLM engine; its own model name per test, as the shared server outlives each test's
     registry (and a served name means one version of one registered model)."""
     changes = {"base_model": str(base64), "serving.engine": "vllm", "serving.max_new_tokens": 8,
-               "serving.reload_interval_s": 0.2, "serving.vllm.extra_args": TEST_ARGS, **{f"serving.{k}": v for k, v in serving.items()}}
+               "serving.reload_interval_s": 0.2, "serving.vllm.extra_args": TEST_ARGS,
+               **{f"serving.{k}": v for k, v in serving.items()}}
     return load_use_case(use_case_file(name, changes))
 
 
