@@ -156,13 +156,18 @@ def gateway_costs(cfg, qs: list[str], key: str, home: Path, repeat: int = 300) -
 
 def load(exe: Path, url: str, bodies: list[dict], users: int, seconds: float, key: str, out: Path) -> dict:
     """One level through ``bench/load_test.py``'s locust runner: ``users`` users posting ``bodies`` to
-    ``/v1/completions`` for ``seconds``; req/s counts answered requests only."""
+    ``/v1/completions`` for ``seconds``; req/s counts answered requests only, tokens/s their completion tokens
+    (``usage.completion_tokens``)."""
     out.mkdir(parents=True, exist_ok=True)
+    tokens_file = out / f"u{users}_tokens.txt"
+    tokens_file.unlink(missing_ok=True)
     env = {"LLMOPS_LOAD_QUESTIONS": str(bodies_file(bodies, out / "bodies.jsonl")),
-           "LLMOPS_LOAD_ROUTE": "/v1/completions", "LLMOPS_API_KEY": key}
+           "LLMOPS_LOAD_ROUTE": "/v1/completions", "LLMOPS_API_KEY": key, "LLMOPS_LOAD_TOKENS_FILE": str(tokens_file)}
     r = run_level(exe, url, users, int(seconds), out, env)
     answered = r["requests"] - r["failures"]
-    return {**r, "rps": r["rps"] * answered / r["requests"] if r["requests"] else 0.0}
+    rps = r["rps"] * answered / r["requests"] if r["requests"] else 0.0
+    tokens = int(tokens_file.read_text()) if tokens_file.exists() else 0
+    return {**r, "rps": rps, "tokens_per_s": rps * tokens / answered if answered else 0.0}
 
 
 def wait_healthy(url: str, key: str, proc, timeout: float = 900) -> None:
@@ -265,6 +270,10 @@ def main() -> None:
                     d = load(exe, direct, direct_bodies, top, args.seconds, key, out / "direct" / f"round-{i}")
                     rounds.append({"round": i, "users": top, "gateway_rps": g["rps"], "direct_rps": d["rps"],
                                    "ratio": g["rps"] / d["rps"] if d["rps"] else float("nan"),
+                                   "gateway_tokens_per_s": g["tokens_per_s"],
+                                   "direct_tokens_per_s": d["tokens_per_s"],
+                                   "tokens_ratio": (g["tokens_per_s"] / d["tokens_per_s"] if d["tokens_per_s"]
+                                                    else float("nan")),
                                    "load": os.getloadavg()[0]})
                     print(json.dumps({"bench": "vllm_gateway_vs_direct", **rounds[-1]}), flush=True)
         finally:
@@ -290,12 +299,13 @@ def main() -> None:
              f"--max-new-tokens {args.max_new_tokens}"
              + (f" --rounds {args.rounds}" if args.rounds else "")
              + "".join(f" --vllm-arg={a}" for a in args.vllm_arg) + "`.\n",
-             "| engine | users | requests | failures | req/s | vs 1 user | p50 ms | p95 ms |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| engine | users | requests | failures | req/s | tokens/s | vs 1 user | p50 ms | p95 ms |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for engine, rows in results.items():
         one = rows[0]["rps"] if rows and rows[0]["users"] == 1 else float("nan")
         lines += [f"| {engine} | {r['users']} | {r['requests']} | {r['failures']} | {r['rps']:.2f} | "
-                  f"{r['rps'] / one:.1f}x | {r['p50_ms']:.0f} | {r['p95_ms']:.0f} |" for r in rows]
+                  f"{r['tokens_per_s']:.1f} | {r['rps'] / one:.1f}x | {r['p50_ms']:.0f} | {r['p95_ms']:.0f} |"
+                  for r in rows]
     if "merged" in results and "direct" in results:
         ratios = [f"{g['users']} users {g['rps'] / d['rps']:.2f}x" for g, d in zip(results["merged"],
                                                                                   results["direct"], strict=True)]
@@ -305,9 +315,10 @@ def main() -> None:
         import statistics
 
         lines += ["\nSide by side, alternating rounds at the same level (gateway, then direct, "
-                  f"{args.seconds:g}s each): " + ", ".join(f"{r['ratio']:.3f}x (load {r['load']:.1f})"
-                                                           for r in rounds)
-                  + f"; median {statistics.median(r['ratio'] for r in rounds):.3f}x."]
+                  f"{args.seconds:g}s each), req/s: " + ", ".join(f"{r['ratio']:.3f}x (load {r['load']:.1f})"
+                                                                    for r in rounds)
+                  + f"; median {statistics.median(r['ratio'] for r in rounds):.3f}x; tokens/s median "
+                  f"{statistics.median(r['tokens_ratio'] for r in rounds):.3f}x."]
     lines += ["\nThe gateway's own cost per request (µs, in-process, `gateway_costs`): "
               + ", ".join(f"{k} {v:g}" for k, v in costs.items()) + "."]
     with open(ROOT / "docs" / "benchmarks.md", "a") as f:
