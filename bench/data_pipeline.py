@@ -125,7 +125,8 @@ def main() -> None:
             results.append(row)
             src.unlink()
     if len(results) >= 2:
-        print(json.dumps({"rss_growth": round(results[-1]["pipeline_peak_rss_mib"] / results[0]["pipeline_peak_rss_mib"], 2)}))
+        growth = results[-1]["pipeline_peak_rss_mib"] / results[0]["pipeline_peak_rss_mib"]
+        print(json.dumps({"rss_growth": round(growth, 2)}))
     if not args.no_write:
         write_markdown(results, args)
 
@@ -136,8 +137,8 @@ def write_markdown(results: list[dict], args) -> None:
         f"Command: `PYTHONPATH=plugins .venv/bin/python bench/data_pipeline.py --rows {' '.join(map(str, args.rows))}"
         f" --repeats {args.repeats}`  ",
         f"Machine: {cpu_model()} (CPU shared with other work while measuring).  ",
-        "Pipeline = the dataset DAG's three tasks in a row, each streaming in batches: stage (ingest JSONL + prepare: HTML "
-        "strip, whitespace, length limits, dedup), validate (GX suite qa_pairs), snapshot (split, leakage check, "
+        "Pipeline = the dataset DAG's three tasks in a row, each streaming in batches: stage (ingest JSONL + "
+        "prepare: HTML strip, whitespace, length limits, dedup), validate (GX suite qa_pairs), snapshot (split, leakage check, "
         "content hash, Parquet + JSONL). Baseline = pyarrow.json.read_json + "
         f"pyarrow.parquet.write_table of the same file, in the same invocation. Medians of {args.repeats} runs after "
         "one warm-up; each run in a child process, peak RSS = its ru_maxrss.", "",

@@ -76,7 +76,8 @@ def main(argv=None) -> int:
             k: v for k, v in results[name].items() if k != "outputs"}}), flush=True)
     same = sum(a == b for a, b in zip(results["per_example"]["outputs"], results["batched"]["outputs"], strict=True))
     ratio = results["per_example"]["median_s"] / results["batched"]["median_s"]
-    machine = f"{cpu_name()}, {os.cpu_count()} cores visible, torch {torch.__version__} CPU, {torch.get_num_threads()} threads"
+    machine = (f"{cpu_name()}, {os.cpu_count()} cores visible, torch {torch.__version__} CPU, "
+               f"{torch.get_num_threads()} threads")
     summary = {"measure": "speedup", "ratio": round(ratio, 2), "identical_outputs": f"{same}/{len(prompts)}",
                "machine": machine}
     print(json.dumps(summary), flush=True)

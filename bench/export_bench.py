@@ -127,7 +127,8 @@ def write(m: dict) -> None:
         f"--max-new-tokens {m['max_new_tokens']} --write`",
         f"- Date: {datetime.now(UTC):%Y-%m-%d}; machine: {cpu_name()}, {os.cpu_count()} cores visible, CPU only, "
         f"torch threads: {m['torch_threads']} (shared machine, other jobs running); one run",
-        f"- Model: SmolLM2-135M-Instruct from its Q4_1 GGUF (de-quantized: {m['dtype'].removeprefix('torch.')}), a rank-8 "
+        "- Model: SmolLM2-135M-Instruct from its Q4_1 GGUF "
+        f"(de-quantized: {m['dtype'].removeprefix('torch.')}), a rank-8 "
         "LoRA on all linear layers with random weights, registered and exported by `llmops.export` "
         f"(build {s['build']:.1f} s: adapter download, base load, merge, both conversions; upload and tags "
         f"{s['register']:.1f} s)", "",

@@ -231,7 +231,8 @@ def main() -> None:
             tok_dir = tokenizer_folder("real", tmp)
             for n in args.rss_rows:
                 r = measure(files[n], "datasets", tok_dir, args.max_len)
-                rss.append({"rows": n, "peak_rss_mib": round(r["peak_rss_mib"]), "base_rss_mib": round(r["base_rss_mib"]),
+                rss.append({"rows": n, "peak_rss_mib": round(r["peak_rss_mib"]),
+                            "base_rss_mib": round(r["base_rss_mib"]),
                             "workers_peak_rss_mib": round(r["workers_peak_rss_mib"]),
                             "peak_anon_mib": round(r["peak_anon_mib"]), "base_anon_mib": round(r["base_anon_mib"]),
                             "rows_per_s": round(r["rows"] / r["seconds"])})

@@ -235,7 +235,8 @@ def main() -> int:
     summary = {
         "model": label, "params": results["ours"][0]["params"], "device": device_name(), "rows": a.rows,
         "max_seq_len": a.max_seq_len, "batch_size": a.batch_size, "steps": a.steps, "repeats": a.repeats,
-        "baseline_tokens_per_s": med["baseline"], "ours_tokens_per_s": med["ours"], "ratio": med["ours"] / med["baseline"],
+        "baseline_tokens_per_s": med["baseline"], "ours_tokens_per_s": med["ours"],
+        "ratio": med["ours"] / med["baseline"],
         "baseline_peak_mem_gib": max(r["peak_mem_gib"] for r in results["baseline"]),
         "ours_peak_mem_gib": max(r["peak_mem_gib"] for r in results["ours"]),
         "ours_mfu": statistics.median(r["mfu"] for r in results["ours"]) if results["ours"][0]["mfu"] else None,

@@ -115,7 +115,8 @@ def test_gate_rule_without_a_bound_is_rejected(tmp_path, raw):
     with pytest.raises(ValueError, match="needs `min` or `max`"):
         GateRule(metric="token_f1")
     path = write_case(tmp_path, with_change(raw, "gate.rules", [{"metric": "token_f1"}]))
-    with pytest.raises(ConfigError, match=r"stackoverflow_qa\.yaml: gate\.rules\.0: the rule on 'token_f1' needs `min`"):
+    with pytest.raises(ConfigError,
+                       match=r"stackoverflow_qa\.yaml: gate\.rules\.0: the rule on 'token_f1' needs `min`"):
         load_use_case(path)
 
 

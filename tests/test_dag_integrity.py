@@ -152,7 +152,8 @@ def test_a_broken_use_case_file_takes_down_only_its_own_dags(use_case_file):
     assert not any(d.startswith("broken_case__") and not d.endswith("__config_error") for d in bag.dags)
 
     placeholder = bag.dags["broken_case__config_error"]
-    assert placeholder.tags == {"llmops", "config-error"} and placeholder.timetable.__class__.__name__ == "NullTimetable"
+    assert placeholder.tags == {"llmops", "config-error"}
+    assert placeholder.timetable.__class__.__name__ == "NullTimetable"
     assert str(bad) in placeholder.doc_md and "training.epochs: Input should be greater than 0" in placeholder.doc_md
     task = placeholder.get_task("config_error")
     assert task.retries == 0

@@ -189,7 +189,8 @@ def test_module_paths_named_in_docs_exist():
         # llmops.<module>[.<module>...][.<attribute>]: every part but a last attribute is a module or package
         if not _is_module(".".join(parts[:2])) or not (_is_module(name) or _is_module(".".join(parts[:-1]))):
             missing.append(name)
-    path_re = r"(?<![\w./-])((?:plugins/)?llmops/[\w/]+\.py|(?:bench|dags|tests|docker|docs|include/scripts)/[\w/-]+\.py)"
+    path_re = (r"(?<![\w./-])((?:plugins/)?llmops/[\w/]+\.py"
+               r"|(?:bench|dags|tests|docker|docs|include/scripts)/[\w/-]+\.py)")
     for path in sorted(set(re.findall(path_re, text))):
         full = ROOT / ("plugins/" + path if path.startswith("llmops/") else path)
         if not full.exists():

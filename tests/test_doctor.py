@@ -1,4 +1,5 @@
-"""`python -m llmops.cli doctor`: the real checks on this host, the shape of every line, and the advice of failing ones."""
+"""`python -m llmops.cli doctor`: the real checks on this host, the shape of every line, and the advice of failing
+ones."""
 
 from __future__ import annotations
 

@@ -151,7 +151,8 @@ def test_register_names_a_payload_key_the_upstream_task_did_not_send(first, trai
     trained = trained_run("manual__4")
     del trained["adapter_dir"]
     with pytest.raises(AirflowFailException,
-                       match=r"PayloadError: Trained payload from the upstream task 'finetune' lacks \['adapter_dir'\]"):
+                       match=r"PayloadError: Trained payload from the upstream task 'finetune' "
+                             r"lacks \['adapter_dir'\]"):
         register(trained, evaluation, decision)
     assert versions() == ["1"]
 

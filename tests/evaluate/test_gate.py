@@ -12,7 +12,8 @@ from llmops.evaluate.gate import decide, gate_metrics
 
 RESULTS = {
     "base": {"eval_loss": 2.0, "perplexity": 7.39, "exact_match": 0.0, "token_f1": 0.1, "rows": 64, "model": "b"},
-    "challenger": {"eval_loss": 1.5, "perplexity": 4.48, "exact_match": 0.25, "token_f1": 0.4, "rows": 64, "model": "t"},
+    "challenger": {"eval_loss": 1.5, "perplexity": 4.48, "exact_match": 0.25, "token_f1": 0.4, "rows": 64,
+                   "model": "t"},
 }
 
 
@@ -42,7 +43,8 @@ def test_no_improvement_without_a_usable_base_loss(base_loss):
     base = {} if base_loss is None else {"eval_loss": base_loss}
     m = gate_metrics({"base": base, "challenger": {"eval_loss": 1.0}})
     assert "eval_loss_improvement" not in m
-    result = decide({"base": base, "challenger": {"eval_loss": 1.0}}, GateConfig())  # default rule: eval_loss_improvement >= 0.05
+    # the default rule: eval_loss_improvement >= 0.05
+    result = decide({"base": base, "challenger": {"eval_loss": 1.0}}, GateConfig())
     assert result["passed"] is False
     assert result["reasons"] == ["eval_loss_improvement is missing (needs >= 0.05)"]
 

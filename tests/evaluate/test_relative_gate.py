@@ -64,7 +64,8 @@ def test_lower_is_better_metrics_are_oriented():
     assert not higher_is_better("eval_loss") and not higher_is_better("golden_unsafe_rate")
     assert higher_is_better("token_f1") and higher_is_better("golden_rouge_l")
     metrics = {"base": {"eval_loss": 2.0}, "challenger": {"eval_loss": 1.5}, "champion": {"eval_loss": 1.6}}
-    pe = {"base": {"eval_loss": [2.0] * 8}, "challenger": {"eval_loss": [1.5] * 8}, "champion": {"eval_loss": [1.6] * 8}}
+    pe = {"base": {"eval_loss": [2.0] * 8}, "challenger": {"eval_loss": [1.5] * 8},
+          "champion": {"eval_loss": [1.6] * 8}}
     d = decide(metrics, GateConfig(rules=[GateRule(metric="eval_loss", vs="champion", margin=0.05, ci=True)]), pe)
     assert d["passed"] is True and d["rules"][0]["improvement"] == pytest.approx(0.1)
 
