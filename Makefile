@@ -89,9 +89,12 @@ demo-judge: $(STAMP) gguf-tools-if-needed
 demo-rag: $(STAMP)
 	PYTHONPATH=plugins $(PY) -m llmops.cli demo-rag
 
-# The feedback loop on the demo's champion: scripted ratings -> preference snapshot -> DPO -> gate -> register.
+# The feedback loop on the demo's champion: scripted ratings -> preference snapshot -> DPO -> gate -> register
+# (docs/feedback-loop.md). On the real model, after make demo-real: make demo-feedback USE_CASE=python_docs_qa
+# QUESTIONS=64; run it again for a second round on the new champion's answers.
 demo-feedback: $(STAMP)
-	PYTHONPATH=plugins $(PY) -m llmops.cli feedback-demo
+	PYTHONPATH=plugins $(PY) -m llmops.cli feedback-demo $(if $(USE_CASE),--use-case $(USE_CASE)) \
+	  $(if $(QUESTIONS),--questions $(QUESTIONS))
 
 summary: $(STAMP)
 	PYTHONPATH=plugins $(PY) -m llmops.cli summary
