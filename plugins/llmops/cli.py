@@ -79,7 +79,7 @@ def cmd_feedback_demo(args) -> int:
     from llmops.demo import feedback
 
     _apply_env()
-    return feedback.run(args.use_case, args.questions)
+    return feedback.run(args.use_case, args.questions, args.preference_snapshot)
 
 
 def cmd_summary(args) -> int:
@@ -178,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
                                              "(llmops.demo.feedback)")
     p.add_argument("--use-case", default=DEFAULT_USE_CASE)
     p.add_argument("--questions", type=int, default=32)
+    p.add_argument("--preference-snapshot", help="tune on this preference snapshot instead of collecting new "
+                   "feedback (e.g. again, after changing training.dpo)")
     p.set_defaults(func=cmd_feedback_demo)
     p = sub.add_parser("rollback", help="move `champion` back to `previous` or a chosen version")
     p.add_argument("--use-case", default=DEFAULT_USE_CASE)
