@@ -1,6 +1,7 @@
 """The XCom payloads between the pipeline's tasks, one typed definition per step (:mod:`llmops.steps`).
 
-``ingest`` returns a :class:`Staged`, ``validate`` a :class:`Validation`, ``snapshot`` a :class:`Snapshot`,
+``ingest`` returns a :class:`Staged`, ``validate`` a :class:`Validation`, ``snapshot`` a :class:`Snapshot`, the
+feedback DAG's ``preferences`` a :class:`Preferences`,
 ``finetune`` a :class:`Trained`, ``evaluate`` an :class:`Evaluation`, ``gate`` a :class:`Decision`, ``register``
 a :class:`Registered`, ``export`` an :class:`Exported`, ``rollback`` a :class:`RolledBack`, ``batch_predict`` a
 :class:`Predictions`, the monitoring check a :class:`ServingFigures`, ``compare_prompts`` a :class:`PromptComparison`,
@@ -86,6 +87,28 @@ class Snapshot(_Payload):
 
     REQUIRED: ClassVar[tuple[str, ...]] = ("snapshot_id", "uri")
     TASK: ClassVar[str] = "snapshot"
+
+
+@dataclass(frozen=True)
+class Preferences(_Payload):
+    """What the feedback DAG's ``preferences`` task wrote (or found already written): the preference snapshot,
+    what it was built from, and its counts; the preference Asset event's ``extra``. An event written before this
+    payload existed (a :class:`Snapshot` with ``details["kind"] == "preferences"``) reads back as one too: it
+    carries ``preference_snapshot_id`` and ``uri``, its other keys land in ``details``."""
+
+    preference_snapshot_id: str = field(default=None)  # type: ignore[assignment]
+    uri: str = field(default=None)  # type: ignore[assignment]
+    rows: dict = field(default_factory=dict)
+    interval: dict | None = None
+    partition_key: str | None = None
+    counts: dict = field(default_factory=dict)  # feedback lines read, pairs and single ratings kept
+    model_versions: list = field(default_factory=list)
+    inputs: list = field(default_factory=list)  # the prediction logs and feedback files read (local paths)
+    eval_snapshot_id: str | None = None  # the dataset snapshot whose eval prompts were held out
+    eval_snapshot_uri: str | None = None
+
+    REQUIRED: ClassVar[tuple[str, ...]] = ("preference_snapshot_id", "uri")
+    TASK: ClassVar[str] = "preferences"
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """Preference rows from real prediction-log and feedback files: pairs from corrections and from +1/-1 answers to
 one prompt, singles for lone thumbs, the safety filter, the eval-leakage check, the GX suite, a content-addressed
-snapshot that names its inputs, an idempotent re-run, and too few rows."""
+snapshot that names its inputs, an idempotent re-run, and too few rows. The preference snapshot is a snapshot of
+kind ``preferences`` written through the handle; one written before kinds existed is still read."""
 
 from __future__ import annotations
 
@@ -130,15 +131,12 @@ def _pairs(prompts: list[str], per_prompt: int, tag: str) -> pd.DataFrame:
 def test_the_split_is_by_prompt_stable_and_disjoint(cfg):
     """Several pairs per prompt: every pair of a prompt on one side, no prompt on both, and the sides do not
     move when more feedback arrives (a new snapshot with more rows) or the snapshot is written again."""
-    from llmops.data.snapshots.writer import write_batches
-
     cfg = cfg.model_copy(update={"feedback": cfg.feedback.model_copy(update={"eval_fraction": 0.3})})
-    store = preferences.preference_snapshots(cfg).store
+    handle = preferences.preference_snapshots(cfg)
     prompts = [f"question {i}?" for i in range(60)]
 
     def write(frame):
-        m = write_batches(store, [frame], split=preferences.split_rule(cfg), source={"kind": "test"},
-                          validation={"success": True}, parents=[], content_columns=["key"], split_column="prompt")
+        m = handle.write_frame(frame, source={"kind": "test"}, validation={"success": True}, parents=[])
         return {s: preferences.load(cfg, m["snapshot_id"], s) for s in ("train", "eval")}
 
     first = write(_pairs(prompts, 3, "a"))
@@ -151,3 +149,63 @@ def test_the_split_is_by_prompt_stable_and_disjoint(cfg):
     more = write(pd.concat([_pairs(prompts, 3, "a"), _pairs(prompts + ["a new one?"], 2, "b")]))
     assert set(more["eval"]["prompt"]) - {"a new one?"} == held
     assert not set(more["train"]["prompt"]) & set(more["eval"]["prompt"])
+
+
+def _mtimes(folder) -> dict:
+    return {p: p.stat().st_mtime_ns for p in Path(folder).rglob("*")}
+
+
+def test_the_handle_writes_a_preference_snapshot_with_its_kind(cfg):
+    """Content column and sort key ``key``, split by prompt, in the use case's preference folder under its own
+    name; the same rows in another order and other batches give the same id and write nothing."""
+    handle = preferences.preference_snapshots(cfg)
+    frame = _pairs([f"question {i}?" for i in range(40)], 2, "a")
+    m = handle.write_frame(frame, source={"kind": "test"}, validation={"success": True}, parents=[])
+    sid = m["snapshot_id"]
+    assert (m["kind"], m["content_columns"], m["sort_key"], m["use_case"]) == (
+        "preferences", ["key"], ["key"], cfg.name)
+    assert Path(handle.store.where(sid)).parent.name == f"{cfg.name}_preferences"
+    splits = {s: handle.load_split(sid, s) for s in ("train", "eval")}
+    assert all(list(df["key"]) == sorted(df["key"]) for df in splits.values())  # the kind's order, not by hand
+    assert not set(splits["train"]["prompt"]) & set(splits["eval"]["prompt"])  # split by prompt
+    assert sum(map(len, splits.values())) == len(frame)
+
+    before = _mtimes(handle.store.where(sid))
+    shuffled = frame.sample(frac=1, random_state=3)
+    again = preferences.preference_snapshots(cfg).write([shuffled.iloc[:29], shuffled.iloc[29:]],
+                                                        source={"kind": "test"}, validation={"success": True})
+    assert again["snapshot_id"] == sid and _mtimes(handle.store.where(sid)) == before
+    assert [x["snapshot_id"] for x in preferences.preference_snapshots(cfg).manifests()] == [sid]
+
+
+def test_a_preference_snapshot_written_before_kinds_is_read_and_another_kind_is_refused(cfg, sample_rows):
+    """A manifest without ``kind`` (and with the old faked use case name) reads as a preference snapshot and its
+    content is recognised (a re-run writes nothing); a dataset snapshot in the preference store is refused by name."""
+    import shutil
+
+    from llmops.data.snapshots.handle import Snapshots
+    from llmops.errors import DataError
+
+    handle = preferences.preference_snapshots(cfg)
+    frame = _pairs([f"question {i}?" for i in range(30)], 2, "b")
+    m = handle.write_frame(frame, source={"kind": "test"}, validation={"success": True}, parents=[])
+    folder = Path(handle.store.where(m["snapshot_id"]))
+    legacy = {k: v for k, v in m.items() if k not in ("kind", "content_columns", "sort_key")}
+    legacy["use_case"] = f"{cfg.name}_preferences"
+    (folder / "manifest.json").write_text(json.dumps(legacy))
+
+    fresh = preferences.preference_snapshots(cfg)
+    assert fresh.manifest(m["snapshot_id"]) == legacy
+    rows = pd.concat([preferences.load(cfg, m["snapshot_id"], s) for s in ("train", "eval")])
+    assert sorted(rows["key"]) == sorted(frame["key"])
+    before = _mtimes(folder)
+    assert fresh.write_frame(frame, source={"kind": "test"}, validation={"success": True}) == legacy
+    assert _mtimes(folder) == before
+
+    dataset = Snapshots.of(cfg)
+    did = dataset.write_frame(sample_rows.head(40), source={"kind": "test"},
+                              validation={"success": True})["snapshot_id"]
+    shutil.copytree(dataset.store.where(did), handle.store.root / did)
+    with pytest.raises(DataError, match=rf"snapshot '{did}' at .*_preferences/{did} is a dataset snapshot, not a "
+                                        "preferences one"):
+        preferences.preference_snapshots(cfg).manifest(did)

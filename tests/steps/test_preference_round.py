@@ -71,15 +71,13 @@ def _pairs(cfg, sample_rows, tiny_model_dir, adapters, *, shuffled: bool) -> pd.
 
 
 def _round(cfg, pairs: pd.DataFrame, run_id: str):
-    from llmops.data.snapshots.writer import write_batches
     from llmops.steps.evaluate import evaluate
     from llmops.steps.gate import run_gate
     from llmops.steps.preference_tune import run_preference_tune
     from llmops.steps.register import register
 
-    store = preferences.preference_snapshots(cfg).store
-    snap = write_batches(store, [pairs], split=preferences.split_rule(cfg), source={"kind": "test"},
-                         validation={"success": True}, parents=[], content_columns=["key"], split_column="prompt")
+    snap = preferences.preference_snapshots(cfg).write_frame(pairs, source={"kind": "test"},
+                                                             validation={"success": True}, parents=[])
     trained = run_preference_tune(cfg, params={"preference_snapshot_id": snap["snapshot_id"]}, event_extras=[],
                                   run_id=run_id)
     assert trained.details["train_rows"] == snap["rows"]["train"]  # the held-out pairs were not trained on

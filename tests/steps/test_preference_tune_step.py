@@ -49,11 +49,11 @@ def test_feedback_then_dpo_on_the_champion(cfg, sample_rows, adapters):
     trained = run_preference_tune(cfg, params={}, event_extras=[extra], run_id="dpo_1")
     assert trained.snapshot_id == dataset["snapshot_id"]  # evaluated where the champion was
     assert trained.details["method"] == "dpo" and trained.details["reference_version"] == champion
-    assert trained.details["preference_snapshot_id"] == snap.snapshot_id
+    assert trained.details["preference_snapshot_id"] == snap.preference_snapshot_id
     meta = loading.adapter_metadata(trained.adapter_dir)
     assert (meta["training_method"], meta["preference_snapshot_id"], meta["reference_version"]) == (
-        "dpo", snap.snapshot_id, champion)
+        "dpo", snap.preference_snapshot_id, champion)
     tags = version_tags(cfg, meta, Evaluation(metrics={"challenger": {}}),
                         Decision(passed=True, rules=[], reference="champion", report_artifact=""), None)
     assert (tags["training_method"], tags["preference_snapshot_id"], tags["reference_version"]) == (
-        "dpo", snap.snapshot_id, champion)
+        "dpo", snap.preference_snapshot_id, champion)

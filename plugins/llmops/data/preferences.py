@@ -20,8 +20,10 @@ reads the train split only and evaluation scores base, champion and challenger o
 (:mod:`llmops.evaluate.preferences`).
 
 A day's partition reads that day's feedback file and the prediction logs of the ``lookback_days`` before it (an
-answer is often rated after midnight). The snapshot is content-addressed through the dataset snapshot writer:
-the same inputs give the same id and nothing is rewritten. Its ``source`` names the files and model versions.
+answer is often rated after midnight). The snapshot is written through the snapshot handle as a snapshot of kind
+``preferences`` (:mod:`llmops.data.snapshots.kinds`: the id hashes each row's ``key``, a split is read in key
+order, rows split by prompt): the same inputs give the same id and nothing is rewritten. Its ``source`` names the
+files and model versions.
 """
 
 from __future__ import annotations
@@ -122,8 +124,9 @@ def screen(rows: pd.DataFrame, safety, eval_prompts: set[str]) -> tuple[pd.DataF
 def split_rule(cfg):
     """The preference snapshot's split: the dataset's seed, ``feedback.eval_fraction`` (the dataset's
     ``split.eval_fraction`` when unset)."""
-    fraction = cfg.feedback.eval_fraction or cfg.split.eval_fraction
-    return cfg.split.model_copy(update={"eval_fraction": fraction})
+    from llmops.data.snapshots.kinds import PREFERENCES
+
+    return PREFERENCES.split_rule(cfg)
 
 
 def split_of(cfg, prompt: str) -> str:
@@ -134,37 +137,47 @@ def split_of(cfg, prompt: str) -> str:
 
 
 def preference_snapshots(cfg):
-    """The handle of the use case's preference snapshots (beside its dataset snapshots, as
-    ``<use_case>_preferences``)."""
+    """The handle of the use case's preference snapshots (beside its dataset snapshots, in
+    ``<use_case>_preferences``; :data:`llmops.data.snapshots.kinds.PREFERENCES`)."""
     from llmops.data.snapshots.handle import Snapshots
-    from llmops.data.snapshots.store import store_for
+    from llmops.data.snapshots.kinds import PREFERENCES
 
-    return Snapshots(store_for(cfg.model_copy(update={"name": f"{cfg.name}_preferences"})), split=split_rule(cfg))
+    return Snapshots.of(cfg, PREFERENCES)
 
 
 def load(cfg, snapshot_id: str, split: str = "train") -> pd.DataFrame:
     """One split of a preference snapshot in its canonical order (by key)."""
-    path = preference_snapshots(cfg).split_path(snapshot_id, split)
-    return pd.read_parquet(path).sort_values("key", kind="stable").reset_index(drop=True)
+    return preference_snapshots(cfg).load_split(snapshot_id, split)
+
+
+def eval_snapshot(dataset, champion: dict | None) -> str | None:
+    """The dataset snapshot (of the handle ``dataset``) whose eval split preference rows are held out from and a
+    preference-tuned version is scored on: the champion's (its ``snapshot_id`` tag), else the newest one; None
+    when there is none. It only reads: ``snapshots.train_on: last_n`` (a union written for supervised runs) plays
+    no part."""
+    tagged = ((champion or {}).get("tags") or {}).get("snapshot_id")
+    if tagged:
+        return tagged
+    return dataset.latest_id() if dataset.store.ids() else None
 
 
 def build(cfg, day: str, *, eval_snapshot_id: str | None = None, report_dir: Path | None = None) -> dict:
-    """Join, validate, screen and snapshot one day's preference rows.
+    """Join, validate, screen and snapshot one day's preference rows. The leakage check uses the eval split of
+    ``eval_snapshot_id`` (default: the newest dataset snapshot, when there is one).
 
-    Returns ``{"skipped": bool, "rows": n, "min_rows", "counts", "snapshot_id"?, "manifest"?}``; below
-    ``feedback.min_rows`` nothing is written and ``skipped`` is True."""
+    Returns ``{"skipped": bool, "rows": n, "min_rows", "counts", "day"}``; below ``feedback.min_rows`` nothing is
+    written and ``skipped`` is True, otherwise it also has ``snapshot_id``, ``manifest``, ``inputs`` (the files
+    read), ``eval_snapshot_id`` and ``eval_snapshot_uri``."""
     from llmops import paths
     from llmops.data.snapshots.handle import Snapshots
-    from llmops.data.snapshots.writer import write_batches
     from llmops.data.validate import validate
     from llmops.evaluate.safety import SafetyFilter
 
     files = partition_files(cfg.name, day)
     rows = join(_read(files["predictions"]), _read(files["feedback"]))
-    eval_prompts: set[str] = set()
     dataset = Snapshots.of(cfg)
-    if eval_snapshot_id is None and dataset.manifests():
-        eval_snapshot_id = dataset.latest_id()
+    eval_snapshot_id = eval_snapshot_id or eval_snapshot(dataset, None)
+    eval_prompts: set[str] = set()
     if eval_snapshot_id:
         eval_prompts = {p.strip() for p in dataset.load_split(eval_snapshot_id, "eval")["prompt"]}
     rows, steps = screen(rows, SafetyFilter(cfg.evaluation.safety), eval_prompts)
@@ -182,11 +195,12 @@ def build(cfg, day: str, *, eval_snapshot_id: str | None = None, report_dir: Pat
     source = {"kind": "feedback", "prediction_logs": [p.name for p in files["predictions"]],
               "feedback_files": [p.name for p in files["feedback"]], "model_versions": versions,
               "eval_snapshot_id": eval_snapshot_id, "split_by": "prompt"}
-    store = preference_snapshots(cfg).store
-    manifest = write_batches(store, [rows], split=split_rule(cfg), source=source, validation=validation,
-                             parents=[eval_snapshot_id] if eval_snapshot_id else [], steps=steps,
-                             partition_key=day, interval={"start": day, "end": day}, content_columns=["key"],
-                             report_dir=report_dir, split_column="prompt")
+    manifest = preference_snapshots(cfg).write_frame(
+        rows, source=source, validation=validation, parents=[eval_snapshot_id] if eval_snapshot_id else [],
+        steps=steps, partition_key=day, interval={"start": day, "end": day}, report_dir=report_dir)
     log.info("%s: preference snapshot %s: %d pairs, %d singles, from model versions %s", day,
              manifest["snapshot_id"], counts["pairs"], counts["singles"], versions)
-    return {**out, "snapshot_id": manifest["snapshot_id"], "manifest": manifest}
+    return {**out, "snapshot_id": manifest["snapshot_id"], "manifest": manifest,
+            "inputs": [str(p) for p in files["predictions"] + files["feedback"]],
+            "eval_snapshot_id": eval_snapshot_id,
+            "eval_snapshot_uri": dataset.uri(eval_snapshot_id) if eval_snapshot_id else None}

@@ -19,6 +19,7 @@ from llmops.payloads import (
     Decision,
     Evaluation,
     Predictions,
+    Preferences,
     Registered,
     RolledBack,
     Snapshot,
@@ -125,24 +126,52 @@ def snapshot_inputs(staged: Staged) -> list[Ref]:
     return [Ref.of(naming.from_uri(staged.uri))]
 
 
-def snapshot_outputs(snap: Snapshot, manifest: dict | None = None) -> StepOutputs:
+def _written_snapshot(snap: Snapshot | Preferences, snapshot_id: str, manifest: dict | None, **properties) -> Ref:
+    """A snapshot a step wrote: its columns, rows, partition, parents and validation outcome (from its manifest)."""
     manifest = manifest or {}
     rows = snap.rows or {}
-    out = snapshot_ref(snap.uri, snap.snapshot_id, schema=manifest.get("columns"),
-                       rows=int(rows.get("train", 0)) + int(rows.get("eval", 0)),
-                       properties={"snapshot_id": snap.snapshot_id, "rows": rows,
-                                   "partition_key": snap.partition_key, "interval": snap.interval,
-                                   "parents": manifest.get("parents"),
-                                   "validation_success": (manifest.get("validation") or {}).get("success")})
-    return StepOutputs([out], run={"snapshot_id": snap.snapshot_id})
+    return snapshot_ref(snap.uri, snapshot_id, schema=manifest.get("columns"),
+                        rows=int(rows.get("train", 0)) + int(rows.get("eval", 0)),
+                        properties={"snapshot_id": snapshot_id, "rows": rows,
+                                    "partition_key": snap.partition_key, "interval": snap.interval,
+                                    "parents": manifest.get("parents"),
+                                    "validation_success": (manifest.get("validation") or {}).get("success"),
+                                    **properties})
+
+
+def snapshot_outputs(snap: Snapshot, manifest: dict | None = None) -> StepOutputs:
+    return StepOutputs([_written_snapshot(snap, snap.snapshot_id, manifest)], run={"snapshot_id": snap.snapshot_id})
+
+
+def preferences_inputs(prefs: Preferences | None = None) -> list[Ref]:
+    """The prediction logs and feedback file the feedback DAG's ``preferences`` task read, and the dataset
+    snapshot whose eval prompts it held out: known from the result only (which files exist, which snapshot the
+    champion names)."""
+    if prefs is None:
+        return []
+    inputs = [Ref.of(naming.from_uri(p)) for p in prefs.inputs or []]
+    if prefs.eval_snapshot_id and prefs.eval_snapshot_uri:
+        inputs.append(snapshot_ref(prefs.eval_snapshot_uri, prefs.eval_snapshot_id, properties={"split": "eval"}))
+    return inputs
+
+
+def preferences_outputs(prefs: Preferences, manifest: dict | None = None) -> StepOutputs:
+    """The preference snapshot written (or found already written), with its counts."""
+    out = _written_snapshot(prefs, prefs.preference_snapshot_id, manifest, kind="preferences", counts=prefs.counts,
+                            model_versions=prefs.model_versions)
+    return StepOutputs([out], run={"preference_snapshot_id": prefs.preference_snapshot_id, "counts": prefs.counts})
 
 
 def finetune_inputs(trained: Trained | None = None, snapshot_uri: str | None = None) -> list[Ref]:
-    """The snapshot and the base model: the run decides which (a pin, the triggering event, the newest), so
-    they are known from the result only."""
+    """The snapshot and the base model, and for a preference run the preference snapshot it trained on: the run
+    decides which (a pin, the triggering event, the newest), so they are known from the result only."""
     if trained is None:
         return []
-    return [snapshot_ref(snapshot_uri, trained.snapshot_id), Ref.of(naming.base_model(trained.base_model))]
+    inputs = [snapshot_ref(snapshot_uri, trained.snapshot_id), Ref.of(naming.base_model(trained.base_model))]
+    prefs, prefs_uri = trained.details.get("preference_snapshot_id"), trained.details.get("preference_snapshot_uri")
+    if prefs and prefs_uri:
+        inputs.append(snapshot_ref(prefs_uri, prefs, properties={"split": "train"}))
+    return inputs
 
 
 def finetune_outputs(trained: Trained, registry_uri: str) -> StepOutputs:

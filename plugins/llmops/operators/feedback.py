@@ -9,7 +9,8 @@ from llmops.operators.data import run_partition
 
 class PreferencesOperator(UseCaseOperator):
     """Join the prediction log and feedback of the run's day, validate, screen, snapshot; emit the preference Asset
-    (skipped, with the row count, below ``feedback.min_rows``)."""
+    (skipped, with the row count, below ``feedback.min_rows``). Its lineage: the prediction logs, the feedback file
+    and the held-out dataset snapshot in, the preference snapshot out."""
 
     ui_color = "#f3e8fd"
 
@@ -20,6 +21,18 @@ class PreferencesOperator(UseCaseOperator):
     def run_step(self, context, cfg):
         from llmops.steps.feedback import build_preferences
 
-        snap = build_preferences(cfg, partition_key=run_partition(context), run_id=context["run_id"])
-        context["outlet_events"][preference_asset(self.use_case)].extra = snap.to_xcom()
-        return snap
+        prefs = build_preferences(cfg, partition_key=run_partition(context), run_id=context["run_id"])
+        context["outlet_events"][preference_asset(self.use_case)].extra = prefs.to_xcom()
+        return prefs
+
+    def lineage_inputs(self, result=None):
+        from llmops.lineage import steps
+
+        return steps.preferences_inputs(result)
+
+    def lineage_outputs(self, result):
+        from llmops.data.preferences import preference_snapshots
+        from llmops.lineage import steps
+
+        return steps.preferences_outputs(result, preference_snapshots(self.config).store.manifest(
+            result.preference_snapshot_id))

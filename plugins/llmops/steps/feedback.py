@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from llmops.config import UseCaseConfig
 from llmops.errors import NothingToDo
-from llmops.payloads import Snapshot
+from llmops.payloads import Preferences
 
 log = logging.getLogger(__name__)
 
@@ -25,17 +25,17 @@ def day_of(partition_key: str | None) -> str:
     return f"{partition_interval('@daily', partition_key)[0]:%Y-%m-%d}"
 
 
-def build_preferences(cfg: UseCaseConfig, *, partition_key: str | None, run_id: str) -> Snapshot:
+def build_preferences(cfg: UseCaseConfig, *, partition_key: str | None, run_id: str) -> Preferences:
     """Join, validate, screen and snapshot the day's preference rows; the payload is the preference Asset's extra.
     The leakage check uses the eval split of the champion's dataset snapshot (the newest snapshot without one)."""
     from llmops import paths, registry
     from llmops.data import preferences
+    from llmops.data.snapshots.handle import Snapshots
     from llmops.runs import record_step
 
     day = day_of(partition_key)
     champion = registry.champion_info(cfg.model_name)  # its dataset snapshot's eval split is what the gate scores
-    eval_snapshot = (champion or {}).get("tags", {}).get("snapshot_id") or None
-    out = preferences.build(cfg, day, eval_snapshot_id=eval_snapshot,
+    out = preferences.build(cfg, day, eval_snapshot_id=preferences.eval_snapshot(Snapshots.of(cfg), champion),
                             report_dir=paths.run_dir(cfg.name, run_id) / "preference_validation")
     if out["skipped"]:
         c = out["counts"]
@@ -43,9 +43,9 @@ def build_preferences(cfg: UseCaseConfig, *, partition_key: str | None, run_id: 
                           f"ratings) from {c['feedback']} feedback; feedback.min_rows is {out['min_rows']}: "
                           "no snapshot, preference tuning not scheduled")
     m = out["manifest"]
-    snap = Snapshot(snapshot_id=m["snapshot_id"], uri=m["uri"], rows=m["rows"], interval=m["interval"],
-                    partition_key=partition_key,
-                    details={"preference_snapshot_id": m["snapshot_id"], "counts": out["counts"],
-                             "model_versions": m["source"]["model_versions"], "kind": "preferences"})
-    record_step(cfg.name, run_id, "preferences", snap.to_xcom())
-    return snap
+    prefs = Preferences(preference_snapshot_id=m["snapshot_id"], uri=m["uri"], rows=m["rows"],
+                        interval=m["interval"], partition_key=partition_key, counts=out["counts"],
+                        model_versions=m["source"]["model_versions"], inputs=out["inputs"],
+                        eval_snapshot_id=out["eval_snapshot_id"], eval_snapshot_uri=out["eval_snapshot_uri"])
+    record_step(cfg.name, run_id, "preferences", prefs.to_xcom())
+    return prefs

@@ -5,6 +5,11 @@ the handle down. A published snapshot never changes, so the handle reads each ma
 Snapshot ids are trusted here: they are checked by :func:`llmops.names.snapshot_id` where they enter (the DAG Param,
 the CLI, the view, the config's ``golden_snapshot_id``, and the asset event's extra, read in :meth:`Snapshots.choose`).
 The store still keeps every path it builds from an id inside its root.
+
+A handle reads and writes one kind of snapshot (:mod:`llmops.data.snapshots.kinds`): dataset snapshots
+(``Snapshots.of(cfg)``) or preference snapshots (``Snapshots.of(cfg, PREFERENCES)``). The kind decides the store's
+folder, the split rule, the columns the id hashes and the order a split is read in; a snapshot of another kind
+is refused, naming it.
 """
 
 from __future__ import annotations
@@ -16,9 +21,10 @@ import pandas as pd
 
 from llmops.config import SnapshotConfig, SplitConfig
 from llmops.data.batches import SeenHashes, iter_parquet, row_hash
+from llmops.data.snapshots.kinds import DATASET, SnapshotKind, kind_of
 from llmops.data.snapshots.store import GCSStore, LocalStore, store_for
-from llmops.data.snapshots.writer import CONTENT_COLUMNS, write_batches
-from llmops.errors import SnapshotNotFound
+from llmops.data.snapshots.writer import write_batches
+from llmops.errors import DataError, SnapshotNotFound
 
 
 def _order(m: dict) -> tuple:
@@ -26,20 +32,23 @@ def _order(m: dict) -> tuple:
 
 
 class Snapshots:
-    """The snapshots of one use case in ``store``. ``split``: the split rule new snapshots (unions included) are
-    written with; ``choice``: which snapshot(s) a fine-tuning run trains on (``snapshots.train_on``, ``last_n``)."""
+    """The snapshots of one kind of one use case in ``store``. ``split``: the split rule new snapshots (unions
+    included) are written with; ``choice``: which snapshot(s) a fine-tuning run trains on (``snapshots.train_on``,
+    ``last_n``); ``kind``: what the rows are (content columns, sort key, split column)."""
 
     def __init__(self, store: LocalStore | GCSStore, *, split: SplitConfig | None = None,
-                 choice: SnapshotConfig | None = None):
+                 choice: SnapshotConfig | None = None, kind: SnapshotKind = DATASET):
         self.store = store
         self.split = split or SplitConfig()
         self.choice = choice or SnapshotConfig()
+        self.kind = kind
         self._manifests: dict[str, dict] = {}
 
     @classmethod
-    def of(cls, cfg) -> Snapshots:
-        """The handle of a use case's config: its store (``snapshots.root``), split rule and training choice."""
-        return cls(store_for(cfg), split=cfg.split, choice=cfg.snapshots)
+    def of(cls, cfg, kind: SnapshotKind = DATASET) -> Snapshots:
+        """The handle of a use case's snapshots of ``kind``: its store (``snapshots.root``, the kind's folder), the
+        kind's split rule and the training choice."""
+        return cls(store_for(cfg, kind), split=kind.split_rule(cfg), choice=cfg.snapshots, kind=kind)
 
     @property
     def use_case(self) -> str:
@@ -51,13 +60,17 @@ class Snapshots:
     # reads
 
     def manifest(self, snapshot_id: str) -> dict:
-        """The snapshot's manifest (read once per handle); :class:`SnapshotNotFound` when there is none."""
+        """The snapshot's manifest (read once per handle); :class:`SnapshotNotFound` when there is none, a
+        :class:`DataError` naming it when it is a snapshot of another kind."""
         manifest = self._manifests.get(snapshot_id)
         if manifest is None:
             manifest = self.store.manifest(snapshot_id)
             if manifest is None:
-                raise SnapshotNotFound(f"use case '{self.use_case}' has no snapshot '{snapshot_id}' "
-                                       f"(looked in {self.store.where(snapshot_id)})")
+                raise SnapshotNotFound(f"use case '{self.use_case}' has no snapshot '{snapshot_id}' (of kind "
+                                       f"{self.kind.name}; looked in {self.store.where(snapshot_id)})")
+            if kind_of(manifest) != self.kind.name:
+                raise DataError(f"snapshot '{snapshot_id}' at {self.store.where(snapshot_id)} is a "
+                                f"{kind_of(manifest)} snapshot, not a {self.kind.name} one: refused")
             self._manifests[snapshot_id] = manifest
         return manifest
 
@@ -85,22 +98,23 @@ class Snapshots:
         return self.dataset_folder(snapshot_id) / f"{split}.parquet"
 
     def load_split(self, snapshot_id: str, split: str) -> pd.DataFrame:
-        """One split in its canonical order (by prompt, then response): the id does not depend on the order rows
-        arrived in, so neither may what training and evaluation see."""
+        """One split in its canonical order (the kind's sort key: by prompt, then response, for a dataset; by key
+        for preferences): the id does not depend on the order rows arrived in, so neither may what training and
+        evaluation see."""
         df = pd.read_parquet(self.split_path(snapshot_id, split))
-        return df.sort_values(CONTENT_COLUMNS, kind="stable").reset_index(drop=True)
+        return df.sort_values(list(self.kind.sort_key), kind="stable").reset_index(drop=True)
 
     # writes
 
     def write(self, batches: Iterable[pd.DataFrame], *, source: dict, validation: dict, interval: dict | None = None,
               steps: list[dict] | None = None, partition_key: str | None = None, parents: list[str] | None = None,
               report_dir: Path | None = None) -> dict:
-        """Write a snapshot of ``batches`` with this handle's split rule; return its manifest (the existing one
-        when the same content was written before). ``parents`` default to the newest existing snapshot. See
-        :func:`llmops.data.snapshots.writer.write_batches`."""
+        """Write a snapshot of ``batches`` with this handle's split rule and kind; return its manifest (the
+        existing one when the same content was written before). ``parents`` default to the newest existing
+        snapshot. See :func:`llmops.data.snapshots.writer.write_batches`."""
         manifest = write_batches(
             self.store, batches, split=self.split, source=source, validation=validation, interval=interval,
-            steps=steps, partition_key=partition_key, report_dir=report_dir,
+            steps=steps, partition_key=partition_key, report_dir=report_dir, kind=self.kind,
             parents=parents if parents is not None else self._newest_as_parent)
         self._manifests[manifest["snapshot_id"]] = manifest
         return manifest
@@ -128,7 +142,7 @@ class Snapshots:
             for i in ids:
                 for part in ("train", "eval"):
                     for df in iter_parquet(self.split_path(i, part)):
-                        yield df[seen.first_seen(row_hash(df, CONTENT_COLUMNS))]
+                        yield df[seen.first_seen(row_hash(df, list(self.kind.content_columns)))]
         starts = [(m.get("interval") or {}).get("start") for m in manifests]
         ends = [(m.get("interval") or {}).get("end") for m in manifests]
         interval = {"start": min(starts), "end": max(ends)} if all(starts) and all(ends) else None

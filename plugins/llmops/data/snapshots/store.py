@@ -76,11 +76,14 @@ class LocalStore:
 
 
 class GCSStore:
-    def __init__(self, url: str, use_case: str, gcp_conn_id: str):
+    def __init__(self, url: str, use_case: str, gcp_conn_id: str, folder: str | None = None):
+        """``folder``: the use case's folder under the prefix (and in the local scratch and cache), by default
+        its name (a kind of snapshot may keep its own: :meth:`llmops.data.snapshots.kinds.SnapshotKind.folder`)."""
         from llmops.data.sources.gcs import parse_gs
 
         self.bucket, prefix = parse_gs(url.rstrip("/") + "/")
-        self.prefix = "/".join(p for p in (prefix.strip("/"), use_case) if p)
+        self.folder = folder or use_case
+        self.prefix = "/".join(p for p in (prefix.strip("/"), self.folder) if p)
         self.use_case, self.gcp_conn_id = use_case, gcp_conn_id
 
     def _hook(self):
@@ -94,7 +97,7 @@ class GCSStore:
     where = uri
 
     def scratch(self) -> Path:
-        path = paths.llmops_home() / "tmp" / "snapshots" / self.use_case
+        path = paths.llmops_home() / "tmp" / "snapshots" / self.folder
         path.mkdir(parents=True, exist_ok=True)
         return path
 
@@ -125,7 +128,7 @@ class GCSStore:
 
     def local_dir(self, sid: str) -> Path:
         """A local copy of the snapshot (downloaded once, atomically)."""
-        cache = _child(paths.llmops_home() / "cache" / "snapshots" / self.use_case, sid)
+        cache = _child(paths.llmops_home() / "cache" / "snapshots" / self.folder, sid)
         if (cache / MANIFEST).exists():
             return cache
         with atomic_dir(cache, exists="keep", complete=lambda p: (p / MANIFEST).exists()) as built:
@@ -138,15 +141,17 @@ class GCSStore:
         return cache
 
 
-def store_for(cfg) -> LocalStore | GCSStore:
-    """The store of a use case's snapshots, from its config: ``snapshots.root`` (a local folder, or
-    ``gs://bucket/prefix`` with ``snapshots.gcp_conn_id``; snapshots under ``<root>/<use_case>/``), by default
-    ``${LLMOPS_HOME}/snapshots/<use_case>``. Called once, where the config enters (see
+def store_for(cfg, kind=None) -> LocalStore | GCSStore:
+    """The store of a use case's snapshots of ``kind`` (default: dataset snapshots), from its config:
+    ``snapshots.root`` (a local folder, or ``gs://bucket/prefix`` with ``snapshots.gcp_conn_id``; snapshots under
+    ``<root>/<folder>/``, the folder being the use case's name plus the kind's suffix), by default
+    ``${LLMOPS_HOME}/snapshots/<folder>``. Called once, where the config enters (see
     :meth:`llmops.data.snapshots.handle.Snapshots.of`); nothing is looked up by name, so a broken config can never
     point a reader at another store."""
     name, root = cfg.name, cfg.snapshots.root
+    folder = kind.folder(name) if kind is not None else name
     if not root:
-        return LocalStore(paths.snapshots_root(name), name)
+        return LocalStore(paths.snapshots_root(folder), name)
     if root.startswith("gs://"):
-        return GCSStore(root, name, cfg.snapshots.gcp_conn_id)
-    return LocalStore(paths.resolve(root) / name, name)
+        return GCSStore(root, name, cfg.snapshots.gcp_conn_id, folder)
+    return LocalStore(paths.resolve(root) / folder, name)

@@ -27,11 +27,12 @@ from llmops.config import SplitConfig
 from llmops.data.batches import ParquetSink, SeenHashes, hash64, iter_parquet, row_hash, text_values
 from llmops.data.snapshots import dataset_card
 from llmops.data.snapshots.jsonl import write_jsonl
+from llmops.data.snapshots.kinds import DATASET, SnapshotKind
 from llmops.version import code_version
 
 log = logging.getLogger(__name__)
 
-CONTENT_COLUMNS = ["prompt", "response"]
+CONTENT_COLUMNS = list(DATASET.content_columns)
 SPLIT_RULE = "eval if sha256(seed:key) / 2**64 < eval_fraction; key = source.key_column, else the prompt"
 
 
@@ -84,6 +85,89 @@ def _write_part(df: pd.DataFrame, sink: ParquetSink, jsonl, digest: ContentDiges
         digest.update(name, df)
 
 
+class _Build:
+    """One snapshot being built in ``tmp``: train rows stream to ``train.parquet``/``train.jsonl`` as they come,
+    eval rows wait in ``.eval-pending.parquet`` until every train prompt is known (:meth:`finish_eval`)."""
+
+    def __init__(self, tmp: Path, split: SplitConfig, kind: SnapshotKind):
+        self.tmp, self.split, self.kind = tmp, split, kind
+        self.salt = f"{split.seed}:"
+        self.digest = ContentDigest(split, list(kind.content_columns))
+        self.train_prompts = SeenHashes()
+        self.rows_in, self.empty_like, self.columns = 0, None, {}
+        self.train = ParquetSink(tmp / "train.parquet")
+        self.pending = ParquetSink(tmp / ".eval-pending.parquet")
+
+    def add_all(self, batches: Iterable[pd.DataFrame]) -> None:
+        with open(self.tmp / "train.jsonl", "wb") as train_jsonl:
+            for df in batches:
+                if len(df):
+                    self._add(df.reset_index(drop=True), train_jsonl)
+        self.train.close(self.empty_like)
+        self.pending.close(self.empty_like)
+
+    def _add(self, df: pd.DataFrame, train_jsonl) -> None:
+        self.rows_in += len(df)
+        self.empty_like = df.iloc[:0]
+        self.columns = {c: str(t) for c, t in df.dtypes.items()}
+        by = self.kind.split_column or ("key" if "key" in df.columns else "prompt")
+        key_hash = hash64(text_values(df[by]), self.salt)
+        to_eval = is_eval_hash(key_hash, self.split)
+        prompt_hash = key_hash if by == "prompt" else hash64(text_values(df["prompt"]), self.salt)
+        self.train_prompts.add(prompt_hash[~to_eval])
+        _write_part(df[~to_eval], self.train, train_jsonl, self.digest, "train")
+        if to_eval.any():
+            self.pending.write(df[to_eval])
+        log.info("snapshot: %d rows so far (%d train)", self.rows_in, self.train.rows)
+
+    def finish_eval(self) -> dict:
+        """Write the eval split without the rows whose prompt is also in train (the leakage check); its step."""
+        leaked, eval_sink = 0, ParquetSink(self.tmp / "eval.parquet")
+        with open(self.tmp / "eval.jsonl", "wb") as eval_jsonl:
+            if self.pending.rows:
+                for ev in iter_parquet(self.pending.path):
+                    hit = self.train_prompts.contains(hash64(text_values(ev["prompt"]), self.salt))
+                    leaked += int(hit.sum())
+                    _write_part(ev[~hit], eval_sink, eval_jsonl, self.digest, "eval")
+        eval_sink.close(self.empty_like)
+        self.pending.path.unlink()
+        if leaked:
+            log.warning("leakage: %d eval prompt(s) also appear in train; dropped from eval", leaked)
+        return {"step": "leakage_check", "rows_in": int(self.pending.rows),
+                "rows_out": int(self.pending.rows - leaked), "eval_prompts_in_train": leaked}
+
+    def manifest(self, store, sid: str, *, parents: list[str], steps: list[dict], **lineage) -> dict:
+        """The manifest of the new snapshot ``sid``: ``lineage`` holds its source, validation, interval and
+        partition key, as given."""
+        rows = self.digest.rows
+        return {
+            "snapshot_id": sid,
+            "use_case": store.use_case,
+            "uri": store.uri(sid),
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "source": lineage["source"],
+            "interval": lineage["interval"],
+            "partition_key": lineage["partition_key"],
+            "rows": {"input": int(self.rows_in), "train": int(rows["train"]), "eval": int(rows["eval"])},
+            "steps": steps,
+            "columns": self.columns,
+            "split": {"rule": SPLIT_RULE, **self.split.model_dump()},
+            "validation": lineage["validation"],
+            "parents": parents,
+            "code_version": code_version(),
+            **self.kind.manifest_fields(),
+        }
+
+    def finish(self, manifest: dict, report_dir: Path | None) -> None:
+        """The manifest, the copied reports and the dataset card, beside the splits."""
+        if report_dir and Path(report_dir).is_dir():
+            shutil.copytree(report_dir, self.tmp / "reports")
+            manifest["validation"] = {**manifest["validation"], "report": f"{manifest['uri']}/reports/index.html"}
+        (self.tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
+        sizes = {name: (self.tmp / f"{name}.parquet").stat().st_size for name in ("train", "eval")}
+        (self.tmp / dataset_card.CARD).write_text(dataset_card.render(manifest, sizes), encoding="utf-8")
+
+
 def write_batches(
     store,
     batches: Iterable[pd.DataFrame],
@@ -96,8 +180,7 @@ def write_batches(
     steps: list[dict] | None = None,
     partition_key: str | None = None,
     report_dir: Path | None = None,
-    content_columns: list[str] | None = None,
-    split_column: str | None = None,
+    kind: SnapshotKind = DATASET,
 ) -> dict:
     """Split, hash and write a snapshot into ``store`` batch by batch; return its manifest. Idempotent: when the
     content id already exists, nothing is written (the new copy is discarded before it becomes visible).
@@ -106,79 +189,22 @@ def write_batches(
     train prompt is known, then those that also appear in train are dropped (the leakage check) and the rest
     written. ``steps`` are the preparation steps' row counts; ``parents`` the snapshots this one derives from, or
     a function giving them (asked only when the snapshot is new); ``report_dir`` a folder (e.g. the validation
-    report) copied in as ``reports/``; ``content_columns`` the columns the id hashes (default prompt, response);
-    ``split_column`` the column whose hash decides the split (default ``key`` when there is one, else ``prompt``:
-    preference rows split by prompt, so one prompt's pairs are all on one side)."""
+    report) copied in as ``reports/``; ``kind`` what the rows are (:mod:`llmops.data.snapshots.kinds`): the
+    columns the id hashes and the column whose hash decides the split."""
     tmp = Path(tempfile.mkdtemp(prefix=".tmp.", dir=store.scratch()))
     try:
-        digest = ContentDigest(split, content_columns)
-        train_prompts = SeenHashes()
-        salt = f"{split.seed}:"
-        rows_in, empty_like, columns = 0, None, {}
-        train_sink, pending = ParquetSink(tmp / "train.parquet"), ParquetSink(tmp / ".eval-pending.parquet")
-        with open(tmp / "train.jsonl", "wb") as train_jsonl:
-            for df in batches:
-                if not len(df):
-                    continue
-                df = df.reset_index(drop=True)
-                rows_in += len(df)
-                empty_like = df.iloc[:0]
-                columns = {c: str(t) for c, t in df.dtypes.items()}
-                by = split_column or ("key" if "key" in df.columns else "prompt")
-                key_hash = hash64(text_values(df[by]), salt)
-                to_eval = is_eval_hash(key_hash, split)
-                train = df[~to_eval]
-                prompt_hash = key_hash if by == "prompt" else hash64(text_values(df["prompt"]), salt)
-                train_prompts.add(prompt_hash[~to_eval])
-                _write_part(train, train_sink, train_jsonl, digest, "train")
-                if to_eval.any():
-                    pending.write(df[to_eval])
-                log.info("snapshot: %d rows so far (%d train)", rows_in, train_sink.rows)
-        train_sink.close(empty_like)
-        pending.close(empty_like)
-        leaked, eval_sink = 0, ParquetSink(tmp / "eval.parquet")
-        with open(tmp / "eval.jsonl", "wb") as eval_jsonl:
-            if pending.rows:
-                for ev in iter_parquet(pending.path):
-                    hit = train_prompts.contains(hash64(text_values(ev["prompt"]), salt))
-                    leaked += int(hit.sum())
-                    _write_part(ev[~hit], eval_sink, eval_jsonl, digest, "eval")
-        eval_sink.close(empty_like)
-        (tmp / ".eval-pending.parquet").unlink()
-        if leaked:
-            log.warning("leakage: %d eval prompt(s) also appear in train; dropped from eval", leaked)
-        leakage = {"step": "leakage_check", "rows_in": int(pending.rows), "rows_out": int(pending.rows - leaked),
-                   "eval_prompts_in_train": leaked}
-
-        sid = digest.hexdigest()
+        build = _Build(tmp, split, kind)
+        build.add_all(batches)
+        leakage = build.finish_eval()
+        sid = build.digest.hexdigest()
         existing_manifest = store.manifest(sid)
         if existing_manifest is not None:
             log.info("snapshot %s already exists at %s; nothing written", sid, store.where(sid))
             return existing_manifest
-        if callable(parents):
-            parents = parents()
-        manifest = {
-            "snapshot_id": sid,
-            "use_case": store.use_case,
-            "uri": store.uri(sid),
-            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "source": source,
-            "interval": interval,
-            "partition_key": partition_key,
-            "rows": {"input": int(rows_in), "train": int(digest.rows["train"]), "eval": int(digest.rows["eval"])},
-            "steps": [*(steps or []), leakage],
-            "columns": columns,
-            "split": {"rule": SPLIT_RULE, **split.model_dump()},
-            "validation": validation,
-            "parents": parents,
-            "code_version": code_version(),
-        }
-        if report_dir and Path(report_dir).is_dir():
-            shutil.copytree(report_dir, tmp / "reports")
-            manifest["validation"] = {**validation, "report": f"{store.uri(sid)}/reports/index.html"}
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
-        sizes = {name: (tmp / f"{name}.parquet").stat().st_size for name in ("train", "eval")}
-        (tmp / dataset_card.CARD).write_text(dataset_card.render(manifest, sizes), encoding="utf-8")
+        manifest = build.manifest(store, sid, parents=parents() if callable(parents) else parents,
+                                  steps=[*(steps or []), leakage], source=source, validation=validation,
+                                  interval=interval, partition_key=partition_key)
+        build.finish(manifest, report_dir)
         if not store.publish(tmp, sid):
             log.info("snapshot %s was written concurrently; keeping the existing one", sid)
             return store.manifest(sid)
