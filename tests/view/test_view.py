@@ -57,6 +57,7 @@ def test_pages_show_the_snapshot_the_version_and_link_the_dag_runs(use_case):
     assert "href='/llmops/use-cases/view_qa/versions/1'" in html
     assert f"href='/llmops/use-cases/view_qa/snapshots/{sid}/manifest'" in html
     assert "href='/llmops/use-cases/view_qa'" in pages.index(records.use_cases())
+    assert pages.FRAME_LINKS in html  # _top and _blank links leave Airflow's sandboxed frame through the UI
     page = pages.version("view_qa", "view_qa-lora", records.chain(load_by_name("view_qa"), "1"))
     chain = page[page.index("<ol class=chain>"):]
     order = [chain.index(s) for s in ("/data/qa.jsonl", sid, "manual__ft1", "view_qa-lora version 1")]
@@ -184,7 +185,7 @@ def test_the_training_page_plots_the_loss_and_says_no_eval_loss_was_logged(gated
     assert page.status_code == 200, page.text
     [train] = _charts(page.text)["loss"]["datasets"]
     assert [p["y"] for p in train["data"]] == [2.5, 2.1, 1.7]
-    assert "no eval loss logged for finetune" in page.text and "not a sweep" not in page.text
+    assert "no eval loss logged for finetune" in page.text and "not a sweep: one training run" in page.text
 
 
 def test_the_use_case_page_plots_versions_and_snapshots(gated_run, monkeypatch):
@@ -195,6 +196,42 @@ def test_the_use_case_page_plots_versions_and_snapshots(gated_run, monkeypatch):
     assert charts["snapshots"]["labels"] and {d["label"] for d in charts["snapshots"]["datasets"]} == {"train", "eval"}
     assert "no monitoring reports yet" in page.text
     assert "/llmops/use-cases/view_qa/runs/manual__ft1/gate" in page.text
+
+
+def test_the_use_case_page_plots_feedback_per_day_and_the_preference_snapshots_sizes(use_case_file, monkeypatch):
+    """Two days of feedback through the serving logs, each made a preference snapshot by the feedback step's own
+    builder: the feedback plots have a point per day, the preference plot a bar per snapshot with its manifest's
+    rows per split."""
+    from llmops.data import preferences
+    from llmops.serving_logs import append_line, feedback_dir, log_dir
+
+    cfg = load_by_name(use_case_file("view_qa", {"feedback.min_rows": 2}).stem)
+    page = _logged_in_client(monkeypatch).get("/use-cases/view_qa")
+    assert "no feedback recorded yet" in page.text and "no preference snapshots yet" in page.text
+    for d, day in enumerate(("2026-03-02", "2026-03-03")):
+        for i in range(3 + d):
+            rid = f"chatcmpl-{d}{i:023x}"
+            append_line(log_dir("view_qa") / f"{day}.jsonl", {
+                "ts": f"{day}T10:00:{i:02d}.000+00:00", "id": rid, "choice": 0, "version": "1",
+                "prompt": f"question {d} {i}?", "completion": f"answer {i}", "blocked": False})
+            append_line(feedback_dir("view_qa") / f"{day}.jsonl", {
+                "ts": f"{day}T11:00:{i:02d}.000+00:00", "id": rid, "index": 0, "rating": 1 if i % 2 else -1,
+                "correction": f"a better answer {i}" if i == 0 else None, "comment": None, "key": rid})
+        assert not preferences.build(cfg, day)["skipped"]
+    manifests = preferences.preference_snapshots(cfg).manifests()
+    assert len(manifests) == 2
+    charts = _charts(_logged_in_client(monkeypatch).get("/use-cases/view_qa").text)
+    assert charts["feedback-count"]["labels"] == ["2026-03-02", "2026-03-03"]
+    assert [d["data"] for d in charts["feedback-count"]["datasets"]] == [[3, 4], [1, 1]]  # count, corrections
+    assert charts["feedback-share"]["datasets"][0]["data"] == [1 / 3, 2 / 4]  # rated +1
+    sizes = charts["preference-snapshots"]
+    days = [label[-11:-1] for label in sizes["labels"]]  # "<created> <id> [<day>]", oldest first
+    assert sorted(days) == ["2026-03-02", "2026-03-03"]
+    by_day = {m["partition_key"]: m["rows"] for m in manifests}
+    assert {ds["label"] for ds in sizes["datasets"]} == {"train", "eval"}
+    for ds in sizes["datasets"]:
+        assert ds["data"] == [by_day[day][ds["label"]] for day in days], ds
+    assert sum(sum(ds["data"]) for ds in sizes["datasets"]) == sum(r["train"] + r["eval"] for r in by_day.values())
 
 
 def test_a_use_case_with_no_versions_says_so(use_case_file, monkeypatch):

@@ -118,7 +118,8 @@ def _add_use_case_pages(app: FastAPI) -> None:
                               snapshot_rows=plots.snapshot_rows(snaps), serving=serving,
                               serving_limits=records.serving_thresholds(cfg),
                               gate_runs=records.gate_runs(name, found=found),
-                              feedback=plots.feedback_per_day(records.feedback_records(name)))
+                              feedback=plots.feedback_per_day(records.feedback_records(name)),
+                              preferences=plots.preference_sizes(records.preference_snapshots(cfg)))
 
     @app.get("/use-cases/{name}/versions/{version}", response_class=HTMLResponse)
     def version(name: str, version: str):

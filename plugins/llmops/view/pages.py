@@ -36,6 +36,16 @@ grid-template-columns:max-content auto;gap:4px 16px;font-size:14px}dl.kv dt{font
 
 FRAME_SCRIPT = ("<script>if(window.top===window){var p=location.pathname,i=p.indexOf('" + links.VIEW_PREFIX + "/');"
                 "if(i>=0){location.replace(p.slice(0,i)+'/plugin/llmops'+p+location.search+location.hash)}}</script>")
+# Airflow 3.3 sandboxes an external view's iframe (allow-scripts allow-same-origin allow-forms): a link with
+# target=_top (a DAG run in the UI) or _blank (MLflow) clicked in the frame is refused by the browser. The frame is
+# of the UI's own origin, so a click on such a link is handed to a copy of the link in the UI's own document, which
+# no sandbox restricts. Outside a frame (or where the UI's document is out of reach) the link works as written.
+FRAME_LINKS = ("<script>if(window.top!==window){document.addEventListener('click',function(e){"
+               "var a=e.target.closest&&e.target.closest('a[target=_top],a[target=_blank]');"
+               "if(!a||e.defaultPrevented||e.button!==0||e.ctrlKey||e.metaKey||e.shiftKey)return;"
+               "try{var d=window.top.document,b=d.createElement('a');b.href=a.href;b.target=a.target;"
+               "b.rel=a.rel;b.style.display='none';d.body.appendChild(b);e.preventDefault();b.click();b.remove()}"
+               "catch(x){}})}</script>")
 
 
 def _page(title: str, body: str, crumbs: list[tuple[str, str]] | None = None, charts: bool = False) -> str:
@@ -47,7 +57,8 @@ def _page(title: str, body: str, crumbs: list[tuple[str, str]] | None = None, ch
         scripts = (f"<script src='{escape(links.view('static/chart.umd.min.js'))}'></script>"
                    f"<script src='{escape(links.view('static/view.js'))}' defer></script>")
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(title)}</title>{FRAME_SCRIPT}"
-            f"<style>{STYLE}</style>{scripts}</head><body>{nav}<h1>{escape(title)}</h1>{body}</body></html>")
+            f"{FRAME_LINKS}<style>{STYLE}</style>{scripts}</head><body>{nav}<h1>{escape(title)}</h1>{body}"
+            "</body></html>")
 
 
 def _a(href: str, text: str, top: bool = False, new: bool = False) -> str:
@@ -136,7 +147,8 @@ def _plots(parts: list[str]) -> str:
 
 def use_case(name: str, model_name: str, snaps: list[dict], versions: list[dict], *, over_time: dict | None = None,
              snapshot_rows: dict | None = None, serving: dict | None = None, serving_limits: dict | None = None,
-             gate_runs: list[dict] | None = None, feedback: dict | None = None) -> str:
+             gate_runs: list[dict] | None = None, feedback: dict | None = None,
+             preferences: dict | None = None) -> str:
     body = [f"<h2>Versions of <code>{escape(model_name)}</code> over time</h2>"]
     if over_time is not None:
         body.append(_note(over_time["note"]))
@@ -168,6 +180,12 @@ def use_case(name: str, model_name: str, snaps: list[dict], versions: list[dict]
                       "feedback and corrections per day"),
                 chart("feedback-share", per_day_chart(feedback, ["up_share", "down_share"], "share"),
                       "share rated +1 and -1 per day")]))
+    if preferences is not None:
+        body.append("<h2>Preference snapshots</h2>" + _note(preferences["note"]))
+        if preferences["labels"]:
+            body.append(_plots([chart("preference-snapshots", snapshots_chart(preferences),
+                                      "preference rows (pairs and singles) per split per snapshot, oldest first; "
+                                      "border: validation")]))
     srows = "".join(_snapshot_row(name, s) for s in snaps)
     vrows = "".join(_version_row(name, v) for v in versions)
     body.append("<table><tr><th>snapshot</th><th>partition</th><th>rows</th><th>validation</th><th>parents</th>"
@@ -286,6 +304,8 @@ def training(name: str, run_id: str, loss: dict, knobs: dict, version_no=None, m
                             knobs["knobs"].items()]))
         if knobs["failed"]:
             body.append(_note(f"failed trials: {', '.join(knobs['failed'])}"))
+    else:
+        body.append("<h2>Sweep</h2>" + _note(knobs["note"]))
     return _page(f"Training of {run_id}", "".join(body), _run_crumbs(name, run_id, version_no, "training"),
                  charts=True)
 

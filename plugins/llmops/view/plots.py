@@ -194,6 +194,16 @@ def snapshot_rows(snapshots: list[dict]) -> dict:
             "validation": [(s.get("validation") or {}).get("success") for s in ordered], "note": None}
 
 
+def preference_sizes(snapshots: list[dict]) -> dict:
+    """The preference snapshots' sizes as :func:`snapshot_rows` has them (rows per split per snapshot, oldest first,
+    labelled by day), or a note where there are none."""
+    out = snapshot_rows(snapshots)
+    if not snapshots:
+        out["note"] = ("no preference snapshots yet (the feedback DAG writes one per day with at least "
+                       "feedback.min_rows rows)")
+    return out
+
+
 # --- feedback and serving per day ---------------------------------------------------------------------------------
 
 def per_day(rows: Iterable[dict], fields: Iterable[str], day_key: str = "day") -> dict:

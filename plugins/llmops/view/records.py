@@ -79,6 +79,20 @@ def snapshots(cfg: UseCaseConfig, found: list[dict] | None = None) -> list[dict]
     return out
 
 
+def preference_snapshots(cfg: UseCaseConfig) -> list[dict]:
+    """The use case's preference snapshots (the feedback DAG writes one per day with enough feedback), newest
+    first, read from their manifests through their own handle: id, day, rows per split, validation outcome."""
+    from llmops.data.preferences import preference_snapshots as handle
+
+    out = []
+    for m in reversed(handle(cfg).manifests()):
+        v = m.get("validation") or {}
+        out.append({"snapshot_id": m["snapshot_id"], "created_at": m.get("created_at"),
+                    "partition_key": m.get("partition_key"), "rows": m.get("rows"),
+                    "validation": {"success": v.get("success")}})
+    return out
+
+
 def snapshot(cfg: UseCaseConfig, snapshot_id: str) -> dict:
     from llmops.data.snapshots.handle import Snapshots
 
