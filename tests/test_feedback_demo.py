@@ -50,3 +50,60 @@ def test_the_metrics_printout_gives_each_accuracy_its_interval_and_the_gain_its_
     assert "\n  challenger        1.000 [1.000, 1.000]      " in out
     assert "\n  champion          0.500 [0.000, 1.000]      " in out
     assert "\n  gain vs champion preference accuracy +0.500, 95% CI +0.250 .. +1.000\n" in out
+
+
+TINY = {"evaluation.max_eval_rows": 12, "evaluation.generation_samples": 3, "evaluation.max_new_tokens": 6,
+        "evaluation.batch_size": 12, "training.max_seq_len": 64, "training.batch_size": 8,
+        "training.method": "dpo", "training.checkpoint_every_steps": 0, "training.dpo.learning_rate": 5e-4,
+        "training.dpo.epochs": 2, "training.dpo.max_eval_loss_increase": 0.1, "feedback.eval_fraction": 0.35,
+        "gate.rules": [{"metric": "unsafe_rate", "max": 1.0}]}
+
+
+def test_a_round_on_the_tiny_model_prints_before_after_the_gate_and_what_it_made(
+        use_case_file, tiny_model_dir, sample_rows, adapters, capsys):
+    """DPO, evaluate, gate and register on the tiny model, as the demo runs them after its feedback (corrections:
+    the documented answer chosen over a wrong one); what it prints names every figure a release manager needs."""
+    import pandas as pd
+
+    from llmops import registry, tracking
+    from llmops.config import load_by_name
+    from llmops.data import preferences
+    from llmops.data.snapshots.handle import Snapshots
+    from llmops.demo.feedback import tune_and_gate
+
+    use_case_file(changes={"base_model": str(tiny_model_dir), **TINY})
+    cfg = load_by_name("stackoverflow_qa")
+    dataset = Snapshots.of(cfg).write_frame(sample_rows.head(120), source={"kind": "test"},
+                                            validation={"success": True})
+    mlflow_run = tracking.run_for_dag_run(cfg.name, "champion_run")
+    tracking.log_artifacts(mlflow_run, adapters["champion"], "adapter")
+    registry.register_adapter(cfg.model_name, run_id=mlflow_run, artifact_path="adapter", promote=True, tags={
+        "snapshot_id": dataset["snapshot_id"], "base_model": str(tiny_model_dir)})
+    rows = sample_rows.iloc[200:264].reset_index(drop=True)
+    chosen, rejected = rows["response"].str.slice(0, 60), "No idea, sorry."
+    pairs = pd.DataFrame({"key": [preferences._key("pair", p, c, rejected, True)
+                                  for p, c in zip(rows["prompt"], chosen, strict=True)],
+                          "kind": "pair", "prompt": rows["prompt"], "completion": chosen, "rejected": rejected,
+                          "label": True, "versions": "1", "ids": [f"id{i}" for i in range(len(rows))]})
+    snap = preferences.preference_snapshots(cfg).write_frame(pairs, source={"kind": "test"},
+                                                             validation={"success": True}, parents=[])
+
+    evaluation, decision = tune_and_gate(cfg, snap["snapshot_id"])
+    out = capsys.readouterr().out
+    lines = {line.split()[0]: line for line in out.splitlines() if line.strip()}
+    assert f"{snap['rows']['train']} rows to tune on, {snap['rows']['eval']} held out" in lines["preference"], out
+    assert "on top of champion version 1" in lines["DPO"], out
+    assert "learning rate 0.0005, beta 0.1, epochs 2, loss sigmoid" in lines["DPO"], out
+    assert f"held-out pairs    {snap['rows']['eval']} (questions no DPO step saw)" in out, out
+    for name in ("base", "champion", "challenger"):  # each candidate's accuracy with its interval
+        acc = evaluation.metrics[name]["preference_accuracy"]
+        assert any(line.startswith(f"  {name} ") and f"{acc:.3f} [" in line for line in out.splitlines()), out
+    assert "gain vs champion preference accuracy" in out and "95% CI" in out, out
+    assert lines["gate"].split()[1] == ("PASSED" if decision.passed else "REJECTED"), out
+    for rule in decision.rules:
+        assert rule["reason"] in out, out
+    if decision.passed:
+        assert "made the model better: held-out preference accuracy" in lines["result"], out
+        assert "version 2" in lines["registered"], out
+    else:
+        assert "made nothing better" in lines["result"] and "nothing" in lines["registered"], out

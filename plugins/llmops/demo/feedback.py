@@ -47,6 +47,8 @@ def _serve(cfg, key: str):
     thread.start()
     deadline = time.monotonic() + 300
     while not server.started:
+        if not thread.is_alive():
+            raise RuntimeError("the API failed to start (its error is above)")
         if time.monotonic() > deadline:
             raise RuntimeError("the API did not start within 300 s")
         time.sleep(0.1)
