@@ -184,6 +184,13 @@ def wait_healthy(url: str, key: str, proc, timeout: float = 900) -> None:
     raise TimeoutError(url)
 
 
+def warm_up(url: str, body: dict, key: str, timeout: float = 600) -> None:
+    """One answered request before any level is timed (a CPU vLLM server's first answers can take tens of
+    seconds, longer than a short locust level, which then counts no request at all)."""
+    r = httpx.post(f"{url}/v1/completions", json=body, headers={"Authorization": f"Bearer {key}"}, timeout=timeout)
+    r.raise_for_status()
+
+
 def use_cases_for_servers(args, home: Path) -> Path:
     """A copy of the use case with the bench's vLLM server settings (startup timeout, extra arguments)."""
     import yaml
@@ -256,8 +263,8 @@ def main() -> None:
         log = open(home / f"server-{engine}.log", "w")  # noqa: SIM115
         proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
-            wait_healthy(url, key, proc)
-            load(exe, url, gateway_bodies[:2], 1, 5, key, out / engine / "warm-up")
+            wait_healthy(url, key, proc, timeout=args.startup_timeout + 300)  # the API waits for its vLLM server
+            warm_up(url, gateway_bodies[0], key)
             results[engine] = [load(exe, url, gateway_bodies, u, args.seconds, key, out / engine)
                                for u in args.users]
             if engine == "merged":
