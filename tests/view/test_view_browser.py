@@ -190,46 +190,82 @@ def _records(demo):
     return c, versions, summaries
 
 
+def _charts(frame) -> dict[str, list]:
+    return frame.evaluate(COUNTS)
+
+
 def test_every_page_of_the_view_draws_its_plots_inside_airflow(demo, page):
     c, versions, summaries = _records(demo)
     assert len(versions) == 2, versions
     newest = versions[-1]
-    summary = summaries[newest.tags["dag_run_id"]]
+    run_id = newest.tags["dag_run_id"]
+    summary = summaries[run_id]
     decision = json.loads((Path(summary["gate"]["report"]).parent / "decision.json").read_text())
     snapshots = list((demo["home"] / "snapshots" / USE_CASE).glob("*/manifest.json"))
+    gated = [s for s in summaries.values() if s.get("gate")]
+    assert len(gated) == 2, summaries
 
-    # the navigation entry: Airflow's UI with the view in its frame
+    # the navigation entry: Airflow's UI with the view in its frame, the list of use cases first
     page.goto(f"{demo['url']}/plugin/llmops", wait_until="networkidle")
     _frame(page, "/use-cases/").get_by_role("link", name=USE_CASE).click()
+
+    # use case: versions over time, dataset snapshots, serving, feedback and preference snapshots, the tables
     frame = _frame(page, f"/use-cases/{USE_CASE}")
-    counts = frame.evaluate(COUNTS)
-    for metric in ("token_f1", "unsafe_rate"):  # gate metrics recorded on both versions, one point each
-        assert counts[f"versions-{metric}"] == [2], counts
+    counts = _charts(frame)
+    tagged = [r["metric"] for r in decision["rules"] if f"metric.{r['metric']}" in newest.tags]
+    assert {"token_f1", "unsafe_rate"} <= set(tagged)
+    assert sorted(k for k in counts if k.startswith("versions-")) == sorted(f"versions-{m}" for m in set(tagged))
+    for metric in set(tagged):  # one point per version that MLflow holds the metric for
+        assert counts[f"versions-{metric}"] == [sum(f"metric.{metric}" in v.tags for v in versions)], counts
     assert counts["snapshots"] == [len(snapshots)] * 2, counts  # train and eval bars per snapshot
+    assert set(counts) == {"snapshots", *(f"versions-{m}" for m in tagged)}, counts  # no serving/feedback data
+    text = frame.locator("body").inner_text()
+    for says in ("no monitoring reports yet", "no feedback recorded yet", "no preference snapshots yet"):
+        assert says in text, says
+    assert frame.locator("table").nth(1).locator("tr").count() == 1 + len(versions)  # header + a row per version
+    assert frame.locator("table").nth(2).locator("tr").count() == 1 + len(gated)  # the gate decisions
     assert page.url.endswith(f"/plugin/llmops/llmops/use-cases/{USE_CASE}")  # the UI's URL follows the frame
     _shot(page, "llmops-view-use-case.png")
+    frame.get_by_role("heading", name="Serving per day").scroll_into_view_if_needed()
+    _shot(page, "llmops-view-serving-feedback.png")
 
+    # one version: its chain from the source to the model version
     frame.get_by_role("link", name=str(newest.version), exact=True).first.click()
     frame = _frame(page, f"/versions/{newest.version}")
-    assert "gate decision" in frame.locator("ol.chain").inner_text()
+    chain = frame.locator("ol.chain").inner_text()
+    for part in ("source", newest.tags["snapshot_id"], run_id, "gate decision",
+                 f"{USE_CASE}-lora version {newest.version}"):
+        assert part in chain, part
     _shot(page, "llmops-view-version.png")
 
+    # the gate decision: the forest plot of its rules, no judge, no regression suite (the sample has neither)
     frame.get_by_role("link", name="gate decision").click()
     frame = _frame(page, "/gate")
-    counts = frame.evaluate(COUNTS)
+    counts = _charts(frame)
     relative = [r for r in decision["rules"] if r.get("vs")]
     absolute = [r for r in decision["rules"] if not r.get("vs")]
     assert counts["forest-relative"] == [len(relative), len(relative)], counts  # estimates, margins
     assert counts["forest-absolute"] == [len(absolute), len(absolute)], counts
-    assert "no judge ran for this gate" in frame.content()
+    assert set(counts) == {"forest-relative", "forest-absolute"}, counts
+    assert frame.locator("table").first.locator("tr").count() == 1 + len(decision["rules"])
+    text = frame.locator("body").inner_text()
+    assert "no judge ran for this gate" in text and "no regression suite ran for this evaluation" in text
     _shot(page, "llmops-view-gate.png")
 
+    # the training run: its loss per logged step, no eval loss, not a sweep
     frame.get_by_role("link", name="training loss").click()
     frame = _frame(page, "/training")
     history = c.get_metric_history(summary["finetune"]["mlflow_run_id"], "train_loss")
-    assert history and frame.evaluate(COUNTS)["loss"] == [len(history)]
-    assert "no eval loss logged for finetune" in frame.content()
+    assert history and _charts(frame) == {"loss": [len(history)]}
+    text = frame.locator("body").inner_text()
+    assert "no eval loss logged for finetune" in text and "not a sweep: one training run" in text
     _shot(page, "llmops-view-training.png")
+
+    # the DAG run link leaves the view for Airflow's own run page (target=_top out of the sandboxed frame)
+    frame.get_by_role("link", name=run_id, exact=True).first.click()
+    page.wait_for_url(f"**/dags/{USE_CASE}__finetune/runs/**")
+    assert "/plugin/llmops" not in page.url
+    page.get_by_text("success", exact=False).first.wait_for()
 
     # a bare /llmops/... URL (what an extra link opens) lands in the framed route; a manifest renders as a page
     sid = newest.tags["snapshot_id"]
@@ -237,7 +273,10 @@ def test_every_page_of_the_view_draws_its_plots_inside_airflow(demo, page):
     page.wait_for_url(f"**/plugin/llmops/llmops/use-cases/{USE_CASE}/snapshots/{sid}/manifest")
     frame = _frame(page, "/manifest")
     frame.get_by_text("raw JSON").wait_for()
-    assert "validation" in frame.locator("dl.kv").first.inner_text()
+    manifest = json.loads((demo["home"] / "snapshots" / USE_CASE / sid / "manifest.json").read_text())
+    fields = frame.locator("dl.kv").first.inner_text()
+    for key in ("validation", "rows", *manifest["rows"]):
+        assert key in fields, key
     _shot(page, "llmops-view-manifest.png")
 
     # not reachable without an Airflow login
