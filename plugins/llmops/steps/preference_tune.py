@@ -4,9 +4,11 @@ on top of the champion, through the same launcher as supervised tuning (torchrun
 Which rows: a pinned ``preference_snapshot_id`` Param, else the triggering preference Asset event's, else the
 newest preference snapshot; its train split only (the eval split's pairs are held out: the evaluate step scores
 base, champion and challenger on them). The method's own settings (``training.dpo`` / ``training.kto``) apply; the
-run's ``learning_rate`` and ``epochs`` Params, when set, override those, not the supervised ones. The reference: the champion's adapter (downloaded from the registry), which TRL
-freezes as the reference model; the trained adapter starts from it too. The challenger is evaluated and gated on
-the eval split of the dataset snapshot the champion was trained on, so both are scored on the same questions.
+run's ``learning_rate`` and ``epochs`` Params, when set, override those, not the supervised ones. The reference:
+the champion's adapter (downloaded from the registry), which TRL freezes as the reference model; the trained
+adapter starts from it too. The challenger is evaluated and gated on the eval split of the dataset snapshot the
+champion was trained on, so both are scored on the same questions (without a champion, the newest dataset
+snapshot: picked, never written, so ``snapshots.train_on: last_n`` writes no union here).
 The version records ``training_method``, ``preference_snapshot_id`` and ``reference_version``.
 """
 
@@ -29,8 +31,9 @@ def choose_preferences(cfg: UseCaseConfig, pinned: str | None, event_extras: lis
     if pinned:
         return names.snapshot_id(pinned, "params.preference_snapshot_id"), "pinned by the run's Params"
     for extra in event_extras:
-        if extra.get("preference_snapshot_id"):
-            return extra["preference_snapshot_id"], "the triggering preference Asset event"
+        if extra.get("preference_snapshot_id"):  # a Preferences payload (or an event written before it)
+            return (names.snapshot_id(extra["preference_snapshot_id"], "asset event extra.preference_snapshot_id"),
+                    "the triggering preference Asset event")
     found = preference_snapshots(cfg).manifests()
     if not found:
         raise SnapshotNotFound(f"use case '{cfg.name}' has no preference snapshot yet: run {cfg.name}__feedback "
@@ -71,9 +74,8 @@ def run_preference_tune(cfg: UseCaseConfig, *, params: dict, event_extras: list[
         reference_adapter = out_dir / "reference_adapter"
         if loading.missing_adapter_files(reference_adapter):
             reference_adapter = registry.download_adapter(champion, reference_adapter)
-        eval_snapshot = champion["tags"].get("snapshot_id") or Snapshots.of(cfg).choose(None, [])[0]
-    else:
-        eval_snapshot = Snapshots.of(cfg).choose(None, [])[0]
+    dataset = Snapshots.of(cfg)  # read only: the eval snapshot is picked, never written (no last_n union)
+    eval_snapshot = preferences.eval_snapshot(dataset, champion) or dataset.latest_id()
     template = load_template(cfg.prompt_template)
     base_model = params.get("base_model") or cfg.base_model
     log.info("%s on preference snapshot %s (%s): %d rows; reference: champion version %s; evaluated on snapshot %s",
@@ -86,6 +88,7 @@ def run_preference_tune(cfg: UseCaseConfig, *, params: dict, event_extras: list[
                           out_dir=out_dir, try_number=try_number)
     trained = Trained.from_xcom({**result, "snapshot_id": eval_snapshot, "snapshot_reason": why,
                                  "mlflow_run_id": mlflow_run, "base_model": base_model,
-                                 "preference_snapshot_id": pref_id, "reference_version": reference_version})
+                                 "preference_snapshot_id": pref_id, "reference_version": reference_version,
+                                 "preference_snapshot_uri": preferences.preference_snapshots(cfg).uri(pref_id)})
     record_step(cfg.name, run_id, "finetune", trained.to_xcom())
     return trained
