@@ -42,7 +42,8 @@ def venv_python(name: str) -> Path:
     if (folder / ".key").exists() and py.exists():
         return py
     VENVS.mkdir(parents=True, exist_ok=True)
-    build = f'"{sys.executable}" -m venv "$VENV_DIR" && "$VENV_DIR/bin/python" -m pip install -q {" ".join(PACKAGES[name])}'
+    build = (f'"{sys.executable}" -m venv "$VENV_DIR" && '
+             f'"$VENV_DIR/bin/python" -m pip install -q {" ".join(PACKAGES[name])}')
     try:
         subprocess.run([str(ROOT / ".ci" / "cached-venv"), str(folder), f"emulator-{name}", "/dev/null", "--",
                         "sh", "-c", build], check=True, capture_output=True, timeout=900,

@@ -68,8 +68,8 @@ def test_partition_interval_follows_the_cron():
         partition_interval("@daily", "week-1")
 
 
-QA = [{"question": f"How do I do thing {i}?", "answer": f"Like this {i}.", "created_at": f"2026-01-{5 + i:02d}T01:00:00Z"}
-      for i in range(10)]
+QA = [{"question": f"How do I do thing {i}?", "answer": f"Like this {i}.",
+       "created_at": f"2026-01-{5 + i:02d}T01:00:00Z"} for i in range(10)]
 
 
 def test_gzip_jsonl_and_csv_are_read(tmp_path):
@@ -82,7 +82,8 @@ def test_gzip_jsonl_and_csv_are_read(tmp_path):
 
 def test_interval_keeps_only_its_rows_and_an_empty_interval_is_empty(write_jsonl):
     path = write_jsonl("a.jsonl", QA)
-    src = SourceConfig(path=str(path), prompt_column="question", response_column="answer", timestamp_column="created_at")
+    src = SourceConfig(path=str(path), prompt_column="question", response_column="answer",
+                       timestamp_column="created_at")
     df, lineage = read_source(src, (datetime(2026, 1, 7, tzinfo=UTC), datetime(2026, 1, 9, tzinfo=UTC)))
     assert df["prompt"].tolist() == [QA[2]["question"], QA[3]["question"]]
     assert lineage["files"] == [str(path)]

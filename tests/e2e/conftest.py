@@ -56,7 +56,8 @@ def airflow(tmp_path_factory, tiny_model_dir, sample_rows) -> Airflow:
     good_lines = (data / "qa.jsonl").read_text().splitlines()
     broken = data / "broken"
     broken.mkdir()
-    (broken / "qa.jsonl").write_text("\n".join(good_lines[:4] + ['{"question": "unterminated'] + good_lines[4:60]) + "\n")
+    lines = good_lines[:4] + ['{"question": "unterminated'] + good_lines[4:60]
+    (broken / "qa.jsonl").write_text("\n".join(lines) + "\n")
 
     batch = data / "batch"
     batch.mkdir()

@@ -37,7 +37,8 @@ FAULT_SETTINGS = {
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
 }
-HOSTNAME_MODULE = '''import os\n\n\ndef hostname():\n    return os.environ.get("LLMOPS_WORKER_HOSTNAME") or __import__("socket").getfqdn()\n'''
+HOSTNAME_MODULE = ('''import os\n\n\ndef hostname():\n'''
+                   '''    return os.environ.get("LLMOPS_WORKER_HOSTNAME") or __import__("socket").getfqdn()\n''')
 
 
 def reachable(host: str, port: int, timeout: float = 1.0) -> bool:
@@ -152,7 +153,8 @@ class Topology:
         create_database(self.mlflow_db)
         self._start("mlflow", [str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(self.mlflow_port),
                                "--workers", "1",
-                               "--backend-store-uri", f"postgresql+psycopg2://{PG_USER}@{PG_HOST}:{PG_PORT}/{self.mlflow_db}",
+                               "--backend-store-uri",
+                               f"postgresql+psycopg2://{PG_USER}@{PG_HOST}:{PG_PORT}/{self.mlflow_db}",
                                "--artifacts-destination", str(self.base / "mlflow-artifacts")],
                     MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")  # as in docker-compose.yaml: no server-side jobs
         migrated = self.airflow("db", "migrate", timeout=600)

@@ -138,7 +138,8 @@ class ComposeStack:
         (use_cases / f"{FAULT_USE_CASE}.yaml").write_text(yaml.safe_dump(fault_use_case(), sort_keys=False))
         for folder in ("logs", "config"):
             (self.workdir / folder).mkdir()
-        mounts = [f"{ROOT / 'include' / 'use_cases' / SAMPLE_USE_CASE}.yaml:{USE_CASES_IN_STACK}/{SAMPLE_USE_CASE}.yaml:ro",
+        sample = ROOT / "include" / "use_cases" / SAMPLE_USE_CASE
+        mounts = [f"{sample}.yaml:{USE_CASES_IN_STACK}/{SAMPLE_USE_CASE}.yaml:ro",
                   f"{use_cases / FAULT_USE_CASE}.yaml:{USE_CASES_IN_STACK}/{FAULT_USE_CASE}.yaml:ro",
                   f"{self.workdir / 'logs'}:/opt/airflow/logs",
                   f"{self.workdir / 'config'}:/opt/airflow/config"]

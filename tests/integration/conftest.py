@@ -68,7 +68,8 @@ def topology(tmp_path_factory, tiny_model_dir, sample_rows, test_secrets):
     rows.rename(columns={"prompt": "question", "response": "answer"}).to_json(
         data / "qa.jsonl", orient="records", lines=True, date_format="iso")
     _load_write_use_case()(
-        use_cases, USE_CASE, base_model=str(tiny_model_dir), source={"path": str(data / "qa.jsonl"), "allowed_roots": [str(data)]},
+        use_cases, USE_CASE, base_model=str(tiny_model_dir),
+        source={"path": str(data / "qa.jsonl"), "allowed_roots": [str(data)]},
         training={"queue": "gpu", "pool": "default_pool", "max_train_rows": 256},
         gate={"rules": [{"metric": "eval_loss", "max": 1e6}], "promote_to_champion": True})
 
@@ -108,8 +109,8 @@ def fault_topology(tmp_path_factory, tiny_model_dir, sample_rows):
     data, use_cases = base / "data", base / "use_cases"
     data.mkdir()
     use_cases.mkdir()
-    sample_rows.sort_values("created_at").head(300).rename(columns={"prompt": "question", "response": "answer"}).to_json(
-        data / "qa.jsonl", orient="records", lines=True, date_format="iso")
+    rows = sample_rows.sort_values("created_at").head(300).rename(columns={"prompt": "question", "response": "answer"})
+    rows.to_json(data / "qa.jsonl", orient="records", lines=True, date_format="iso")
     # 256 rows in batches of 16: 16 steps per epoch; a complete checkpoint every 8 steps, progress every 4
     _load_write_use_case()(
         use_cases, FAULT_USE_CASE, base_model=str(tiny_model_dir), schedule=None, retries=3, retry_delay_s=10,

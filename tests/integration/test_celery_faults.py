@@ -102,7 +102,8 @@ def assert_nothing_lost(topo, api, run_id: str, snapshot: dict, *, epochs: int) 
     from safetensors.torch import load_file
 
     downloaded = Path(mlflow.artifacts.download_artifacts(
-        artifact_uri=f"{version.source}/artifacts/adapter/adapter_model.safetensors", dst_path=str(topo.base / f"dl-{version.version}"),
+        artifact_uri=f"{version.source}/artifacts/adapter/adapter_model.safetensors",
+        dst_path=str(topo.base / f"dl-{version.version}"),
         tracking_uri=topo.mlflow_url))
     assert downloaded.read_bytes() == local.read_bytes(), "the registered adapter is not the one this run trained"
     assert load_file(str(downloaded)), "the registered adapter has no tensors"

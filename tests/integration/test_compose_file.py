@@ -250,7 +250,8 @@ def _resolved_env(tmp_path, service: str, **dotenv: str) -> dict[str, str] | Non
     cli = _compose_cli()
     if cli is None:
         return None
-    values = {"LLMOPS_DEPLOYMENT_PROFILE": "production", "AIRFLOW_FERNET_KEY": "3HwjoalBAgzRxuJZyntnvTzWEy5pDzQUoWvDzXMOGu0=",
+    values = {"LLMOPS_DEPLOYMENT_PROFILE": "production",
+              "AIRFLOW_FERNET_KEY": "3HwjoalBAgzRxuJZyntnvTzWEy5pDzQUoWvDzXMOGu0=",
               "AIRFLOW_JWT_SECRET": "j" * 32, "AIRFLOW_API_SECRET_KEY": "k" * 32,
               "AIRFLOW_ADMIN_PASSWORD": "a-long-admin-passphrase", "POSTGRES_PASSWORD": "a-long-db-passphrase",
               "LLMOPS_API_KEYS": "sk-test", **{n: f"{n.lower()}-value-1234" for n in MLFLOW_ACCOUNTS}, **dotenv}

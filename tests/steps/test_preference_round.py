@@ -2,8 +2,8 @@
 a real MLflow registry): DPO on separable synthetic preferences (every chosen answer opens with one marker,
 every rejected one with the other, on every prompt) raises the held-out preference accuracy with its interval
 clear of the champion's, and the gate's default dpo rules register the version; DPO on shuffled preferences
-(the same pairs, which side is chosen arbitrary and balanced in each split) gains nothing on the held-out pairs and the gate
-rejects it. Also: the trainer receives ``training.dpo``'s rate and beta, never the supervised ones."""
+(the same pairs, which side is chosen arbitrary and balanced in each split) gains nothing on the held-out pairs and
+the gate rejects it. Also: the trainer receives ``training.dpo``'s rate and beta, never the supervised ones."""
 
 from __future__ import annotations
 
