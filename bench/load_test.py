@@ -92,8 +92,13 @@ def run_level(exe: Path, url: str, users: int, seconds: int, out: Path, env: dic
     with open(f"{prefix}_stats.csv") as f:
         row = next(r for r in csv.DictReader(f) if r["Name"] == "Aggregated")
     return {"users": users, "requests": int(row["Request Count"]), "failures": int(row["Failure Count"]),
-            "rps": float(row["Requests/s"]), "p50_ms": float(row["50%"]), "p95_ms": float(row["95%"]),
-            "p99_ms": float(row["99%"])}
+            "rps": _number(row["Requests/s"]), "p50_ms": _number(row["50%"]), "p95_ms": _number(row["95%"]),
+            "p99_ms": _number(row["99%"])}
+
+
+def _number(cell: str) -> float:
+    """A locust CSV cell: "N/A" (a level that finished no request has no percentiles) is NaN, not a crash."""
+    return float("nan") if cell.strip() in ("", "N/A") else float(cell)
 
 
 def main() -> None:
