@@ -44,11 +44,12 @@ def sample_rows():
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory, sample_rows) -> Path:
-    """A tiny Llama-architecture base model made locally and saved with save_pretrained (safetensors)."""
-    from llmops.demo.tiny_model import make_tiny_model
+    """A tiny Llama-architecture base model made locally and saved with save_pretrained (safetensors); built once per
+    content and copied into the session's folder (tests/model_cache.py)."""
+    from model_cache import tiny_model
 
     texts = sample_rows["prompt"].tolist() + sample_rows["response"].tolist()
-    return make_tiny_model(tmp_path_factory.mktemp("models") / "tiny", texts, vocab_size=600, pretrain_steps=120)
+    return tiny_model(tmp_path_factory.mktemp("models") / "tiny", texts, vocab_size=600, pretrain_steps=120)
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -87,3 +88,28 @@ def airflow(tmp_path_factory, tiny_model_dir, sample_rows) -> Airflow:
     migrated = af.run("db", "migrate")
     assert migrated.returncode == 0, migrated.stdout[-3000:] + migrated.stderr[-3000:]
     return af
+
+
+PROBE_SECRET = "s3cr3t-probe-password"  # an Airflow connection's password that no lineage event may carry
+
+
+@pytest.fixture(scope="session")
+def qa_champion(airflow) -> dict:
+    """The e2e use case's first version, trained once for the session: the dataset DAG, then the finetune DAG with
+    ``lora_rank`` 4 from the trigger form's conf. The registration test, the lineage test and the serving DAG tests
+    all read this one run. OpenLineage is on for these two runs only (the provider's file transport into
+    ``lineage``; a connection holding a secret is defined, which no event may carry)."""
+    lineage = airflow.home.parent / "openlineage.jsonl"
+    env = {**airflow.env,
+           "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps({"type": "file", "log_file_path": str(lineage),
+                                                          "append": True}),
+           "AIRFLOW_CONN_LLMOPS_PROBE": f"http://probe:{PROBE_SECRET}@probe.invalid"}
+    lineaged = Airflow(env, airflow.home)
+    dataset = lineaged.dags_test("e2e_qa__dataset")
+    assert dataset.returncode == 0, (dataset.stdout + dataset.stderr)[-4000:]
+    finetune = lineaged.dags_test("e2e_qa__finetune", conf=json.dumps({"lora_rank": 4}))
+    assert finetune.returncode == 0, (finetune.stdout + finetune.stderr)[-4000:]
+    from tests import airflow_db
+
+    run_ids = [airflow_db.dag_runs(airflow.env, f"e2e_qa__{dag}")[-1]["run_id"] for dag in ("dataset", "finetune")]
+    return {"dataset": dataset, "finetune": finetune, "lineage": lineage, "run_ids": run_ids}

@@ -1,5 +1,7 @@
 """OpenLineage from a real `airflow dags test` run: the provider's listener with its file transport, then the
-events read back and the graph walked from the registered model version to the source file."""
+events read back and the graph walked from the registered model version to the source file. The runs are the
+session's first dataset and finetune runs of the e2e use case (``qa_champion``, tests/e2e/conftest.py), which the
+registration test checks too."""
 
 from __future__ import annotations
 
@@ -9,8 +11,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.e2e.conftest import PROBE_SECRET
+
 pytestmark = pytest.mark.slow
-PROBE_SECRET = "s3cr3t-probe-password"
+UC = "e2e_qa"
 
 
 def _events(path: Path) -> list[dict]:
@@ -27,20 +31,9 @@ def _key(d: dict) -> tuple[str, str]:
     return d["namespace"], d["name"]
 
 
-def test_lineage_joins_source_to_model_version(airflow, tmp_path):
-    use_cases = Path(airflow.env["LLMOPS_USE_CASES_DIR"])
-    cfg = yaml.safe_load((use_cases / "e2e_qa.yaml").read_text())
-    cfg.update(name="e2e_lineage", serving={})
-    (use_cases / "e2e_lineage.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
-    log = tmp_path / "openlineage.jsonl"
-    env = {**airflow.env,
-           "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps({"type": "file", "log_file_path": str(log), "append": True}),
-           "AIRFLOW_CONN_LLMOPS_PROBE": f"http://probe:{PROBE_SECRET}@probe.invalid"}
-    lineaged = type(airflow)(env, airflow.home)
-    for dag in ("e2e_lineage__dataset", "e2e_lineage__finetune"):
-        proc = lineaged.dags_test(dag)
-        assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
-
+def test_lineage_joins_source_to_model_version(airflow, qa_champion):
+    cfg = yaml.safe_load((Path(airflow.env["LLMOPS_USE_CASES_DIR"]) / f"{UC}.yaml").read_text())
+    log = qa_champion["lineage"]
     text = log.read_text()
     assert PROBE_SECRET not in text
     events = _events(log)
@@ -60,7 +53,7 @@ def test_lineage_joins_source_to_model_version(airflow, tmp_path):
     assert len(assertions) == len(suite["expectations"]) and all(a["success"] for a in assertions)
     assert {"prompt", "response"} <= {a.get("column") for a in assertions}
     # snapshot: namespace/name of its file:// URI, schema, rows, id
-    manifest = json.loads(next((airflow.home / "snapshots" / "e2e_lineage").glob("*/manifest.json")).read_text())
+    manifest = json.loads(next((airflow.home / "snapshots" / UC).glob("*/manifest.json")).read_text())
     snap = snapshot["outputs"][0]
     assert Path(snap["name"]).as_uri() == manifest["uri"] and snap["namespace"] == "file"
     assert snap["facets"]["version"]["datasetVersion"] == manifest["snapshot_id"]
@@ -68,7 +61,7 @@ def test_lineage_joins_source_to_model_version(airflow, tmp_path):
     assert snap["outputFacets"]["outputStatistics"]["rowCount"] == manifest["rows"]["train"] + manifest["rows"]["eval"]
     # register: a dataset naming the registry URI, the model and its version
     version = register["outputs"][0]
-    assert version["name"] == "e2e_lineage-lora/1"
+    assert version["name"] == f"{UC}-lora/1"
     assert version["namespace"] == airflow.env["MLFLOW_TRACKING_URI"]
     assert version["facets"]["llmops"]["properties"]["aliases"] == ["challenger", "champion"]
     assert finetune["run"]["facets"]["llmops"]["properties"]["mlflow_run_id"]
@@ -101,21 +94,22 @@ def test_lineage_joins_source_to_model_version(airflow, tmp_path):
     assert {"register", "finetune", "snapshot", "ingest"} <= set(jobs)
 
     # extra links: rendered by Airflow for each finished task and stored as its `_link_*` XCom
-    rendered = _links(airflow.env["AIRFLOW_HOME"], "e2e_lineage")
+    rendered = _links(airflow.env["AIRFLOW_HOME"], UC, qa_champion["run_ids"])
     run_id = finetune["run"]["facets"]["llmops"]["properties"]["mlflow_run_id"]
     assert rendered[("finetune", "MLflowRunLink")] == f"http://localhost:5000/#/runs/{run_id}"
     assert rendered[("evaluate", "MLflowRunLink")] == f"http://localhost:5000/#/runs/{run_id}"
-    assert rendered[("register", "ModelVersionLink")] == "http://localhost:5000/#/models/e2e_lineage-lora/versions/1"
+    assert rendered[("register", "ModelVersionLink")] == f"http://localhost:5000/#/models/{UC}-lora/versions/1"
     assert rendered[("snapshot", "SnapshotManifestLink")] == \
-        f"/llmops/use-cases/e2e_lineage/snapshots/{manifest['snapshot_id']}/manifest"
-    assert rendered[("validate", "ValidationReportLink")].startswith("/llmops/use-cases/e2e_lineage/runs/manual__")
+        f"/llmops/use-cases/{UC}/snapshots/{manifest['snapshot_id']}/manifest"
+    assert rendered[("validate", "ValidationReportLink")].startswith(f"/llmops/use-cases/{UC}/runs/manual__")
     assert rendered[("validate", "ValidationReportLink")].endswith("/validation")
 
 
-def _links(airflow_home: str, use_case: str) -> dict[tuple[str, str], str]:
+def _links(airflow_home: str, use_case: str, run_ids: list[str]) -> dict[tuple[str, str], str]:
     import sqlite3
 
+    marks = ",".join("?" * len(run_ids))
     with sqlite3.connect(Path(airflow_home) / "airflow.db") as db:
-        rows = db.execute("SELECT task_id, key, value FROM xcom WHERE dag_id LIKE ? AND key LIKE '\\_link\\_%' "
-                          "ESCAPE '\\'", (f"{use_case}__%",)).fetchall()
+        rows = db.execute(f"SELECT task_id, key, value FROM xcom WHERE dag_id LIKE ? AND run_id IN ({marks}) "
+                          "AND key LIKE '\\_link\\_%' ESCAPE '\\'", (f"{use_case}__%", *run_ids)).fetchall()
     return {(task, key.removeprefix("_link_")): json.loads(value) for task, key, value in rows}

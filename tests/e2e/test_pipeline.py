@@ -1,4 +1,5 @@
-"""The real DAGs, end to end, on tiny data: dataset -> finetune -> evaluate -> gate -> register."""
+"""The real DAGs, end to end, on tiny data: dataset -> finetune -> evaluate -> gate -> register (the first run is
+the session's ``qa_champion``, tests/e2e/conftest.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import os
 from pathlib import Path
 
 import pytest
+
+from tests import airflow_db
 
 pytestmark = pytest.mark.slow
 
@@ -22,19 +25,9 @@ def _mlflow(airflow):
     return MlflowClient(tracking_uri=airflow.env["MLFLOW_TRACKING_URI"])
 
 
-def _json_out(text: str):
-    """The JSON document an `airflow ... -o json` command printed (log lines may come before it)."""
-    return json.loads(next(line for line in text.splitlines() if line.startswith(("[", "{"))))
-
-
 def _task_states(airflow, dag_id: str) -> dict[str, str]:
     """The task states of the DAG's newest run, as Airflow's metadata DB records them."""
-    runs = airflow.run("dags", "list-runs", dag_id, "-o", "json")
-    assert runs.returncode == 0, runs.stderr[-2000:]
-    newest = max(_json_out(runs.stdout), key=lambda r: r.get("start_date") or r.get("logical_date") or "")
-    states = airflow.run("tasks", "states-for-dag-run", dag_id, newest["run_id"], "-o", "json")
-    assert states.returncode == 0, states.stderr[-2000:]
-    return {t["task_id"]: t["state"] for t in _json_out(states.stdout)}
+    return airflow_db.task_states(airflow.env, dag_id)
 
 
 def _summary(airflow, use_case: str) -> dict:
@@ -43,16 +36,12 @@ def _summary(airflow, use_case: str) -> dict:
     return json.loads(found[-1].read_text())
 
 
-def test_pipeline_registers_a_model_version_with_lineage(airflow):
-    dataset = airflow.dags_test("e2e_qa__dataset")
-    assert dataset.returncode == 0, _output(dataset)[-4000:]
+def test_pipeline_registers_a_model_version_with_lineage(airflow, qa_champion):
     snapshots = list((airflow.home / "snapshots" / "e2e_qa").glob("*/manifest.json"))
     assert len(snapshots) == 1
     manifest = json.loads(snapshots[0].read_text())
     assert manifest["rows"]["input"] == 400 and manifest["validation"]["success"] is True
 
-    finetune = airflow.dags_test("e2e_qa__finetune", conf=json.dumps({"lora_rank": 4}))
-    assert finetune.returncode == 0, _output(finetune)[-4000:]
     client = _mlflow(airflow)
     versions = client.search_model_versions("name = 'e2e_qa-lora'")
     assert len(versions) == 1

@@ -19,22 +19,11 @@ def _output(proc) -> str:
 
 
 @pytest.fixture(scope="module")
-def champion(airflow) -> str:
-    """The champion version of the e2e use case, trained through the dataset and finetune DAGs unless an earlier
-    test in the session (test_pipeline) already did, so this file also runs on its own."""
-    from mlflow.exceptions import MlflowException
+def champion(airflow, qa_champion) -> str:
+    """The champion version of the e2e use case (the session's ``qa_champion`` run, tests/e2e/conftest.py)."""
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=airflow.env["MLFLOW_TRACKING_URI"])
-    try:
-        return str(client.get_model_version_by_alias(MODEL, "champion").version)
-    except MlflowException:
-        pass
-    if not list((airflow.home / "snapshots" / USE_CASE).glob("*/manifest.json")):
-        dataset = airflow.dags_test(f"{USE_CASE}__dataset")
-        assert dataset.returncode == 0, _output(dataset)[-4000:]
-    finetune = airflow.dags_test(f"{USE_CASE}__finetune")
-    assert finetune.returncode == 0, _output(finetune)[-4000:]
     return str(client.get_model_version_by_alias(MODEL, "champion").version)
 
 

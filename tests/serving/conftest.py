@@ -102,13 +102,11 @@ def vllm_python() -> str:
 @pytest.fixture(scope="session")
 def base64(tmp_path_factory, sample_rows) -> Path:
     """The tiny Llama-architecture model with head_dim 64 (hidden 128, 2 heads) and a chat template."""
+    from model_cache import tiny_model
     from vllm_gateway import CHAT_TEMPLATE
 
-    from llmops.demo.tiny_model import make_tiny_model
-
-    out = make_tiny_model(tmp_path_factory.mktemp("vllm-models") / "tiny64", sample_rows["prompt"].tolist() +
-                          sample_rows["response"].tolist(), hidden_size=128, heads=2, vocab_size=600,
-                          pretrain_steps=20)
+    out = tiny_model(tmp_path_factory.mktemp("vllm-models") / "tiny64", sample_rows["prompt"].tolist() +
+                     sample_rows["response"].tolist(), hidden_size=128, heads=2, vocab_size=600, pretrain_steps=20)
     config = out / "tokenizer_config.json"
     config.write_text(json.dumps({**json.loads(config.read_text()), "chat_template": CHAT_TEMPLATE}))
     return out
