@@ -19,8 +19,9 @@ import threading
 import time
 
 import pytest
-from vllm_gateway import VLLM_KEY, Gateway, free_port, prediction_log, register, served, use_case, vllm_config
+from vllm_gateway import VLLM_KEY, Gateway, prediction_log, register, served, use_case, vllm_config
 
+from llmops.ports import free_port
 from llmops.serving.vllm_servers import VllmServer
 
 

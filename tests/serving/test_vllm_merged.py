@@ -16,7 +16,9 @@ import threading
 import time
 
 import pytest
-from vllm_gateway import VLLM_KEY, Gateway, free_port, prediction_log, register, use_case
+from vllm_gateway import VLLM_KEY, Gateway, prediction_log, register, use_case
+
+from llmops.ports import free_port
 
 
 def under_load(gw, model: str, users: int = 2, pause_s: float = 0.1):

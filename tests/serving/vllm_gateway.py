@@ -10,6 +10,7 @@ cores (docs/testing.md). The project's own default leaves vLLM's compilation on.
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from pathlib import Path
@@ -18,7 +19,6 @@ import httpx
 import uvicorn
 
 from llmops.config import VllmConfig, load_use_case
-from llmops.ports import free_port
 from llmops.serving.vllm_servers import VllmServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,9 +63,13 @@ class Gateway:
         from llmops.serving.app import Settings, create_app
 
         self.app = create_app(cfg, Settings.for_use_case(cfg, api_keys=(KEY,), seed=7, **settings))
-        self.port = free_port()
+        # the port is held from here on: uvicorn binds only after the app's startup, which starts vLLM servers whose
+        # own processes take free ports too (a port picked and let go in between was once taken by one of them)
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
         self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
         self.url = f"http://127.0.0.1:{self.port}"
         self.http = httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {KEY}"}, timeout=120)
 
@@ -81,6 +85,7 @@ class Gateway:
         self.http.close()
         self.server.should_exit = True
         self.thread.join(timeout=60)
+        self.sock.close()
 
     @property
     def store(self):
