@@ -207,6 +207,10 @@ def use_cases_for_servers(args, home: Path) -> Path:
     return out
 
 
+def _ratio(rps: float, one: float | None) -> str:
+    return f"{rps / one:.1f}x" if one else "-"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--use-case", default="python_docs_qa")
@@ -309,9 +313,9 @@ def main() -> None:
              "| engine | users | requests | failures | req/s | tokens/s | vs 1 user | p50 ms | p95 ms |",
              "|---|---|---|---|---|---|---|---|---|"]
     for engine, rows in results.items():
-        one = rows[0]["rps"] if rows and rows[0]["users"] == 1 else float("nan")
+        one = rows[0]["rps"] if rows and rows[0]["users"] == 1 else None  # no 1-user level run: no ratio
         lines += [f"| {engine} | {r['users']} | {r['requests']} | {r['failures']} | {r['rps']:.2f} | "
-                  f"{r['tokens_per_s']:.1f} | {r['rps'] / one:.1f}x | {r['p50_ms']:.0f} | {r['p95_ms']:.0f} |"
+                  f"{r['tokens_per_s']:.1f} | {_ratio(r['rps'], one)} | {r['p50_ms']:.0f} | {r['p95_ms']:.0f} |"
                   for r in rows]
     if "merged" in results and "direct" in results:
         ratios = [f"{g['users']} users {g['rps'] / d['rps']:.2f}x" for g, d in zip(results["merged"],
