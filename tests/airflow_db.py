@@ -7,6 +7,7 @@ process: 5 to 6 s of CPU each, taken from the run being watched on a 2-core host
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from contextlib import closing
 from pathlib import Path
@@ -35,6 +36,21 @@ def task_states(env: dict, dag_id: str, run_id: str | None = None) -> dict[str, 
         run_id = runs[-1]["run_id"]
     rows = _query(env, "SELECT task_id, state FROM task_instance WHERE dag_id = ? AND run_id = ?", dag_id, run_id)
     return {r["task_id"]: r["state"] for r in rows}
+
+
+def map_indexes(env: dict, dag_id: str, task_id: str) -> dict[int, tuple[str, str]]:
+    """map index -> (its rendered name, its state) of a mapped task, over the DAG's runs."""
+    rows = _query(env, "SELECT map_index, rendered_map_index, state FROM task_instance WHERE dag_id = ? AND "
+                       "task_id = ?", dag_id, task_id)
+    return {r["map_index"]: (r["rendered_map_index"], r["state"]) for r in rows}
+
+
+def extra_links(env: dict, dag_prefix: str, run_ids: list[str]) -> dict[tuple[str, str], str]:
+    """(task_id, link name) -> URL of the extra links Airflow rendered for the runs (their ``_link_*`` XComs)."""
+    marks = ",".join("?" * len(run_ids))
+    rows = _query(env, f"SELECT task_id, key, value FROM xcom WHERE dag_id LIKE ? AND run_id IN ({marks}) "
+                       "AND key LIKE '\\_link\\_%' ESCAPE '\\'", f"{dag_prefix}%", *run_ids)
+    return {(r["task_id"], r["key"].removeprefix("_link_")): json.loads(r["value"]) for r in rows}
 
 
 def awaiting_input(env: dict, dag_id: str, task_id: str = "approve") -> str:

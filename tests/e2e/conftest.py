@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from llmops.embedded import embedded_env
+from tests import airflow_db
 
 ROOT = Path(__file__).resolve().parents[2]
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
@@ -97,7 +98,7 @@ PROBE_SECRET = "s3cr3t-probe-password"  # an Airflow connection's password that 
 def qa_champion(airflow) -> dict:
     """The e2e use case's first version, trained once for the session: the dataset DAG, then the finetune DAG with
     ``lora_rank`` 4 from the trigger form's conf. The registration test, the lineage test and the serving DAG tests
-    all read this one run. OpenLineage is on for these two runs only (the provider's file transport into
+    all read this one run (``lineage``: the events' file; ``run_ids``: the two runs). OpenLineage is on for these two runs only (the provider's file transport into
     ``lineage``; a connection holding a secret is defined, which no event may carry)."""
     lineage = airflow.home.parent / "openlineage.jsonl"
     env = {**airflow.env,
@@ -109,7 +110,5 @@ def qa_champion(airflow) -> dict:
     assert dataset.returncode == 0, (dataset.stdout + dataset.stderr)[-4000:]
     finetune = lineaged.dags_test("e2e_qa__finetune", conf=json.dumps({"lora_rank": 4}))
     assert finetune.returncode == 0, (finetune.stdout + finetune.stderr)[-4000:]
-    from tests import airflow_db
-
     run_ids = [airflow_db.dag_runs(airflow.env, f"e2e_qa__{dag}")[-1]["run_id"] for dag in ("dataset", "finetune")]
-    return {"dataset": dataset, "finetune": finetune, "lineage": lineage, "run_ids": run_ids}
+    return {"lineage": lineage, "run_ids": run_ids}

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests import airflow_db
 from tests.e2e.conftest import PROBE_SECRET
 
 pytestmark = pytest.mark.slow
@@ -94,7 +95,7 @@ def test_lineage_joins_source_to_model_version(airflow, qa_champion):
     assert {"register", "finetune", "snapshot", "ingest"} <= set(jobs)
 
     # extra links: rendered by Airflow for each finished task and stored as its `_link_*` XCom
-    rendered = _links(airflow.env["AIRFLOW_HOME"], UC, qa_champion["run_ids"])
+    rendered = airflow_db.extra_links(airflow.env, f"{UC}__", qa_champion["run_ids"])
     run_id = finetune["run"]["facets"]["llmops"]["properties"]["mlflow_run_id"]
     assert rendered[("finetune", "MLflowRunLink")] == f"http://localhost:5000/#/runs/{run_id}"
     assert rendered[("evaluate", "MLflowRunLink")] == f"http://localhost:5000/#/runs/{run_id}"
@@ -104,12 +105,3 @@ def test_lineage_joins_source_to_model_version(airflow, qa_champion):
     assert rendered[("validate", "ValidationReportLink")].startswith(f"/llmops/use-cases/{UC}/runs/manual__")
     assert rendered[("validate", "ValidationReportLink")].endswith("/validation")
 
-
-def _links(airflow_home: str, use_case: str, run_ids: list[str]) -> dict[tuple[str, str], str]:
-    import sqlite3
-
-    marks = ",".join("?" * len(run_ids))
-    with sqlite3.connect(Path(airflow_home) / "airflow.db") as db:
-        rows = db.execute(f"SELECT task_id, key, value FROM xcom WHERE dag_id LIKE ? AND run_id IN ({marks}) "
-                          "AND key LIKE '\\_link\\_%' ESCAPE '\\'", (f"{use_case}__%", *run_ids)).fetchall()
-    return {(task, key.removeprefix("_link_")): json.loads(value) for task, key, value in rows}

@@ -4,11 +4,11 @@ its budget (fails for good), the gate choosing between the other two, exactly on
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 
 import pytest
 
+from tests import airflow_db
 from tests.e2e.conftest import write_use_case
 from tests.e2e.test_pipeline import _mlflow, _output, _task_states
 
@@ -16,15 +16,6 @@ pytestmark = pytest.mark.slow
 
 TRIALS = [{"lora_r": 4}, {"lora_r": 8, "learning_rate": 1e-3}, {"epochs": 100}]  # the last is over budget
 NAMES = ["r=4", "lr=0.001,r=8", "epochs=100"]
-
-
-def _rendered_map_indexes(airflow, dag_id: str, task_id: str) -> dict[int, tuple[str, str]]:
-    """map index -> (its rendered name, its state), from Airflow's metadata DB."""
-    db = Path(airflow.env["AIRFLOW_HOME"]) / "airflow.db"
-    with sqlite3.connect(db) as con:
-        rows = con.execute("SELECT map_index, rendered_map_index, state FROM task_instance WHERE dag_id = ? AND "
-                           "task_id = ?", (dag_id, task_id)).fetchall()
-    return {i: (name, state) for i, name, state in rows}
 
 
 def test_a_sweep_registers_only_its_best_trial(airflow, tiny_model_dir):
@@ -42,9 +33,9 @@ def test_a_sweep_registers_only_its_best_trial(airflow, tiny_model_dir):
     assert states["plan"] == "success" and states["reference"] == "success", (states, out[-4000:])
     assert states["gate"] == "success" and states["register"] == "success", (states, out[-4000:])
 
-    finetune = _rendered_map_indexes(airflow, "e2e_sweep__finetune", "finetune")
+    finetune = airflow_db.map_indexes(airflow.env, "e2e_sweep__finetune", "finetune")
     assert finetune == {0: (NAMES[0], "success"), 1: (NAMES[1], "success"), 2: (NAMES[2], "failed")}, finetune
-    evaluate = _rendered_map_indexes(airflow, "e2e_sweep__finetune", "evaluate")
+    evaluate = airflow_db.map_indexes(airflow.env, "e2e_sweep__finetune", "evaluate")
     assert {i: s for i, (_, s) in evaluate.items()} == {0: "success", 1: "success", 2: "skipped"}, evaluate
     assert [n for _, (n, _) in sorted(evaluate.items())] == NAMES
     assert "training.budget.max_tokens" in out
